@@ -1,0 +1,262 @@
+"""Finding and Report: the one currency every check returns.
+
+A check never prints; it returns Findings. Notebooks display them (``_repr_html_``), the runner reads
+them back from ``<scenario>.findings.json`` to decide the exit code, and bundles merge them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Iterator
+
+
+class Status(str, Enum):
+    """Outcome of one check, ordered so that ``max`` picks the most alarming."""
+
+    OK = "ok"
+    SKIP = "skip"
+    WARN = "warn"
+    ERROR = "error"
+    FAIL = "fail"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Status.OK: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
+_COLOURS = {
+    Status.OK: "#1a7f37",
+    Status.SKIP: "#6e7781",
+    Status.WARN: "#9a6700",
+    Status.ERROR: "#8250df",
+    Status.FAIL: "#cf222e",
+}
+
+
+def _jsonable(value: Any) -> Any:
+    """Evidence may hold DataFrames, tuples, datetimes: turn it into plain JSON values."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):  # pandas DataFrame / Series
+        try:
+            return _jsonable(to_dict(orient="records"))
+        except TypeError:
+            return _jsonable(to_dict())
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check saw, what it means and how to fix it."""
+
+    id: str
+    status: Status
+    title: str
+    detail: str = ""
+    evidence: Any = field(default_factory=dict)
+    remedy: str = ""
+    refs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "refs", tuple(self.refs))
+        if not self.id or " " in self.id:
+            raise ValueError(f"finding id must be a non-empty dotted name, got {self.id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "title": self.title,
+            "detail": self.detail,
+            "evidence": _jsonable(self.evidence),
+            "remedy": self.remedy,
+            "refs": list(self.refs),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        return cls(
+            id=data["id"],
+            status=Status(data["status"]),
+            title=data.get("title", ""),
+            detail=data.get("detail", ""),
+            evidence=data.get("evidence", {}),
+            remedy=data.get("remedy", ""),
+            refs=tuple(data.get("refs", ())),
+        )
+
+    def _repr_html_(self) -> str:
+        return render_finding_html(self)
+
+
+def _badge(status: Status) -> str:
+    return (
+        f'<span class="rb-badge rb-{status.value}" style="display:inline-block;min-width:3.2em;'
+        f"text-align:center;padding:1px 6px;border-radius:4px;color:#fff;font-weight:600;"
+        f'font-size:85%;background:{_COLOURS[status]}">{status.value.upper()}</span>'
+    )
+
+
+def _evidence_html(evidence: Any) -> str:
+    data = _jsonable(evidence)
+    if not data:
+        return ""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return (
+        "<details><summary>Evidence</summary>"
+        f'<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{html.escape(text)}</pre></details>'
+    )
+
+
+def _remedy_html(remedy: str) -> str:
+    if not remedy:
+        return ""
+    # Remedies are our own markdown; show them as preformatted text so nothing is interpreted as HTML.
+    return (
+        "<details><summary>Remedy</summary>"
+        f'<pre style="white-space:pre-wrap">{html.escape(remedy)}</pre></details>'
+    )
+
+
+def render_finding_html(f: Finding) -> str:
+    """One finding as an HTML block; every string escaped (evidence may come from the network)."""
+    refs = ""
+    if f.refs:
+        refs = '<div style="color:#6e7781;font-size:85%">See: ' + html.escape("; ".join(f.refs)) + "</div>"
+    return (
+        f'<div class="rb-finding" data-status="{f.status.value}" data-id="{html.escape(f.id)}" '
+        'style="border-left:4px solid ' + _COLOURS[f.status] + ';padding:4px 10px;margin:6px 0">'
+        f"{_badge(f.status)} <b>{html.escape(f.title)}</b> "
+        f'<code style="color:#6e7781">{html.escape(f.id)}</code>'
+        f'<div style="margin:4px 0;white-space:pre-wrap">{html.escape(f.detail)}</div>'
+        f"{_evidence_html(f.evidence)}{_remedy_html(f.remedy)}{refs}</div>"
+    )
+
+
+class Findings(list):
+    """A list of Findings that renders itself in a notebook."""
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<i>no findings</i>"
+        return "".join(render_finding_html(f) for f in self)
+
+
+def worst(findings: Iterable[Finding]) -> Status:
+    """The most alarming status among findings (OK when there are none)."""
+    return max((f.status for f in findings), key=lambda s: s.severity, default=Status.OK)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Report:
+    """All findings of one scenario run, serialised as the findings.json contract."""
+
+    scenario: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    started: str = field(default_factory=_now)
+    finished: str | None = None
+
+    def add(self, result: Finding | Iterable[Finding]) -> Findings:
+        """Record a check's result and hand it back for display."""
+        new = Findings([result] if isinstance(result, Finding) else list(result))
+        for item in new:
+            if not isinstance(item, Finding):
+                raise TypeError(f"a check returned {type(item).__name__}, not a Finding")
+        self.findings.extend(new)
+        return new
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    @property
+    def status(self) -> Status:
+        return worst(self.findings)
+
+    def summary(self) -> list[Finding]:
+        """Findings worst first; order of discovery kept within one status."""
+        return sorted(self.findings, key=lambda f: -f.status.severity)
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in sorted(Status, key=lambda s: -s.severity)}
+        for f in self.findings:
+            out[f.status.value] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "started": self.started,
+            "finished": self.finished,
+            "parameters": _jsonable(self.parameters),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        return cls(
+            scenario=data["scenario"],
+            parameters=data.get("parameters", {}),
+            findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+            started=data.get("started", ""),
+            finished=data.get("finished"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, path: str) -> "Report":
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+    def write(self, path: str) -> None:
+        """Stamp the finish time and write findings.json (atomically: a reader never sees half)."""
+        import os
+
+        self.finished = _now()
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(self.to_json())
+        os.replace(tmp, path)
+
+    def _repr_html_(self) -> str:
+        return render_summary_html(self)
+
+
+def render_summary_html(report: Report) -> str:
+    """The summary table (worst first) followed by each finding in full."""
+    counts = " ".join(
+        f"{_badge(Status(s))}&nbsp;{n}" for s, n in report.counts().items() if n
+    ) or "<i>no findings</i>"
+    rows = "".join(
+        f"<tr><td>{_badge(f.status)}</td><td>{html.escape(f.title)}</td>"
+        f"<td><code>{html.escape(f.id)}</code></td></tr>"
+        for f in report.summary()
+    )
+    return (
+        f'<div class="rb-summary" data-status="{report.status.value}">'
+        f"<h2>Findings summary: {html.escape(report.scenario)} {_badge(report.status)}</h2>"
+        f"<p>{counts}</p>"
+        '<table class="rb-summary-table"><thead><tr><th>status</th><th>finding</th><th>id</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )

@@ -1,0 +1,1 @@
+"""The lab: the real components on loopback, each troubleshooting fault injected for real."""

@@ -1,0 +1,57 @@
+"""Keys and certificates the lab needs (the token issuer's pair, later TLS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+
+def new_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def self_signed_cert(key, common_name: str, days: int = 365, san_hosts: tuple[str, ...] = ()) -> x509.Certificate:
+    """A self-signed certificate, like the one Omnibus generates for gitlab-registry.crt."""
+    import ipaddress
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+    if san_hosts:
+        alt = []
+        for h in san_hosts:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                alt.append(x509.DNSName(h))
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def write_key(path: Path, key) -> None:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    os.chmod(path, 0o600)
+
+
+def write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def load_key(path: Path):
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)

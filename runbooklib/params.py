@@ -1,0 +1,224 @@
+"""Parameters: one vocabulary for every notebook, validated before anything runs.
+
+Secret parameters never carry values: only ``env:NAME`` or ``file:PATH`` references, resolved at run time
+(inside the kernel), so the value is never written into a notebook, a report or papermill's argv.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+
+class ParamError(ValueError):
+    """Bad input from the user: one line that names what is wrong."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of the shared vocabulary."""
+
+    name: str
+    type: str  # str | int | float | bool | list
+    default: Any = None
+    description: str = ""
+    secret: bool = False
+    required: bool = False
+
+    def required_for(self, required: bool) -> "ParamSpec":
+        return ParamSpec(self.name, self.type, self.default, self.description, self.secret, required)
+
+
+_V = [
+    ParamSpec("registry_url", "str", "", "Registry URL as clients use it (scheme://host:port)"),
+    ParamSpec("realm_url", "str", "", "Token realm (GitLab /jwt/auth); empty = taken from the registry's challenge"),
+    ParamSpec("service", "str", "container_registry", "Token service name the registry expects"),
+    ParamSpec("username", "str", "", "GitLab user for the token flow"),
+    ParamSpec("password", "str", "", "Password or personal access token: env:NAME or file:PATH", secret=True),
+    ParamSpec("ca_bundle", "str", "", "PEM bundle trusted for TLS; empty = system store"),
+    ParamSpec("debug_url", "str", "", "Registry debug server (http.debug.addr) as a URL"),
+    ParamSpec("prometheus_url", "str", "", "Prometheus server to query for registry metrics"),
+    ParamSpec("log_paths", "list", [], "Log files, folders or globs to scan"),
+    ParamSpec("since", "str", "", "Only events at or after this time (ISO 8601)"),
+    ParamSpec("until", "str", "", "Only events before this time (ISO 8601)"),
+    ParamSpec("registry_config", "str", "", "Registry config.yml"),
+    ParamSpec("gitlab_config", "str", "", "gitlab.yml"),
+    ParamSpec("gitlab_rb", "str", "", "/etc/gitlab/gitlab.rb"),
+    ParamSpec("nginx_config", "str", "", "NGINX config for the registry"),
+    ParamSpec("s3_bucket", "str", "", "S3 bucket of the registry storage"),
+    ParamSpec("s3_region", "str", "", "S3 region"),
+    ParamSpec("s3_endpoint", "str", "", "S3 endpoint URL (empty = AWS)"),
+    ParamSpec("s3_root", "str", "", "storage.s3.rootdirectory"),
+    ParamSpec("s3_access_key", "str", "", "env:NAME or file:PATH; empty = boto3's credential chain", secret=True),
+    ParamSpec("s3_secret_key", "str", "", "env:NAME or file:PATH; empty = boto3's credential chain", secret=True),
+    ParamSpec("gitlab_api_url", "str", "", "GitLab REST API base (https://host/api/v4)"),
+    ParamSpec("gitlab_token", "str", "", "GitLab token: env:NAME or file:PATH", secret=True),
+    ParamSpec("project", "str", "", "Project path or id"),
+    ParamSpec("timeout_s", "float", 10.0, "Bound on every network call, in seconds"),
+]
+VOCABULARY: dict[str, ParamSpec] = {p.name: p for p in _V}
+
+# Injected by the runner, never by the user: where the notebook writes its findings.json.
+FINDINGS_PATH = "findings_path"
+
+
+def is_reference(value: str) -> bool:
+    return isinstance(value, str) and (value.startswith("env:") or value.startswith("file:"))
+
+
+def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
+    """Turn ``env:NAME`` / ``file:PATH`` into the secret's value; empty stays empty."""
+    if ref in ("", None):
+        return ""
+    if not is_reference(ref):
+        raise ParamError(f"parameter {name!r} is a secret: give env:NAME or file:PATH, not a value")
+    kind, _, target = ref.partition(":")
+    if not target:
+        raise ParamError(f"parameter {name!r}: empty {kind}: reference")
+    if kind == "env":
+        if target not in os.environ:
+            raise ParamError(f"parameter {name!r}: environment variable {target} is not set")
+        return os.environ[target]
+    path = Path(os.path.expanduser(target))
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        return path.read_text(encoding="utf-8").strip("\r\n")
+    except OSError as exc:
+        raise ParamError(f"parameter {name!r}: cannot read secret file {path}: {exc.strerror}") from None
+
+
+def _coerce(spec: ParamSpec, value: Any, source: str) -> Any:
+    where = f"parameter {spec.name!r} ({source})"
+    if value is None:
+        return spec.default
+    t = spec.type
+    if t == "str":
+        if isinstance(value, (dict, list)):
+            raise ParamError(f"{where}: expected a string, got {type(value).__name__}")
+        return str(value)
+    if t == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ParamError(f"{where}: expected true or false, got {value!r}")
+    if t in ("int", "float"):
+        if isinstance(value, bool):
+            raise ParamError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value) if t == "float" else int(value)
+        except (TypeError, ValueError):
+            raise ParamError(f"{where}: expected a number, got {value!r}") from None
+        if number < 0:
+            raise ParamError(f"{where}: must not be negative, got {value!r}")
+        return number
+    if t == "list":
+        if isinstance(value, str):
+            return [value] if value else []
+        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            return [str(v) for v in value]
+        raise ParamError(f"{where}: expected a list of strings, got {value!r}")
+    raise AssertionError(t)
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML parameter file: a mapping of vocabulary names to values."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamError(f"parameter file {p} not found") from None
+    except OSError as exc:
+        raise ParamError(f"parameter file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ParamError(f"parameter file {p}:{line} is not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamError(f"parameter file {p} must be a mapping of name: value")
+    return data
+
+
+def parse_override(value: str) -> Any:
+    """`-p NAME VALUE` as papermill reads it: YAML scalars and lists, else the raw string."""
+    try:
+        return yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        return value
+
+
+def validate(
+    schema: Mapping[str, ParamSpec],
+    file_values: Mapping[str, Any] | None = None,
+    overrides: Iterable[tuple[str, Any]] = (),
+    scenario: str = "",
+    file_base: Path | None = None,
+) -> dict[str, Any]:
+    """Merge defaults, a parameter file and overrides into validated values (secrets stay references).
+
+    A parameter file is shared across scenarios, so it may hold vocabulary names this scenario does not
+    use (they are dropped); a name outside the vocabulary is an error. An override must be a name of this
+    scenario's schema.
+    """
+    label = f" for {scenario}" if scenario else ""
+    valid = ", ".join(sorted(schema))
+    values: dict[str, Any] = {name: spec.default for name, spec in schema.items()}
+    sources: dict[str, str] = {}
+    for name, raw in (file_values or {}).items():
+        if name not in VOCABULARY and name not in schema:
+            raise ParamError(f"unknown parameter {name!r} in parameter file{label} (valid: {valid})")
+        if name in schema:
+            values[name] = raw
+            sources[name] = "parameter file"
+    for name, raw in overrides:
+        if name not in schema:
+            raise ParamError(f"unknown parameter {name!r}{label} (valid: {valid})")
+        values[name] = raw
+        sources[name] = "-p"
+    out: dict[str, Any] = {}
+    for name, spec in schema.items():
+        value = _coerce(spec, values[name], sources.get(name, "default"))
+        if spec.secret and value not in ("", None):
+            if not is_reference(value):
+                raise ParamError(
+                    f"parameter {name!r} is a secret: give env:NAME or file:PATH, never the value itself"
+                )
+            if value.startswith("file:") and file_base is not None and sources.get(name) == "parameter file":
+                target = os.path.expanduser(value[5:])
+                if not os.path.isabs(target):
+                    value = "file:" + str((file_base / target).resolve())
+        if spec.required and value in ("", None, []):
+            raise ParamError(f"parameter {name!r} is required{label}")
+        out[name] = value
+    return out
+
+
+def resolve_all(schema: Mapping[str, ParamSpec], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values with secret references replaced by the secrets (for use inside the kernel only)."""
+    return {
+        name: resolve_secret(name, values.get(name, ""), None) if spec.secret else values.get(name)
+        for name, spec in schema.items()
+    }
+
+
+def secret_values(schema: Mapping[str, ParamSpec], values: Mapping[str, Any]) -> list[str]:
+    """The resolved secret values, for the redaction pass over every artifact."""
+    found = []
+    for name, spec in schema.items():
+        if spec.secret:
+            try:
+                value = resolve_secret(name, values.get(name, ""), None)
+            except ParamError:
+                continue
+            if value:
+                found.append(value)
+    return found

@@ -1,0 +1,1 @@
+"""HTTP(S) probes of the registry, its token realm and its debug server. Each check returns Findings."""

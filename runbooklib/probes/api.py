@@ -1,0 +1,180 @@
+"""Is the registry API reachable, and does it challenge the way GitLab's token auth expects?"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..findings import Finding, Status
+from .http import Exchange, TransportFailure, exchange
+
+SEED_FORWARDING = "Before investigating: verify that requests are correctly forwarded to the container registry"
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def parse_bearer_challenge(header: str) -> dict[str, str] | None:
+    """``Bearer realm="...",service="...",scope="..."`` → dict; None for any other scheme."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _CHALLENGE_PARAM.finditer(rest)}
+
+
+def transport_remedy(failure: TransportFailure, url: str) -> str:
+    """What to do about a request that got no HTTP answer, per failure kind."""
+    host = urlsplit(url).netloc or url
+    return {
+        "refused": (
+            f"Nothing accepts connections on {host}.\n"
+            "- Omnibus: `gitlab-ctl status registry nginx`; `gitlab-ctl tail registry`; check `registry_external_url` "
+            "and `registry_nginx['listen_port']` in /etc/gitlab/gitlab.rb.\n"
+            "- Helm: `kubectl get pods -l app=registry`; check the registry Service and Ingress ports.\n"
+            "- Source: is `registry serve config.yml` running, and does `http.addr` match the port NGINX proxies to?"
+        ),
+        "dns": f"The host name in {url} does not resolve here: check DNS or /etc/hosts, or use the address the clients use.",
+        "tls": (
+            "The TLS handshake failed. If the certificate is self-signed or from a private CA, run the "
+            "`x509-unknown-authority` runbook; pass `ca_bundle` to trust the CA for these probes."
+        ),
+        "timeout": (
+            f"{host} accepted nothing or answered nothing within the timeout. Check firewalls/security groups, "
+            "a hung registry (`/debug/health`, goroutine dump at `/debug/pprof`) or an overloaded proxy."
+        ),
+        "reset": f"{host} closed the connection without an answer: a proxy or load balancer in between may drop it.",
+        "protocol": f"{host} did not answer HTTP as expected: check the scheme (http vs https) and port in the URL.",
+    }[failure.kind]
+
+
+def _unreachable(ex: Exchange, fid: str, what: str, refs: tuple[str, ...]) -> Finding:
+    assert ex.failure is not None
+    extra = ""
+    if ex.failure.kind == "tls" and "certificate verify failed" in ex.failure.message.lower():
+        extra = " The certificate is not trusted here: this is what clients report as `x509: certificate signed by unknown authority`."
+    return Finding(
+        fid,
+        Status.FAIL,
+        f"{what}: {ex.failure.title}",
+        f"{ex.method} {ex.url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.{extra}",
+        ex.evidence(),
+        transport_remedy(ex.failure, ex.url),
+        refs,
+    )
+
+
+def check_forwarding(client: httpx.Client, registry_url: str, service: str = "container_registry") -> list[Finding]:
+    """The seed's ``curl /v2/_catalog``: a 401 Bearer challenge naming our service proves requests reach
+    the registry with token auth on; every other answer says where the path breaks."""
+    refs = (SEED_FORWARDING,)
+    url = registry_url.rstrip("/") + "/v2/_catalog"
+    ex = exchange(client, "GET", url)
+    if not ex.ok:
+        return [_unreachable(ex, "forwarding.unreachable", "Registry unreachable", refs)]
+    r = ex.response
+    assert r is not None
+    ev = ex.evidence()
+    ctype = r.headers.get("content-type", "")
+    api_version = r.headers.get("docker-distribution-api-version", "")
+    challenge_header = r.headers.get("www-authenticate", "")
+    challenge = parse_bearer_challenge(challenge_header) if challenge_header else None
+    findings: list[Finding] = []
+
+    if r.status_code == 401 and challenge is not None:
+        got_service = challenge.get("service", "")
+        if got_service != service:
+            findings.append(Finding(
+                "forwarding.service_mismatch", Status.FAIL,
+                f"Registry expects service {got_service!r}, not {service!r}",
+                "The Bearer challenge names another token service: tokens GitLab issues for "
+                f"{service!r} will be rejected as meant for another audience.",
+                ev,
+                "Make the registry's `auth.token.service` and GitLab's token service agree "
+                "(Omnibus: `registry['token_service']`; Helm: `registry.tokenService`; source: config.yml "
+                "`auth.token.service`), then restart the registry. Or pass the right `service` parameter.",
+                refs,
+            ))
+        else:
+            findings.append(Finding(
+                "forwarding.ok", Status.OK, "Requests reach the registry and token auth challenges",
+                f"401 with Bearer realm={challenge.get('realm', '')!r}, service={got_service!r}.",
+                ev, "", refs,
+            ))
+        if api_version != "registry/2.0":
+            findings.append(Finding(
+                "forwarding.api_version_header", Status.WARN,
+                "Docker-Distribution-Api-Version header missing",
+                "The answer has a Bearer challenge but no `Docker-Distribution-Api-Version: registry/2.0`; "
+                "a proxy in between may strip headers, and some clients refuse such an endpoint.",
+                ev,
+                "Make NGINX pass the registry's response headers unchanged (no `proxy_hide_header` for it).",
+                refs,
+            ))
+        return findings
+
+    if r.status_code == 401:
+        scheme = challenge_header.split(" ", 1)[0] if challenge_header else "none"
+        return [Finding(
+            "forwarding.not_token_auth", Status.FAIL,
+            f"Registry challenges with {scheme!r}, not a GitLab Bearer token",
+            "A 401 without a Bearer challenge: the registry does not use GitLab's token auth "
+            "(htpasswd or silly auth), or something else answers on this port.",
+            ev,
+            "Configure token auth pointing at GitLab's `/jwt/auth` (Omnibus does this by itself when "
+            "`registry_external_url` is set; Helm: `registry.authEndpoint`; source: `auth.token` in config.yml).",
+            refs,
+        )]
+    if r.status_code == 200:
+        return [Finding(
+            "forwarding.no_auth", Status.FAIL, "Catalog answered without authentication",
+            "`/v2/_catalog` returned 200 with no credentials: token auth is off, so GitLab's permissions "
+            "are not enforced and GitLab cannot manage this registry.",
+            ev,
+            "Enable `auth.token` (realm = GitLab `/jwt/auth`, service `container_registry`, issuer and "
+            "rootcertbundle matching GitLab's registry key), then restart the registry.",
+            refs,
+        )]
+    if r.status_code in (502, 503, 504):
+        what = {502: "bad gateway", 503: "service unavailable", 504: "gateway timeout"}[r.status_code]
+        unhealthy = "health check failed" in r.text or "UNAVAILABLE" in r.text
+        detail = (
+            "The registry answered 503 UNAVAILABLE: its storage health check is failing."
+            if unhealthy
+            else f"{r.status_code} ({what}): the proxy could not get an answer from the registry upstream."
+        )
+        return [Finding(
+            "forwarding.upstream_down", Status.FAIL, f"Registry upstream {what}", detail, ev,
+            "Check the registry process and its storage: `/debug/health` on the debug server shows the failing "
+            "check (run `debug-server-metrics`). Omnibus: `gitlab-ctl status registry`, "
+            "`gitlab-ctl tail registry`; Helm: registry pod logs; if NGINX logs `[::1]` upstream errors, "
+            "run `ipv6-listener`.",
+            refs,
+        )]
+    if r.status_code == 400 and "https" in r.text.lower():
+        return [Finding(
+            "forwarding.http_to_https", Status.FAIL, "Plain HTTP sent to a TLS port",
+            "The port speaks HTTPS but the URL says http://.", ev,
+            "Use https:// in `registry_url` (and in `registry_external_url` / the clients' registry address).",
+            refs,
+        )]
+    looks_html = "html" in ctype.lower() or r.text.lstrip().lower().startswith("<")
+    if r.status_code == 404 or looks_html:
+        return [Finding(
+            "forwarding.not_registry", Status.FAIL,
+            f"Request does not reach the registry ({r.status_code}{', HTML page' if looks_html else ''})",
+            "Something other than the registry answered `/v2/_catalog` (a web server, GitLab itself, "
+            "or a proxy route that does not forward `/v2/`).",
+            ev,
+            "Check which port NGINX listens on for the registry and where it proxies: Omnibus "
+            "`/var/opt/gitlab/nginx/conf/gitlab-registry.conf` (set by `registry_external_url` and "
+            "`registry_nginx['listen_port']`); Helm: the registry Ingress host and path; source: your "
+            "NGINX server block must `proxy_pass` `/v2/` to the registry's `http.addr`.",
+            refs,
+        )]
+    return [Finding(
+        "forwarding.unexpected", Status.WARN, f"Unexpected answer {r.status_code} from /v2/_catalog",
+        "The seed expects a 401 Bearer challenge here.", ev,
+        "Compare with the expected answer in the seed section and check the proxy in front of the registry.",
+        refs,
+    )]

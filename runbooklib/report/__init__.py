@@ -1,0 +1,1 @@
+"""Run notebooks with papermill and turn them into self-contained HTML reports."""

@@ -1,0 +1,67 @@
+"""Executed notebook → one self-contained HTML page: summary first, code hidden, nothing fetched."""
+
+from __future__ import annotations
+
+import copy
+import html
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+
+from ..findings import Report, render_summary_html
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_exporter: HTMLExporter | None = None
+
+
+def _get_exporter() -> HTMLExporter:
+    """One exporter reused: building it costs more than a conversion."""
+    global _exporter
+    if _exporter is None:
+        exp = HTMLExporter(template_name="runbook", extra_template_basedirs=[str(TEMPLATE_DIR)])
+        exp.exclude_input = True
+        exp.exclude_input_prompt = True
+        exp.exclude_output_prompt = True
+        tags = TagRemovePreprocessor(remove_cell_tags={"injected-parameters", "parameters"})
+        exp.register_preprocessor(tags, enabled=True)
+        _exporter = exp
+    return _exporter
+
+
+def _parameter_table(parameters: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in parameters.items()
+    )
+    return f'<details><summary>Parameters</summary><table class="rb-summary-table rb-params">{rows}</table></details>'
+
+
+def summary_cell_html(title: str, report: Report | None, error: str | None, parameters: dict[str, Any]) -> str:
+    """The block that opens every report: status, summary table, parameters; or why the run failed."""
+    parts = [f'<div class="rb-report-head"><h1>{html.escape(title)}</h1>']
+    if error:
+        parts.append(
+            '<div class="rb-run-error" style="border:2px solid #cf222e;padding:8px;margin:8px 0">'
+            f"<b>The runbook could not finish.</b><pre style='white-space:pre-wrap'>{html.escape(error)}</pre>"
+            "The failing step is marked below with its error.</div>"
+        )
+    if report is not None:
+        parts.append(render_summary_html(report))
+    elif not error:
+        parts.append("<p><i>No findings file was written.</i></p>")
+    parts.append(_parameter_table(parameters))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_report(nb: nbformat.NotebookNode, head_html: str) -> str:
+    """HTML for an executed notebook with ``head_html`` placed first."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)  # would make the page load a widget manager from a CDN
+    head = nbformat.v4.new_code_cell(source="")
+    head.outputs = [nbformat.v4.new_output("display_data", data={"text/html": head_html})]
+    nb.cells.insert(0, head)
+    body, _ = _get_exporter().from_notebook_node(nb)
+    return body

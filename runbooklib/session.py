@@ -1,0 +1,55 @@
+"""What a notebook's first code cell opens: validated parameters, resolved secrets, a Report, a client.
+
+Notebooks stay narrative: ``rb = Session.start("triage", globals())`` then one ``rb.add(check_...)`` per step.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping
+
+import httpx
+
+from . import params as P
+from . import scenarios
+from .findings import Finding, Findings, Report
+from .probes.http import make_client
+
+
+class Session:
+    """One scenario run inside a kernel."""
+
+    def __init__(self, scenario_id: str, values: Mapping[str, Any], findings_path: str = "") -> None:
+        self.scenario = scenarios.get(scenario_id)
+        schema = self.scenario.schema
+        self.values = P.validate(schema, values, scenario=scenario_id)
+        self.p = SimpleNamespace(**P.resolve_all(schema, self.values))
+        self.report = Report(scenario_id, parameters=dict(self.values))
+        self.findings_path = findings_path
+        self._http: httpx.Client | None = None
+
+    @classmethod
+    def start(cls, scenario_id: str, namespace: Mapping[str, Any]) -> "Session":
+        """Pick this scenario's parameters out of the notebook namespace (the `parameters` cell)."""
+        schema = scenarios.get(scenario_id).schema
+        values = {name: namespace[name] for name in schema if name in namespace}
+        return cls(scenario_id, values, str(namespace.get(P.FINDINGS_PATH, "") or ""))
+
+    @property
+    def http(self) -> httpx.Client:
+        """A client bounded by `timeout_s`, trusting `ca_bundle` when given."""
+        if self._http is None:
+            self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
+        return self._http
+
+    def add(self, result: Finding | Iterable[Finding]) -> Findings:
+        return self.report.add(result)
+
+    def finish(self) -> Report:
+        """Write findings.json where the runner asked (if it did) and return the report for display."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self.findings_path:
+            self.report.write(self.findings_path)
+        return self.report

@@ -1,0 +1,120 @@
+"""Write the scenario notebooks from their outlines: narrative cells + one call per step, no outputs.
+
+Notebooks are committed; this script is how they are (re)made so that every notebook keeps the same
+shape (title, parameters cell, session, steps, summary). Run: python tools/make_notebooks.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runbooklib import scenarios  # noqa: E402
+from runbooklib.params import FINDINGS_PATH  # noqa: E402
+
+LAB = yaml.safe_load((ROOT / "parameters" / "lab.yaml").read_text())
+
+
+def parameters_cell(scenario_id: str) -> nbformat.NotebookNode:
+    lines = ["# Parameters (papermill injects overrides after this cell). Defaults target `runbook lab up`."]
+    for name, spec in scenarios.get(scenario_id).schema.items():
+        value = LAB.get(name, spec.default)
+        lines.append(f"# {spec.description}")
+        lines.append(f"{name} = {value!r}")
+    lines.append("# Set by `runbook run`: where the findings file is written")
+    lines.append(f"{FINDINGS_PATH} = ''")
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def build(scenario_id: str, intro: str, imports: str, steps: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    sc = scenarios.get(scenario_id)
+    cells = [nbformat.v4.new_markdown_cell(intro.strip()), parameters_cell(scenario_id)]
+    cells.append(nbformat.v4.new_code_cell(f"{imports.strip()}\n\nrb = Session.start({scenario_id!r}, globals())"))
+    for md, code in steps:
+        cells.append(nbformat.v4.new_markdown_cell(md.strip()))
+        cells.append(nbformat.v4.new_code_cell(code.strip()))
+    cells.append(nbformat.v4.new_markdown_cell(
+        "## Summary\nWorst findings first. `runbook run` reads the findings file written here to set its exit "
+        "code (0 no fail, 1 a fail finding)."))
+    cells.append(nbformat.v4.new_code_cell("rb.finish()"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["runbook"] = {"scenario": sc.id, "seed_section": sc.seed_section}
+    return nb
+
+
+TRIAGE = dict(
+    intro="""
+# Triage: before investigating
+
+**Symptom:** pushes, pulls or logins against the GitLab container registry fail and you do not yet know
+which part is to blame.
+
+**Seed section:** "Troubleshooting the container registry" → the steps *before investigating specific
+issues*: synchronised clocks, requests forwarded to the registry (`curl /v2/_catalog` answers a Bearer
+challenge for `container_registry`), and the token flow GitLab and the registry share.
+
+Each step below calls one check from `runbooklib` and shows its findings: what was seen, what it means,
+and the fix for Omnibus, Helm and source installs. Opened in JupyterLab, the defaults target the lab
+(`runbook lab up`); in automation run `runbook run triage -f params.yaml -o DIR`.
+""",
+    imports="""
+from runbooklib.session import Session
+from runbooklib.probes.api import check_forwarding
+from runbooklib.probes.auth import check_token_flow
+from runbooklib.probes.clock import check_clocks
+from runbooklib.probes.debug import check_health
+""",
+    steps=[
+        ("""
+## 1. Are requests forwarded to the registry?
+The seed's `curl --noproxy "*" https://<host>:<port>/v2/_catalog`: without credentials the registry must
+answer **401** with `Docker-Distribution-Api-Version: registry/2.0` and
+`Www-Authenticate: Bearer realm=…,service="container_registry"`. A 200 means token auth is off; a 404 or
+an HTML page means the request never reached the registry (check NGINX's port); 502/503 mean the
+upstream is down or unhealthy; no answer at all is named (refused, DNS, TLS, timeout).
+""", "rb.add(check_forwarding(rb.http, rb.p.registry_url, rb.p.service))"),
+        ("""
+## 2. Does the token flow work end to end?
+What `docker login` does: take the realm from the challenge (or `realm_url`), ask GitLab's `/jwt/auth`
+for a token with HTTP Basic, then present it to the registry. A refusal at the realm is a credentials
+problem; `invalid_token` from the registry means it does not trust GitLab's token (go to
+`token-untrusted-key`); `insufficient_scope` on the catalog means the token was trusted but the user is
+not an administrator, which is fine.
+""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
+        ("""
+## 3. Are the clocks in sync?
+Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
+realm are compared with this host's UTC clock: a warning above 30 s, a failure above 60 s.
+""", "rb.add(check_clocks(rb.http, rb.p.registry_url, rb.p.realm_url))"),
+        ("""
+## 4. What does the registry's own health check say?
+With the debug server enabled (`http.debug.addr`), `/debug/health` answers `{}` when healthy and names
+each failing check (for example the storage driver) otherwise.
+""", "rb.add(check_health(rb.http, rb.p.debug_url))"),
+    ],
+)
+
+NOTEBOOKS = {"triage": TRIAGE}
+
+
+def main() -> None:
+    for scenario_id, outline in NOTEBOOKS.items():
+        nb = build(scenario_id, **outline)
+        nbformat.validate(nb)
+        path = ROOT / "notebooks" / f"{scenario_id}.ipynb"
+        nbformat.write(nb, str(path))
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
