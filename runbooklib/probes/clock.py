@@ -30,8 +30,10 @@ def server_offset(client: httpx.Client, url: str) -> tuple[float | None, dict]:
     if not date:
         return None, ev
     try:
-        theirs = parsedate_to_datetime(date)
-    except (TypeError, ValueError):
+        theirs = parsedate_to_datetime(date.split(",")[0] + "," + date.split(",")[1] if date.count(",") > 1 else date)
+        if theirs.tzinfo is None:  # RFC 2822 "-0000": UTC with no source zone
+            theirs = theirs.replace(tzinfo=dt.timezone.utc)
+    except (TypeError, ValueError, IndexError):
         ev["error"] = "unparseable Date header"
         return None, ev
     ours = before + (after - before) / 2

@@ -40,7 +40,11 @@ def _parameter_table(parameters: dict[str, Any]) -> str:
 
 def summary_cell_html(title: str, report: Report | None, error: str | None, parameters: dict[str, Any]) -> str:
     """The block that opens every report: status, summary table, parameters; or why the run failed."""
-    parts = [f'<div class="rb-report-head"><h1>{html.escape(title)}</h1>']
+    parts = [f'<div class="rb-report-head"><p style="color:#6e7781;margin:0">registry runbook report</p>'
+             f"<h1>{html.escape(title)}</h1>"]
+    if report is not None:
+        parts.append(f'<p style="color:#6e7781">started {html.escape(report.started)} · finished '
+                     f"{html.escape(str(report.finished))}</p>")
     if error:
         parts.append(
             '<div class="rb-run-error" style="border:2px solid #cf222e;padding:8px;margin:8px 0">'

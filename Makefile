@@ -1,0 +1,57 @@
+# The README's commands. Each target bootstraps what it needs; a second run does nothing slow.
+VENV        ?= .venv
+PYTHON      ?= python3
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+APT_PACKAGES := docker-registry nginx skopeo chromium
+DEMO_LAB    := $(CURDIR)/.lab/demo
+DEMO_OUT    := reports/demo
+
+.PHONY: setup system-packages demo test notebook lab-up lab-down bench clean
+
+setup: system-packages $(STAMP)
+
+# Debian packages for the lab and the browser test: installed when missing and running as root.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (as root: apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	@rm -rf $(DEMO_OUT); $(BIN)/runbook lab down --state-dir $(DEMO_LAB) >/dev/null 2>&1 || true
+	$(BIN)/runbook lab up --state-dir $(DEMO_LAB) --free-ports
+	@rc=0; $(BIN)/runbook run triage -f $(DEMO_LAB)/params.yaml -o $(DEMO_OUT) || rc=$$?; \
+	  $(BIN)/runbook lab down --state-dir $(DEMO_LAB); \
+	  echo "report: $(CURDIR)/$(DEMO_OUT)/triage.html"; exit $$rc
+
+test: setup
+	$(BIN)/pytest -q
+
+notebook: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+lab-up: setup
+	$(BIN)/runbook lab up
+
+lab-down:
+	$(BIN)/runbook lab down
+
+bench: setup
+	$(BIN)/python benchmarks/report_latency.py
+
+clean:
+	rm -rf reports .lab .pytest_cache

@@ -1,0 +1,88 @@
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runbooklib import scenarios
+from runbooklib.params import VOCABULARY
+from tests.conftest import ROOT, SHARED, runbook
+
+
+def _design_ids() -> list[str]:
+    design = SHARED / "DESIGN.md"
+    if not design.exists():
+        pytest.skip("shared/DESIGN.md not beside the checkout")
+    text = design.read_text()
+    section = text.split("## Scenario ids", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M)
+
+
+def test_catalogue_has_exactly_the_design_scenarios():
+    ids = _design_ids()
+    assert len(ids) >= 18
+    assert sorted(ids) == sorted(scenarios.CATALOGUE)
+
+
+def test_every_scenario_parameter_is_in_the_vocabulary():
+    for sc in scenarios.CATALOGUE.values():
+        assert set(sc.schema) <= set(VOCABULARY), sc.id
+
+
+def test_design_vocabulary_names_are_all_known():
+    design = (SHARED / "DESIGN.md")
+    if not design.exists():
+        pytest.skip("shared/DESIGN.md not beside the checkout")
+    section = design.read_text().split("## Parameter vocabulary", 1)[1].split("\n## ", 1)[0]
+    names = set(re.findall(r"`([a-z0-9_]+)`", section)) - {"env", "file", "container_registry"}
+    assert names <= set(VOCABULARY), names - set(VOCABULARY)
+
+
+def test_built_scenarios_have_notebooks():
+    for sc in scenarios.CATALOGUE.values():
+        if sc.built:
+            assert sc.notebook.exists(), sc.id
+
+
+def test_list_marks_unbuilt_scenarios():
+    r = runbook("list")
+    assert r.returncode == 0
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()}
+    assert "not built" not in lines["triage"]
+    unbuilt = [s.id for s in scenarios.CATALOGUE.values() if not s.built]
+    for sid in unbuilt:
+        assert "not built" in lines[sid]
+
+
+def test_running_an_unbuilt_scenario_exits_2_with_its_name(tmp_path):
+    unbuilt = [s.id for s in scenarios.CATALOGUE.values() if not s.built]
+    if not unbuilt:
+        pytest.skip("every scenario is built")
+    r = runbook("run", unbuilt[0], "-o", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert f"scenario {unbuilt[0]} is not built yet" in r.stderr
+
+
+def test_params_prints_the_schema_with_secret_flags():
+    r = runbook("params", "triage", "--json")
+    assert r.returncode == 0
+    rows = {row["name"]: row for row in __import__("json").loads(r.stdout)}
+    assert rows["password"]["secret"] is True and rows["registry_url"]["required"] is True
+
+
+def _normalise(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_normalise(d) for d in project["dependencies"] + project["optional-dependencies"]["test"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    have = set()
+    for dep in env:
+        if isinstance(dep, dict):
+            have |= {_normalise(d) for d in dep["pip"] if not d.startswith("-e")}
+        elif not dep.startswith(("python", "pip")):
+            have.add(_normalise(dep))
+    assert have == wanted

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from runbooklib.findings import Finding, Report, Status, worst
+
+
+def _f(fid, status, **kw):
+    return Finding(fid, status, kw.pop("title", fid), **kw)
+
+
+def test_finding_json_round_trip_keeps_every_field():
+    f = Finding("tls.self_signed", "fail", "Self-signed", "seen <b>", {"subject": "CN=x", "n": [1, 2]},
+                "- Omnibus: do X", ("x509: certificate signed by unknown authority",))
+    back = Finding.from_dict(json.loads(json.dumps(f.to_dict())))
+    assert back == f
+    assert back.status is Status.FAIL
+
+
+def test_report_round_trip_and_findings_json_contract(tmp_path):
+    r = Report("triage", {"registry_url": "http://x", "password": "env:PW"})
+    r.add([_f("a.ok", "ok"), _f("b.fail", "fail")])
+    path = tmp_path / "triage.findings.json"
+    r.write(str(path))
+    data = json.loads(path.read_text())
+    assert set(data) == {"scenario", "started", "finished", "parameters", "findings"}
+    assert set(data["findings"][0]) == {"id", "status", "title", "detail", "evidence", "remedy", "refs"}
+    assert Report.load(str(path)).to_dict() == data
+
+
+def test_summary_orders_worst_first_and_keeps_discovery_order_within_a_status():
+    r = Report("x")
+    r.add([_f("a", "ok"), _f("b", "warn"), _f("c", "fail"), _f("d", "skip"), _f("e", "fail"), _f("g", "error")])
+    assert [f.id for f in r.summary()] == ["c", "e", "g", "b", "d", "a"]
+    assert r.status is Status.FAIL
+
+
+def test_worst_of_nothing_is_ok():
+    assert worst([]) is Status.OK
+
+
+def test_html_escapes_evidence_taken_from_the_network():
+    f = Finding("proxy.page", "warn", "t", "d", {"body": "<script>alert(1)</script><img src='https://x/y.png'>"})
+    html = f._repr_html_()
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert 'data-status="warn"' in html
+
+
+def test_report_html_has_summary_table_with_one_row_per_finding():
+    r = Report("triage")
+    r.add([_f("a", "ok"), _f("b", "fail")])
+    html = r._repr_html_()
+    assert html.count("<tr><td>") == 2
+    assert html.index("b</code>") < html.index("a</code>")
+
+
+def test_evidence_dataframe_serialises_as_records():
+    pd = pytest.importorskip("pandas")
+    f = Finding("x.y", "ok", "t", evidence={"rows": pd.DataFrame({"a": [1, 2]})})
+    assert f.to_dict()["evidence"] == {"rows": [{"a": 1}, {"a": 2}]}
+
+
+def test_a_check_returning_something_else_is_refused():
+    with pytest.raises(TypeError):
+        Report("x").add(["not a finding"])
+
+
+def test_unknown_status_is_refused():
+    with pytest.raises(ValueError):
+        Finding("a.b", "bad", "t")

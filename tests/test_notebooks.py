@@ -1,0 +1,58 @@
+"""Notebooks are committed thin and clean: one parameters cell, no outputs, no logic in cells."""
+
+import ast
+
+import nbformat
+import pytest
+
+from runbooklib import scenarios
+from runbooklib.scenarios import NOTEBOOK_DIR
+
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def test_every_built_scenario_has_a_notebook_and_every_notebook_a_scenario():
+    ids = {p.stem for p in NOTEBOOKS}
+    assert ids <= set(scenarios.CATALOGUE)
+    assert {s.id for s in scenarios.CATALOGUE.values() if s.built} <= ids
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_valid_and_committed_without_outputs(path):
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_exactly_one_parameters_cell_covering_its_schema(path):
+    nb = nbformat.read(str(path), as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assigned = {t.id for node in ast.parse(tagged[0].source).body for t in getattr(node, "targets", [])}
+    assert set(scenarios.get(path.stem).schema) <= assigned
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_cells_stay_thin(path):
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        banned = (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.AsyncFunctionDef)
+        assert not any(isinstance(n, banned) for n in ast.walk(tree)), cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_defaults_hold_no_secret_values(path):
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {t.id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+              for t in getattr(node, "targets", [])}
+    for name, spec in scenarios.get(path.stem).schema.items():
+        if spec.secret and values.get(name):
+            assert values[name].startswith(("env:", "file:")), name
