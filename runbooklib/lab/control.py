@@ -58,6 +58,7 @@ class Lab:
     ports: dict[str, int]
     faults: list[str] = field(default_factory=list)
     pids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # what faults changed, e.g. registry_scheme
 
     # paths -------------------------------------------------------------------------------------------
     @property
@@ -85,7 +86,34 @@ class Lab:
         return self.state_dir / "certs" / "gitlab-registry.key"
 
     def url(self, component: str) -> str:
-        return f"http://127.0.0.1:{self.ports[component]}"
+        scheme = self.options.get("registry_scheme", "http") if component == "registry" else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[component]}"
+
+    @property
+    def gitlab_yml_path(self) -> Path:
+        return self.state_dir / "gitlab" / "gitlab.yml"
+
+    @property
+    def gitlab_rb_path(self) -> Path:
+        return self.state_dir / "gitlab" / "gitlab.rb"
+
+    @property
+    def rails_log_path(self) -> Path:
+        return self.state_dir / "logs" / "gitlab-rails" / "production_json.log"
+
+    @property
+    def issuer_config_path(self) -> Path:
+        return self.state_dir / "issuer" / "config.json"
+
+    def issuer_config(self) -> dict[str, Any]:
+        return json.loads(self.issuer_config_path.read_text())
+
+    def restart_issuer(self, **changes: Any) -> None:
+        """Restart the token realm with changed settings (a fault that must act after seeding)."""
+        cfg = {**self.issuer_config(), **changes}
+        self.stop_component("issuer")
+        _start_issuer(self, cfg)
+        write_gitlab_stand_ins(self)
 
     def secret(self, name: str) -> str:
         return (self.secrets_dir / name).read_text().strip()
@@ -102,7 +130,8 @@ class Lab:
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        return cls(Path(data["state_dir"]), data["ports"], data.get("faults", []), data.get("pids", {}))
+        return cls(Path(data["state_dir"]), data["ports"], data.get("faults", []), data.get("pids", {}),
+                   data.get("options", {}))
 
     def running(self) -> dict[str, bool]:
         return {name: procs.is_alive(p["pid"], p["cmd"]) for name, p in self.pids.items()}
@@ -174,6 +203,7 @@ def _issuer_config(lab: Lab) -> dict[str, Any]:
         "username": USERNAME,
         "password_file": str(lab.secrets_dir / "password"),
         "clock_offset_s": 0,
+        "rails_log": str(lab.rails_log_path),
     }
 
 
@@ -184,7 +214,7 @@ def _write_secret(lab: Lab, name: str, value: str) -> None:
 
 
 def _prepare(lab: Lab) -> None:
-    for sub in ("secrets", "certs", "registry", "logs", "oci", "issuer"):
+    for sub in ("secrets", "certs", "registry", "logs", "oci", "issuer", "gitlab"):
         shutil.rmtree(lab.state_dir / sub, ignore_errors=True)
         (lab.state_dir / sub).mkdir(parents=True)
     os.chmod(lab.secrets_dir, 0o700)
@@ -211,8 +241,9 @@ def _start_s3(lab: Lab) -> None:
 
 
 def _start_issuer(lab: Lab, cfg: dict[str, Any]) -> None:
-    path = lab.state_dir / "issuer" / "config.json"
+    path = lab.issuer_config_path
     path.write_text(json.dumps(cfg, indent=2))
+    lab.rails_log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = lab.spawn("issuer", [sys.executable, "-m", "runbooklib.lab.issuer", str(path)],
                      lab.state_dir / "logs" / "issuer.log")
     procs.wait_for_port(lab.ports["issuer"], STARTUP_TIMEOUT_S, proc, "token issuer")
@@ -255,6 +286,52 @@ def _seed(lab: Lab) -> None:
         raise LabError(f"seeding the lab: skopeo copy failed: {res.stderr.strip().splitlines()[-1:] or res.returncode}")
 
 
+def write_gitlab_stand_ins(lab: Lab) -> None:
+    """gitlab.yml and gitlab.rb as Omnibus writes them, describing this lab (so config readers meet them)."""
+    issuer = lab.issuer_config()
+    reg_port = lab.ports["registry"]
+    gitlab_yml = {
+        "production": {
+            "gitlab": {"host": "127.0.0.1", "port": lab.ports["issuer"], "https": False},
+            "registry": {
+                "enabled": True,
+                "host": "127.0.0.1",
+                "port": reg_port,
+                "api_url": f"{lab.url('registry')}",
+                "key": issuer["key_path"],
+                "path": str(lab.state_dir / "gitlab" / "shared" / "registry"),
+                "issuer": issuer["issuer"],
+                "notification_secret": None,
+            },
+        }
+    }
+    text = yaml.safe_dump(gitlab_yml, sort_keys=False).replace("production:", "production: &base", 1)
+    lab.gitlab_yml_path.write_text("# Stand-in for /var/opt/gitlab/gitlab-rails/etc/gitlab.yml\n" + text +
+                                   "\ndevelopment:\n  <<: *base\n")
+    rb = [
+        "## Stand-in for /etc/gitlab/gitlab.rb (only the registry's settings)",
+        f"external_url 'http://127.0.0.1:{lab.ports['issuer']}'",
+        f"registry_external_url '{lab.url('registry')}'",
+        "gitlab_rails['registry_enabled'] = true",
+        f"gitlab_rails['registry_issuer'] = \"{issuer['issuer']}\"",
+        f"registry['registry_http_addr'] = \"127.0.0.1:{reg_port}\"",
+        f"registry['debug_addr'] = \"127.0.0.1:{lab.ports['debug']}\"",
+        "registry['log_level'] = 'info'",
+        "registry['storage'] = {",
+        "  's3' => {",
+        f"    'accesskey' => '{lab.secret('s3_access_key')}',",
+        f"    'secretkey' => '{lab.secret('s3_secret_key')}',",
+        f"    'bucket' => '{BUCKET}',",
+        f"    'region' => '{REGION}',",
+        f"    'regionendpoint' => '{lab.url('s3')}'  # moto_server stands in for S3",
+        "  },",
+        "  'redirect' => { 'disable' => true }",
+        "}",
+    ]
+    lab.gitlab_rb_path.write_text("\n".join(rb) + "\n")
+    os.chmod(lab.gitlab_rb_path, 0o600)
+
+
 def write_params(lab: Lab) -> None:
     """The lab's own parameter file: DESIGN.md's vocabulary, secrets as file: references."""
     params = {
@@ -265,6 +342,8 @@ def write_params(lab: Lab) -> None:
         "debug_url": lab.url("debug"),
         "log_paths": [str(lab.registry_log_dir)],
         "registry_config": str(lab.registry_config_path),
+        "gitlab_config": str(lab.gitlab_yml_path),
+        "gitlab_rb": str(lab.gitlab_rb_path),
         "s3_bucket": BUCKET,
         "s3_region": REGION,
         "s3_endpoint": lab.url("s3"),
@@ -311,6 +390,7 @@ def up(state_dir: Path | None = None, fault_names: list[str] | None = None, free
         _start_registry(lab, registry_cfg)
         _wait_registry_ready(lab)
         _seed(lab)
+        write_gitlab_stand_ins(lab)
         for fault in chosen:
             fault.after_start(lab)
         write_params(lab)
@@ -328,7 +408,7 @@ def _wait_registry_ready(lab: Lab) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            r = httpx.get(f"{lab.url('registry')}/v2/", timeout=2, trust_env=False)
+            r = httpx.get(f"{lab.url('registry')}/v2/", timeout=2, trust_env=False, verify=False)
             if r.status_code == 401:
                 return
             last = f"HTTP {r.status_code}"

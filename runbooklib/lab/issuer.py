@@ -37,9 +37,11 @@ def parse_scope(scope: str) -> dict[str, Any] | None:
 class Issuer:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.key = load_key(Path(cfg["key_path"]))
-        self.kid = libtrust_key_id(self.key.public_key())
         self.password = Path(cfg["password_file"]).read_text().strip()
+
+    def signing_key(self):
+        """Read the key for every token, as GitLab reads `registry.key`: a missing file fails the request."""
+        return load_key(Path(self.cfg["key_path"]))
 
     def now(self) -> float:
         return time.time() + float(self.cfg.get("clock_offset_s", 0))
@@ -76,7 +78,16 @@ class Issuer:
             "sub": user,
             "access": access,
         }
-        return sign_jwt({"typ": "JWT", "alg": "RS256", "kid": self.kid}, claims, self.key)
+        key = self.signing_key()
+        return sign_jwt({"typ": "JWT", "alg": "RS256", "kid": libtrust_key_id(key.public_key())}, claims, key)
+
+    def rails_log(self, entry: dict[str, Any]) -> None:
+        """A line of GitLab's production_json.log (lograge fields) for this /jwt/auth request."""
+        path = self.cfg.get("rails_log")
+        if not path:
+            return
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
 
 
 def make_handler(issuer: Issuer):
@@ -111,7 +122,26 @@ def make_handler(issuer: Issuer):
                 return
             service = (query.get("service") or [""])[0]
             scopes = query.get("scope") or []
-            self._send(200, {"token": issuer.token(user, service, scopes)})
+            started = time.time()
+            entry: dict[str, Any] = {
+                "method": "GET", "path": "/jwt/auth", "format": "json", "controller": "JwtController",
+                "action": "auth", "params": [{"key": "service", "value": service}] +
+                [{"key": "scope", "value": sc} for sc in scopes],
+                "remote_ip": self.client_address[0], "ua": self.headers.get("User-Agent", ""),
+                "correlation_id": secrets.token_hex(13), "username": user or None,
+            }
+            try:
+                token = issuer.token(user, service, scopes)
+            except OSError as exc:  # what Rails logs when gitlab-registry.key is missing
+                entry.update({"status": 500, "exception.class": "Errno::ENOENT",
+                              "exception.message": f"No such file or directory @ rb_sysopen - {exc.filename}"})
+                self._send(500, {"message": "500 Internal Server Error"})
+            else:
+                entry["status"] = 200
+                self._send(200, {"token": token})
+            entry["duration_s"] = round(time.time() - started, 5)
+            entry["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+            issuer.rails_log(entry)
 
         def log_message(self, fmt: str, *args: Any) -> None:
             # Rails-like JSON line; the Authorization header is never logged

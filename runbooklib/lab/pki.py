@@ -55,3 +55,51 @@ def write_cert(path: Path, cert: x509.Certificate) -> None:
 
 def load_key(path: Path):
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def issue_cert(
+    issuer_key,
+    issuer_cert: x509.Certificate | None,
+    key,
+    common_name: str,
+    san_hosts: tuple[str, ...] = (),
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    is_ca: bool = False,
+    aia_url: str = "",
+) -> x509.Certificate:
+    """A certificate for ``key`` signed by ``issuer_key`` (self-signed when ``issuer_cert`` is None)."""
+    import ipaddress
+
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after or now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+    )
+    if san_hosts:
+        alt = []
+        for h in san_hosts:
+            try:
+                alt.append(x509.IPAddress(ipaddress.ip_address(h)))
+            except ValueError:
+                alt.append(x509.DNSName(h))
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+    if is_ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                          encipher_only=False, decipher_only=False), critical=True)
+    if aia_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess(
+            [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
+                                    x509.UniformResourceIdentifier(aia_url))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
