@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from .params import VOCABULARY, ParamSpec
@@ -95,3 +96,49 @@ def get(scenario_id: str) -> Scenario:
         return CATALOGUE[scenario_id]
     except KeyError:
         raise KeyError(f"unknown scenario {scenario_id!r} (known: {', '.join(CATALOGUE)})") from None
+
+
+# --- routing: which runbook to open next, from findings (data, not code paths) -----------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """A finding id pattern (fnmatch) at or above a status sends the SRE to a scenario."""
+
+    finding: str
+    scenario: str
+    why: str
+    statuses: tuple[str, ...] = ("fail", "error", "warn")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("token.invalid_token", "token-untrusted-key", "the registry rejects GitLab's tokens (invalid_token)"),
+    Route("trust.*", "token-untrusted-key", "signing key, issuer or service disagree"),
+    Route("tls.*.self_signed", "x509-unknown-authority", "the registry presents a self-signed certificate"),
+    Route("tls.*.unknown_ca", "x509-unknown-authority", "the registry's CA is not trusted"),
+    Route("tls.*.missing_intermediate", "x509-unknown-authority", "the chain lacks its intermediate"),
+    Route("tls.*.verify_failed", "x509-unknown-authority", "the registry's certificate is not accepted"),
+    Route("token.realm_bad_answer", "missing-registry-key", "GitLab's /jwt/auth fails to issue a token"),
+    Route("registry_key.*", "missing-registry-key", "gitlab-registry.key is missing or unusable"),
+    Route("health.failing", "debug-server-metrics", "a registry health check fails"),
+    Route("forwarding.upstream_down", "debug-server-metrics", "the registry upstream is down or unhealthy"),
+)
+
+
+def route(findings: "list[Any]") -> list[dict[str, str]]:
+    """Scenarios to run next, each with the finding that sent it; a finding's evidence may name one too
+    (log signatures do: ``evidence['scenario']``). Unbuilt scenarios are listed but marked."""
+    from fnmatch import fnmatchcase
+
+    out: dict[str, dict[str, str]] = {}
+    for f in findings:
+        status = getattr(f.status, "value", f.status)
+        targets = [(r.scenario, r.why) for r in ROUTES if fnmatchcase(f.id, r.finding) and status in r.statuses]
+        named = f.evidence.get("scenario") if isinstance(f.evidence, dict) else None
+        if named and status in ("fail", "error", "warn") and named in CATALOGUE:
+            targets.append((named, f.title))
+        for scenario_id, why in targets:
+            if scenario_id not in out:
+                out[scenario_id] = {"scenario": scenario_id, "finding": f.id, "why": why,
+                                    "built": "yes" if CATALOGUE[scenario_id].built else "not yet"}
+    return list(out.values())

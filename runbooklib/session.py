@@ -45,6 +45,13 @@ class Session:
     def add(self, result: Finding | Iterable[Finding]) -> Findings:
         return self.report.add(result)
 
+    def next_runbooks(self):
+        """Which scenarios the findings so far point to, and why (a table; empty when all is well)."""
+        import pandas as pd
+
+        rows = scenarios.route(self.report.findings)
+        return pd.DataFrame(rows, columns=["scenario", "why", "finding", "built"])
+
     def finish(self) -> Report:
         """Write findings.json where the runner asked (if it did) and return the report for display."""
         if self._http is not None:

@@ -73,6 +73,7 @@ from runbooklib.probes.api import check_forwarding
 from runbooklib.probes.auth import check_token_flow
 from runbooklib.probes.clock import check_clocks
 from runbooklib.probes.debug import check_health
+from runbooklib.probes.tls import check_tls
 """,
     steps=[
         ("""
@@ -84,7 +85,14 @@ an HTML page means the request never reached the registry (check NGINX's port); 
 upstream is down or unhealthy; no answer at all is named (refused, DNS, TLS, timeout).
 """, "rb.add(check_forwarding(rb.http, rb.p.registry_url, rb.p.service))"),
         ("""
-## 2. Does the token flow work end to end?
+## 2. Is the registry's certificate trusted?
+For an `https://` registry URL: the certificate the registry (or its proxy) presents, verified the way a
+client verifies it (system store, or `ca_bundle`). Self-signed, unknown CA, missing intermediate,
+expired or wrong-host certificates are what clients report as
+`x509: certificate signed by unknown authority` (go to `x509-unknown-authority`).
+""", "rb.add(check_tls(rb.p.registry_url, rb.p.ca_bundle, rb.p.timeout_s))"),
+        ("""
+## 3. Does the token flow work end to end?
 What `docker login` does: take the realm from the challenge (or `realm_url`), ask GitLab's `/jwt/auth`
 for a token with HTTP Basic, then present it to the registry. A refusal at the realm is a credentials
 problem; `invalid_token` from the registry means it does not trust GitLab's token (go to
@@ -92,15 +100,20 @@ problem; `invalid_token` from the registry means it does not trust GitLab's toke
 not an administrator, which is fine.
 """, "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
         ("""
-## 3. Are the clocks in sync?
+## 4. Are the clocks in sync?
 Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
 realm are compared with this host's UTC clock: a warning above 30 s, a failure above 60 s.
 """, "rb.add(check_clocks(rb.http, rb.p.registry_url, rb.p.realm_url))"),
         ("""
-## 4. What does the registry's own health check say?
+## 5. What does the registry's own health check say?
 With the debug server enabled (`http.debug.addr`), `/debug/health` answers `{}` when healthy and names
 each failing check (for example the storage driver) otherwise.
 """, "rb.add(check_health(rb.http, rb.p.debug_url))"),
+        ("""
+## Where to go next
+The findings above, routed to the runbooks that dig deeper (routing rules live in
+`runbooklib/scenarios.py`). An empty table means triage found nothing to follow.
+""", "rb.next_runbooks()"),
     ],
 )
 
