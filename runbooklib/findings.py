@@ -190,7 +190,11 @@ class Report:
 
     @property
     def status(self) -> Status:
-        return worst(self.findings)
+        """Worst status; a skipped check does not make an otherwise healthy report look worse."""
+        ran = [f for f in self.findings if f.status is not Status.SKIP]
+        if not ran and self.findings:
+            return Status.SKIP
+        return worst(ran)
 
     def summary(self) -> list[Finding]:
         """Findings worst first; order of discovery kept within one status."""

@@ -69,3 +69,10 @@ def test_a_check_returning_something_else_is_refused():
 def test_unknown_status_is_refused():
     with pytest.raises(ValueError):
         Finding("a.b", "bad", "t")
+
+
+def test_skipped_checks_do_not_darken_a_healthy_report():
+    r = Report("x")
+    r.add([_f("a", "ok"), _f("b", "skip")])
+    assert r.status is Status.OK
+    assert Report("y", findings=[_f("c", "skip")]).status is Status.SKIP
