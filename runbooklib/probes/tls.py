@@ -301,3 +301,58 @@ def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str
 
 def certificate_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def realm_of(registry_url: str, timeout_s: float = 10.0) -> str:
+    """The token realm from the registry's challenge, read without verifying TLS (we only want the URL)."""
+    from .api import parse_bearer_challenge
+    from .http import exchange, make_client
+
+    with make_client(timeout_s, verify=False) as client:
+        ex = exchange(client, "GET", registry_url.rstrip("/") + "/v2/")
+    if not ex.ok or ex.response is None:
+        return ""
+    return (parse_bearer_challenge(ex.response.headers.get("www-authenticate", "")) or {}).get("realm", "")
+
+
+def check_realm_tls(registry_url: str, realm_url: str = "", ca_bundle: str = "", timeout_s: float = 10.0) -> list[Finding]:
+    """Docker also verifies GitLab's `/jwt/auth` certificate: an untrusted realm fails logins the same way."""
+    realm = realm_url or realm_of(registry_url, timeout_s)
+    if not realm:
+        return [Finding("tls.realm.unknown", Status.SKIP, "realm: no token realm to check",
+                        "The registry gave no Bearer challenge and no `realm_url` was given.", {}, "", (SEED_X509,))]
+    return check_tls(realm, ca_bundle, timeout_s, label="realm")
+
+
+def check_served_certificate(url: str, configured_cert: str, timeout_s: float = 10.0) -> list[Finding]:
+    """Is the certificate on the wire the one in the config file? A renewed file with no reload is not."""
+    refs = (SEED_X509,)
+    if not configured_cert:
+        return [Finding("tls.configured.none", Status.SKIP, "No configured certificate to compare",
+                        "The registry config has no `http.tls.certificate` (TLS may be terminated by NGINX: "
+                        "compare with `registry_nginx['ssl_certificate']`).", {}, "", refs)]
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return [Finding("tls.configured.not_https", Status.WARN, "TLS configured but the URL is plain HTTP",
+                        f"The config names {configured_cert} but clients are pointed at {url}.", {}, "", refs)]
+    try:
+        configured = x509.load_pem_x509_certificates(open(configured_cert, "rb").read())
+    except (OSError, ValueError) as exc:
+        return [Finding("tls.configured.unreadable", Status.ERROR, "Configured certificate cannot be read",
+                        f"{configured_cert}: {exc}", {}, "Fix the path or the PEM file.", refs)]
+    probe = probe_tls(parts.hostname or "", parts.port or 443, "", timeout_s)
+    if probe.leaf is None:
+        return [Finding("tls.configured.no_peer", Status.SKIP, "No certificate presented to compare",
+                        probe.connect_error or probe.not_tls, {}, "", refs)]
+    served = probe.leaf.fingerprint(hashes.SHA256()).hex(":").upper()
+    on_disk = configured[0].fingerprint(hashes.SHA256()).hex(":").upper()
+    ev = {"configured_file": configured_cert, "configured_sha256": on_disk, "served_sha256": served,
+          "configured_chain_length": len(configured), "served_chain_length": len(probe.chain)}
+    if served != on_disk:
+        return [Finding("tls.configured.differs", Status.FAIL, "Served certificate is not the configured one",
+                        "The certificate on the wire differs from the configured file: the service was not "
+                        "restarted/reloaded after a change, or another process serves this port.", ev,
+                        "Omnibus: `gitlab-ctl restart registry` (or `gitlab-ctl hup nginx` when NGINX terminates TLS); "
+                        "Helm: roll the registry pods after updating the TLS Secret; source: restart the registry.", refs)]
+    return [Finding("tls.configured.matches", Status.OK, "Served certificate is the configured one",
+                    f"Fingerprint {served}.", ev, "", refs)]
