@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,9 @@ from .redact import redact_file, redact_text
 KERNEL = "python3"
 
 
-def _ipc_kernel_manager():
-    """A kernel manager on local IPC sockets: no TCP ports opened, no "running over TCP" warning on stderr."""
+def _ipc_kernel_manager(socket_dir: str):
+    """A kernel manager on local IPC sockets in a private folder: no TCP ports opened, no "running over TCP"
+    warning, and no collision with another run's sockets (IPC paths default to the working directory)."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -28,6 +32,10 @@ def _ipc_kernel_manager():
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return os.path.join(socket_dir, "kernel")
 
     return IPCKernelManager
 
@@ -90,6 +98,7 @@ def run_scenario(
         progress = sys.stderr.isatty()
     _quiet_papermill()
     error: str | None = None
+    socket_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
     try:
         pm.execute_notebook(
             str(sc.notebook),
@@ -100,13 +109,15 @@ def run_scenario(
             execution_timeout=cell_timeout,
             cwd=str(sc.notebook.parent),
             log_output=False,
-            kernel_manager_class=_ipc_kernel_manager(),
+            kernel_manager_class=_ipc_kernel_manager(socket_dir),
         )
     except pm.PapermillExecutionError as exc:
         error = _error_text(exc)
         error = f"step {exc.exec_count} raised {error}" if getattr(exc, "exec_count", None) else error
     except Exception as exc:  # kernel died, cell timeout, no such kernel: still write what we have
         error = _error_text(exc)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
     error = redact_text(error, secrets) if error else None
 
     for artifact in (nb_path, findings_path):
