@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list scenarios and whether each is built").set_defaults(func=_cmd_list)
+    sub.add_parser("logs", help="scan logs for known error signatures (runbook logs PATH... [--since T] [--json])")
 
     p = sub.add_parser("params", help="show a scenario's parameters")
     p.add_argument("scenario")
@@ -138,8 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["logs"]:  # a quick look without a notebook: `runbook logs PATH... [--json]`
+        from .logs.cli import main as logs_main
+
+        return logs_main(args_list[1:])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(args_list)
         return int(args.func(args))
     except (UsageError, P.ParamError) as exc:
         print(f"runbook: {exc}" if not str(exc).startswith("runbook") else str(exc), file=sys.stderr)

@@ -27,6 +27,8 @@ class Session:
         self.report = Report(scenario_id, parameters=dict(self.values))
         self.findings_path = findings_path
         self._http: httpx.Client | None = None
+        self.cfg = SimpleNamespace(registry=None, gitlab_yml=None, gitlab_rb=None)
+        self._log_scan: Any = None
 
     @classmethod
     def start(cls, scenario_id: str, namespace: Mapping[str, Any]) -> "Session":
@@ -44,6 +46,30 @@ class Session:
 
     def add(self, result: Finding | Iterable[Finding]) -> Findings:
         return self.report.add(result)
+
+    def read_configs(self, *kinds: str) -> Findings:
+        """Read the given configs (`registry`, `gitlab_yml`, `gitlab_rb`) into ``rb.cfg``; a file that cannot
+        be read or parsed becomes an error finding and its slot stays None, so later steps skip cleanly."""
+        from .config import check_config_readable, load_config
+
+        paths = {"registry": "registry_config", "gitlab_yml": "gitlab_config", "gitlab_rb": "gitlab_rb"}
+        found = Findings()
+        for kind in kinds:
+            path = getattr(self.p, paths[kind], "") or ""
+            result = check_config_readable(path, kind)
+            found.extend(result)
+            if path and not any(f.status.value in ("error", "fail") for f in result):
+                setattr(self.cfg, kind, load_config(path, kind))
+        return self.add(found)
+
+    @property
+    def log_scan(self) -> Any:
+        """The scan of `log_paths` (within `since`/`until`), made once per run; None without log_paths."""
+        if self._log_scan is None and getattr(self.p, "log_paths", None):
+            from .logs import scan_logs
+
+            self._log_scan = scan_logs(self.p.log_paths, self.p.since or None, self.p.until or None)
+        return self._log_scan
 
     def next_runbooks(self):
         """Which scenarios the findings so far point to, and why (a table; empty when all is well)."""

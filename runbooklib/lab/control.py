@@ -244,6 +244,7 @@ def _start_issuer(lab: Lab, cfg: dict[str, Any]) -> None:
     path = lab.issuer_config_path
     path.write_text(json.dumps(cfg, indent=2))
     lab.rails_log_path.parent.mkdir(parents=True, exist_ok=True)
+    lab.rails_log_path.touch()
     proc = lab.spawn("issuer", [sys.executable, "-m", "runbooklib.lab.issuer", str(path)],
                      lab.state_dir / "logs" / "issuer.log")
     procs.wait_for_port(lab.ports["issuer"], STARTUP_TIMEOUT_S, proc, "token issuer")
@@ -340,7 +341,7 @@ def write_params(lab: Lab) -> None:
         "username": USERNAME,
         "password": f"file:{lab.secrets_dir / 'password'}",
         "debug_url": lab.url("debug"),
-        "log_paths": [str(lab.registry_log_dir)],
+        "log_paths": [str(lab.registry_log_dir), str(lab.rails_log_path.parent)],
         "registry_config": str(lab.registry_config_path),
         "gitlab_config": str(lab.gitlab_yml_path),
         "gitlab_rb": str(lab.gitlab_rb_path),

@@ -37,6 +37,9 @@ def check_token_flow(
     """Log in the way `docker login` does and say which leg fails: realm, credentials, or the registry's
     trust in the token."""
     refs = (SEED_ARCH, SEED_TOKEN)
+    if not registry_url:
+        return [Finding("token.not_checked", Status.SKIP, "Token flow not tested: no registry_url",
+                        "Give `registry_url` (and credentials) to test a login.", {}, "", refs)]
     base = registry_url.rstrip("/")
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge: dict[str, str] = {}

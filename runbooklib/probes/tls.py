@@ -324,9 +324,15 @@ def check_realm_tls(registry_url: str, realm_url: str = "", ca_bundle: str = "",
     return check_tls(realm, ca_bundle, timeout_s, label="realm")
 
 
-def check_served_certificate(url: str, configured_cert: str, timeout_s: float = 10.0) -> list[Finding]:
-    """Is the certificate on the wire the one in the config file? A renewed file with no reload is not."""
+def check_served_certificate(url: str, configured: Any, timeout_s: float = 10.0) -> list[Finding]:
+    """Is the certificate on the wire the one in the config file? A renewed file with no reload is not.
+
+    ``configured`` is a certificate path or a registry config view (its `http.tls.certificate`)."""
     refs = (SEED_X509,)
+    if isinstance(configured, str) or configured is None:
+        configured_cert = configured or ""
+    else:
+        configured_cert = str(getattr(getattr(configured, "http", None), "tls_certificate", "") or "")
     if not configured_cert:
         return [Finding("tls.configured.none", Status.SKIP, "No configured certificate to compare",
                         "The registry config has no `http.tls.certificate` (TLS may be terminated by NGINX: "

@@ -251,7 +251,10 @@ def check_token_times(token: TokenProbe) -> list[Finding]:
     """A token refused as 'not to be used before/after' is clock skew: measure it from iat and Date headers."""
     refs = ("Before investigating: verify that the system clocks are synchronized", SEED_UNTRUSTED)
     if not token.claims:
-        return [Finding("clock.token", Status.SKIP, "Token times not checked", token.error or "no token", {}, "", refs)]
+        return [Finding("clock.token", Status.WARN if token.error else Status.SKIP, "No live token to check",
+                        f"Could not get a token: {token.error or 'no token'}. Steps that compare the live token "
+                        "were done without it.", {"realm": token.realm}, "Fix what the error names first "
+                        "(TLS: `x509-unknown-authority`; credentials: `triage`).", refs)]
     iat, nbf, exp = (token.claims.get(k) for k in ("iat", "nbf", "exp"))
     reference = token.registry_date or token.local_time
     ref_name = "registry Date" if token.registry_date else "this host"
@@ -311,3 +314,80 @@ _MISSING_KEY_REMEDY = (
     "(`ContainerRepository` records) before the project: read it there and run it only after a backup; this "
     "runbook does not run it. Helm: make sure the `registry-auth` Secret is mounted into webservice/sidekiq."
 )
+
+
+# --- the same checks fed from the config readers (None = that config was not given or not readable) --------
+
+
+def _rootcertbundle(registry: Any) -> str:
+    token = getattr(registry, "token", None)
+    return str(getattr(token, "rootcertbundle", "") or "")
+
+
+def _skip(fid: str, what: str) -> list[Finding]:
+    return [Finding(fid, Status.SKIP, f"Not checked: {what}",
+                    f"{what}; give `registry_config` and `gitlab_config` to compare the pair.", {}, "", (SEED_UNTRUSTED,))]
+
+
+def check_signing_pair(registry: Any, gitlab: Any) -> list[Finding]:
+    """rootcertbundle (registry config) against registry.key (gitlab.yml), by public key."""
+    bundle = _rootcertbundle(registry)
+    key = str(getattr(gitlab, "key", "") or "")
+    if not bundle:
+        return _skip("trust.pair_not_checked", "no rootcertbundle in the registry config")
+    if not key:
+        return _skip("trust.pair_not_checked", "no registry.key in gitlab.yml")
+    if not Path(key).exists():
+        return check_registry_key_file(key)
+    return check_key_pair(bundle, key)
+
+
+def check_key_ids(registry: Any, gitlab: Any = None, token: TokenProbe | None = None,
+                  log_key_ids: Iterable[str] = ()) -> list[Finding]:
+    """Key IDs side by side, with the trusted set taken from the registry config's rootcertbundle."""
+    bundle = _rootcertbundle(registry)
+    if not bundle:
+        return _skip("trust.key_ids_not_checked", "no rootcertbundle in the registry config")
+    key = str(getattr(gitlab, "key", "") or "")
+    return check_token_trust(bundle, token, key if key and Path(key).exists() else "", log_key_ids)
+
+
+def check_issuer_and_service_from_configs(registry: Any, gitlab: Any = None, token: TokenProbe | None = None) -> list[Finding]:
+    token_cfg = getattr(registry, "token", None)
+    if token_cfg is None:
+        return [Finding("trust.issuer_not_checked", Status.SKIP, "Not checked: no auth.token in the registry config",
+                        "Give `registry_config` to compare issuer and service.", {}, "", (SEED_UNTRUSTED,))]
+    return check_issuer_and_service(str(token_cfg.issuer or ""), str(token_cfg.service or ""),
+                                    str(getattr(gitlab, "issuer", "") or ""), token)
+
+
+def _token_repr_html(self: TokenProbe) -> str:
+    import html as _html
+    import json as _json
+
+    if self.error:
+        return f"<p><b>No token:</b> {_html.escape(self.error)}</p>"
+    shown = {"realm": self.realm, "header": self.header,
+             "claims": {k: v for k, v in self.claims.items() if k != "jti"},
+             "registry answer": f"{self.registry_status} {self.registry_error}".strip()}
+    return "<pre>" + _html.escape(_json.dumps(shown, indent=2, default=str)) + "</pre>"
+
+
+TokenProbe._repr_html_ = _token_repr_html  # type: ignore[attr-defined]
+
+
+def check_gitlab_registry_key(gitlab: Any) -> list[Finding]:
+    """registry.key of gitlab.yml: present, readable, a private key; and the registry switched off with it."""
+    if gitlab is None:
+        return [Finding("registry_key.not_checked", Status.SKIP, "Not checked: no gitlab.yml",
+                        "Give `gitlab_config` (Omnibus: /var/opt/gitlab/gitlab-rails/etc/gitlab.yml).", {}, "",
+                        (SEED_MISSING_KEY,))]
+    enabled = bool(getattr(gitlab, "enabled", False))
+    findings = check_registry_key_file(str(getattr(gitlab, "key", "") or ""), enabled)
+    if not enabled:
+        findings.append(Finding(
+            "registry_key.registry_disabled", Status.WARN, "The registry is disabled in gitlab.yml",
+            "With the registry disabled GitLab no longer manages the key pair; projects that still hold container "
+            "repositories cannot be deleted until the key exists again.",
+            {"registry.enabled": enabled}, _MISSING_KEY_REMEDY, (SEED_MISSING_KEY,)))
+    return findings

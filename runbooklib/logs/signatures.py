@@ -1,0 +1,305 @@
+"""The signature catalogue: every known registry/NGINX/Rails error line, as data.
+
+Each pattern is written in the subset that RE2 and POSIX ERE (``grep -E``) read the same way: no ``\\d``,
+``\\s``, ``(?:``, lazy quantifiers or look-around; named groups ``(?P<name>...)`` mark the fields to
+extract and are stripped for grep. That keeps the scanner honest: its union pattern is exactly what
+``grep -cE`` runs in the benchmark, so both must count the same lines.
+
+A pattern never has to cross a line: grep matches line by line, and :func:`re2_pattern` adds ``\\n`` to
+every negated class so RE2 cannot either when it searches a whole buffer (``.`` never matches ``\\n``).
+Patterns use no ``^``/``$``: over a buffer RE2 would read them as its start and end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import re2
+
+Severity = Literal["fail", "warn", "info"]
+Kind = Literal["line", "aggregate"]
+
+_NAMED_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def latin1_options() -> re2.Options:
+    """RE2 over raw bytes: Latin-1 makes ``.`` and classes match any byte, as ``LC_ALL=C grep`` does."""
+    opts = re2.Options()
+    opts.encoding = re2.Options.Encoding.LATIN1
+    opts.max_mem = 64 << 20  # room for the union's DFA so it never falls back to the slow NFA
+    return opts
+
+
+def re2_pattern(pattern: str) -> str:
+    """The pattern as RE2 runs it over a buffer of many lines: negated classes stop at newlines."""
+    return pattern.replace("[^", "[^\\n")
+
+
+def ere_pattern(pattern: str) -> str:
+    """The pattern as ``grep -E`` reads it: named groups become plain groups."""
+    return _NAMED_GROUP.sub("(", pattern)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One known log line (or, for ``kind="aggregate"``, the prefilter of a detector over many lines)."""
+
+    id: str
+    scenario: str
+    severity: Severity
+    anchors: tuple[str, ...]
+    pattern: str
+    meaning: str
+    kind: Kind = "line"
+    benign_methods: tuple[str, ...] = ()  # when every hit is one of these methods the hits are routine
+
+    def __reduce__(self):
+        # pickled (to worker processes) without the compiled regexes cached on the instance
+        return (self.__class__, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Names of the values the pattern extracts (its named groups)."""
+        return tuple(_NAMED_GROUP.findall(self.pattern))
+
+    @property
+    def finding_id(self) -> str:
+        return "logs." + self.id.replace("-", "_")
+
+    @cached_property
+    def regex(self):
+        """Compiled RE2 (bytes, Latin-1) for classifying one line."""
+        return re2.compile(re2_pattern(self.pattern).encode("latin-1"), latin1_options())
+
+    @cached_property
+    def anchor_bytes(self) -> tuple[bytes, ...]:
+        return tuple(a.encode("latin-1") for a in self.anchors)
+
+    def search(self, line: bytes):
+        """The match on one line, or None; the literal anchors are checked first because they are cheap."""
+        for anchor in self.anchor_bytes:
+            if anchor in line:
+                return self.regex.search(line)
+        return None
+
+
+# statuses are exactly three digits, so nothing needs to follow them (and no ``$``, which RE2 reads as
+# end of buffer, not end of line)
+_STATUS = r'HTTP/[0-9.]+" {code} |http\.response\.status={code}|"(http\.response\.)?status":{code}'
+
+CATALOGUE: tuple[Signature, ...] = (
+    # --- token auth (seed: "token signed by untrusted key"; "Before investigating": token flow) ----------
+    Signature(
+        "token-untrusted-key", "token-untrusted-key", "fail", ("signed by untrusted key",),
+        r'token signed by untrusted key with ID: \\?"(?P<key_id>[A-Z0-9]{4}(:[A-Z0-9]{4})+)',
+        "The registry does not trust the key that signed the token: GitLab's registry key and the "
+        "registry's rootcertbundle are not a pair.",
+    ),
+    Signature(
+        "token-no-signing-key", "token-untrusted-key", "fail", ("unable to get token signing key",),
+        r"unable to get token signing key",
+        "The token names no key the registry can use (no kid / x5c header, or an unknown key type).",
+    ),
+    Signature(
+        "token-untrusted-issuer", "token-untrusted-key", "fail", ("untrusted issuer",),
+        r'token from untrusted issuer: \\?"(?P<issuer>[^"\\]*)',
+        "The token's issuer differs from the registry's auth.token.issuer (GitLab's registry issuer).",
+    ),
+    Signature(
+        "token-wrong-audience", "triage", "fail", ("another audience",),
+        r'token intended for another audience: \\?"(?P<audience>[^"\\]*)',
+        "The token was issued for another service than the registry's auth.token.service.",
+    ),
+    Signature(
+        "token-expired", "triage", "warn", ("not to be used after",),
+        r"token not to be used after (?P<not_after>[0-9-]+ [0-9:.]+ [-+][0-9]{4} [A-Z]+) - currently "
+        r"(?P<now>[0-9-]+ [0-9:.]+)",
+        "The token had expired when it reached the registry: clocks disagree or the token lives too short.",
+    ),
+    Signature(
+        "token-not-yet-valid", "triage", "fail", ("not to be used before",),
+        r"token not to be used before (?P<not_before>[0-9-]+ [0-9:.]+ [-+][0-9]{4} [A-Z]+) - currently "
+        r"(?P<now>[0-9-]+ [0-9:.]+)",
+        "The token is not valid yet for the registry: GitLab's clock runs ahead of the registry's.",
+    ),
+    Signature(
+        "auth-invalid-token", "token-untrusted-key", "warn", ("invalid token",),
+        r"error authorizing context: invalid token",
+        "The registry rejected a token; the line just before it says why (key, issuer, audience, time).",
+    ),
+    Signature(
+        "auth-insufficient-scope", "triage", "warn", ("insufficient scope",),
+        r"error authorizing context: insufficient scope",
+        "A valid token did not grant the action asked for (permissions, or a token for another path).",
+    ),
+    Signature(
+        "auth-token-required", "triage", "info", ("authorization token required",),
+        r"error authorizing context: authorization token required",
+        "A request came without a token: the normal first step of every client (it answers the challenge).",
+    ),
+    # --- storage -------------------------------------------------------------------------------------
+    Signature(
+        "s3-unexpected-eof", "s3-push-unexpected-eof", "fail", ("unexpected EOF",),
+        r'err\.code"?[:=]"?unknown"?[ ,]"?err\.detail"?[:=]"?unexpected EOF|"code":"(UNKNOWN|unknown)".*'
+        r'"detail":"unexpected EOF',
+        "A blob upload to S3 broke off (unexpected EOF): large layers need a smaller storage chunksize.",
+    ),
+    Signature(
+        "s3-access-denied", "s3-permissions", "fail", ("AccessDenied", "status code: 403", "StatusCode: 403"),
+        r'AccessDenied|s3aws: [^"]*status code: 403|s3_v2: [^"]*StatusCode: 403',
+        "S3 refused the registry's request (403 AccessDenied): the IAM policy lacks an action or the bucket.",
+    ),
+    Signature(
+        "s3-bad-credentials", "s3-permissions", "fail",
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "NoCredentialProviders", "ExpiredToken"),
+        r"(?P<s3_error>InvalidAccessKeyId|SignatureDoesNotMatch|NoCredentialProviders|ExpiredToken)",
+        "S3 did not accept the registry's credentials (unknown key, wrong secret, none found, or expired).",
+    ),
+    Signature(
+        "s3-wrong-region", "s3-permissions", "fail",
+        ("AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException"),
+        r"the region '(?P<region>[a-z0-9-]+)' is wrong; expecting '(?P<expected_region>[a-z0-9-]+)'|"
+        r"PermanentRedirect|IllegalLocationConstraintException",
+        "The registry talks to the bucket with the wrong region or endpoint.",
+    ),
+    Signature(
+        "gcs-http2-error", "gcs-http2", "fail", ("http2: ", "stream error: stream ID"),
+        r"(?P<http2_error>http2: server sent GOAWAY|stream error: stream ID [0-9]+; [A-Z_]+|"
+        r"http2: client connection lost)",
+        "The registry's HTTP/2 connection to its storage (GCS) broke: pushes fail with 502 and CPU spikes.",
+    ),
+    Signature(
+        "health-check-failed", "debug-server-metrics", "fail", ("health check failed",),
+        r"health check failed",
+        "The registry's storage health check fails: every /v2/ request answers 503 until it recovers.",
+    ),
+    Signature(
+        "http-503", "debug-server-metrics", "warn", ("503",),
+        _STATUS.format(code=503),
+        "The registry (or its proxy) answered 503 Service Unavailable: usually the storage health check.",
+    ),
+    # --- TLS -----------------------------------------------------------------------------------------
+    Signature(
+        "tls-handshake-unknown-ca", "x509-unknown-authority", "fail", ("TLS handshake error",),
+        r"http: TLS handshake error from (?P<client>[^ ]+): (remote error: tls: (unknown certificate "
+        r"authority|bad certificate)|x509: certificate signed by unknown authority)",
+        "Clients reject the registry's certificate during the TLS handshake: they do not trust its CA.",
+    ),
+    Signature(
+        "x509-unknown-authority", "x509-unknown-authority", "fail",
+        ("x509: certificate signed by unknown authority", "certificate verify failed"),
+        r"x509: certificate signed by unknown authority|certificate verify failed: (self[- ]signed "
+        r"certificate|unable to get local issuer certificate)",
+        "A client does not trust the certificate it was shown (self-signed or private CA).",
+    ),
+    Signature(
+        "x509-hostname-mismatch", "x509-unknown-authority", "fail", ("x509: certificate is valid for",),
+        r'x509: certificate is valid for (?P<valid_for>[^,"]+), not (?P<host>[^ "\\]+)',
+        "The certificate does not name the host the client connected to.",
+    ),
+    Signature(
+        "client-403-empty-body", "push-403", "fail", ("error parsing HTTP 403 response body",),
+        r"error parsing HTTP 403 response body",
+        "The Docker client got a 403 without a registry error body: a hop other than the registry said 403.",
+    ),
+    # --- proxy and routing ---------------------------------------------------------------------------
+    Signature(
+        "nginx-ipv6-upstream-refused", "ipv6-listener", "fail", ("[::1]",),
+        r'connect\(\) failed \(111: Connection refused\) while connecting to upstream.*upstream: '
+        r'"(?P<upstream>http://\[::1\]:[0-9]+)',
+        "NGINX proxies to the registry on [::1] (localhost resolved to IPv6) but the registry listens on IPv4.",
+    ),
+    Signature(
+        "nginx-upstream-refused", "triage", "fail", ("Connection refused",),
+        r"connect\(\) failed \(111: Connection refused\) while connecting to upstream",
+        "NGINX cannot reach the registry: nothing listens where it proxies to.",
+    ),
+    Signature(
+        "http-502", "triage", "warn", ("502",),
+        _STATUS.format(code=502),
+        "A proxy answered 502 Bad Gateway: the registry behind it failed or is unreachable.",
+    ),
+    Signature(
+        "http-500", "triage", "warn", ("500",),
+        _STATUS.format(code=500),
+        "A request failed with 500 Internal Server Error.",
+    ),
+    Signature(
+        "push-403-response", "push-403", "fail", ("403",),
+        r'"(HEAD|GET|PUT|PATCH|POST) /v2/[^ "]*/blobs/[^ "]* HTTP/[0-9.]+" 403 |'
+        r'http\.request\.method=(HEAD|PUT|PATCH|POST) .*http\.request\.uri="?/v2/[^ "]*/blobs/.*'
+        r'http\.response\.status=403|"method":"(HEAD|PUT|PATCH|POST)".*"status":403,.*"uri":"/v2/[^"]*/blobs/',
+        "A blob request of a push got 403: storage permissions (HEAD after the redirect) or the proxy.",
+    ),
+    # --- clients and manifests -----------------------------------------------------------------------
+    Signature(
+        "schema1-manifest", "schema1-old-clients", "warn", ("manifest.v1", "schema1", "schema v1"),
+        r"application/vnd\.docker\.distribution\.manifest\.v1\+(prettyjws|json)|schema1|schema v1",
+        "A schema1 (Docker image manifest v1) manifest was sent or asked for: an old client.",
+    ),
+    Signature(
+        "old-docker-client", "schema1-old-clients", "warn", ("docker/0.", "docker/1."),
+        r"docker/(?P<docker_version>(0\.[0-9]+|1\.[0-9])\.[0-9]+)",
+        "A Docker client 1.9 or older talked to the registry: it pushes schema1 manifests.",
+    ),
+    Signature(
+        "blob-unknown", "triage", "warn", ("blob unknown", "BLOB_UNKNOWN"),
+        r'err\.code"?[:=]"?blob unknown|"code":"BLOB_UNKNOWN"',
+        "A blob was asked for that the registry does not have (routine for HEAD checks before a push).",
+        benign_methods=("HEAD",),
+    ),
+    Signature(
+        "manifest-unknown", "triage", "warn", ("manifest unknown", "MANIFEST_UNKNOWN"),
+        r'err\.code"?[:=]"?manifest unknown|"code":"MANIFEST_UNKNOWN"',
+        "A manifest (tag or digest) was asked for that the registry does not have.",
+        benign_methods=("HEAD",),
+    ),
+    Signature(
+        "registry-unknown-error", "triage", "warn", ("unknown",),
+        r'err\.code"?[:=]"?unknown"?[ ,]"?err\.detail"?[:=]"?(?P<detail>[^"\\]*)',
+        "The registry failed a request with an unclassified error; the detail names the cause.",
+    ),
+    Signature(
+        "request-error", "logs", "info", ("response completed with error",),
+        r"response completed with error",
+        "The registry answered a request with an error (each one is listed in the failing requests).",
+    ),
+    # --- GitLab Rails --------------------------------------------------------------------------------
+    Signature(
+        "missing-registry-key", "missing-registry-key", "fail", ("gitlab-registry.key",),
+        r'No such file or directory @ rb_sysopen - (?P<key_path>[^" ]*gitlab-registry\.key)',
+        "GitLab cannot read gitlab-registry.key, so it cannot sign registry tokens (repository deletion fails).",
+    ),
+    Signature(
+        "rails-jwt-auth-error", "triage", "warn", ("/jwt/auth",),
+        r'"path":"/jwt/auth[^"]*".*"status":(?P<status>[45][0-9][0-9])',
+        "GitLab's token endpoint /jwt/auth refused or failed a token request.",
+    ),
+    # --- aggregate detectors: the pattern is only their prefilter ------------------------------------
+    Signature(
+        "push-retry-loop", "push-retry-relative-urls", "fail", ("/blobs/uploads/",),
+        r"/blobs/uploads/",
+        "Clients start blob uploads again and again without finishing them: a push retry loop "
+        "(the registry's upload Location URLs do not work behind the proxy).",
+        kind="aggregate",
+    ),
+)
+
+BY_ID: dict[str, Signature] = {s.id: s for s in CATALOGUE}
+LINE_SIGNATURES: tuple[Signature, ...] = tuple(s for s in CATALOGUE if s.kind == "line")
+AGGREGATES: tuple[Signature, ...] = tuple(s for s in CATALOGUE if s.kind == "aggregate")
+SEVERITY_RANK = {"fail": 2, "warn": 1, "info": 0}
+
+
+def union_pattern(signatures: tuple[Signature, ...] = LINE_SIGNATURES) -> str:
+    """All patterns as one alternation (still with named groups; see :func:`ere_pattern`)."""
+    return "|".join(f"({s.pattern})" for s in signatures)
+
+
+def grep_union(signatures: tuple[Signature, ...] = LINE_SIGNATURES) -> str:
+    """The ERE that ``LC_ALL=C grep -cE`` runs to count the same lines the scanner counts."""
+    return ere_pattern(union_pattern(signatures))

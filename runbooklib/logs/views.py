@@ -1,0 +1,140 @@
+"""One-line helpers for the logs notebook: tables, a timeline, failing requests, what to run next."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .scan import LogScan
+from .signatures import AGGREGATES, SEVERITY_RANK
+
+
+class Suggestion(NamedTuple):
+    """A runbook to run next and the log evidence that points there."""
+
+    scenario: str
+    why: str
+
+
+def signature_table(scan: LogScan, include_unmatched: bool = False):
+    """Signatures with their counts, first/last seen and extracted fields, worst first (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    stats = scan.matched if not include_unmatched else sorted(
+        scan.stats.values(), key=lambda s: (-s.count, s.signature.id))
+    for st in stats:
+        sig = st.signature
+        rows.append({
+            "id": sig.id, "scenario": sig.scenario, "severity": st.effective_severity, "count": st.count,
+            "first_seen": st.first_seen, "last_seen": st.last_seen,
+            "fields": "; ".join(f"{k}={', '.join(v[:3])}" for k, v in st.field_summary().items()),
+            "meaning": sig.meaning,
+        })
+    for loop in scan.uploads.loops():
+        agg = AGGREGATES[0]
+        rows.append({"id": agg.id, "scenario": agg.scenario, "severity": agg.severity, "count": loop.starts,
+                     "first_seen": loop.first, "last_seen": loop.last,
+                     "fields": f"repository={loop.repository}; completed={loop.completed}", "meaning": agg.meaning})
+    frame = pd.DataFrame(rows, columns=["id", "scenario", "severity", "count", "first_seen", "last_seen", "fields",
+                                       "meaning"])
+    for col in ("first_seen", "last_seen"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def _bin(span_seconds: float) -> tuple[str, str]:
+    """Per minute as asked; coarser when that would draw thousands of bars."""
+    for freq, label, seconds in (("1min", "minute", 60), ("10min", "10 minutes", 600), ("1h", "hour", 3600),
+                                 ("1D", "day", 86400)):
+        if span_seconds / seconds <= 1500:
+            return freq, label
+    return "7D", "week"
+
+
+def plot_timeline(scan: LogScan, signatures: list[str] | None = None):
+    """Events per minute by signature (a matplotlib Figure; coarser bins for spans over a day)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    events = scan.events
+    events = events[events["time"].notna()] if len(events) else events
+    if len(events):
+        exploded = events.assign(sig=events["signatures"].str.split(",")).explode("sig")
+        if signatures:
+            exploded = exploded[exploded["sig"].isin(signatures)]
+        info = {s.signature.id for s in scan.stats.values() if s.effective_severity == "info"}
+        if not signatures:
+            keep = ~exploded["sig"].isin(info)
+            if keep.any():  # routine lines would drown the failures; show them only when alone
+                exploded = exploded[keep]
+        events = exploded
+    if not len(events):
+        ax.text(0.5, 0.5, "no timestamped events matched", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    span = (events["time"].max() - events["time"].min()).total_seconds()
+    freq, label = _bin(span)
+    counts = events.groupby([events["time"].dt.floor(freq), "sig"]).size().unstack(fill_value=0)
+    order = sorted(counts.columns, key=lambda s: (-SEVERITY_RANK[scan.stats[s].effective_severity]
+                                                  if s in scan.stats else 0, -counts[s].sum()))
+    for sig in order[:12]:
+        ax.plot(counts.index, counts[sig], marker="o", markersize=3, linewidth=1.2, label=sig)
+    ax.set_ylabel(f"lines per {label}")
+    ax.set_title("Log signatures over time")
+    ax.legend(loc="upper left", fontsize=8, ncols=2)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return fig
+
+
+def top_failing_requests(scan: LogScan, n: int = 10):
+    """The n most frequent failing requests among matched events, by method, path and status."""
+    import pandas as pd
+
+    cols = ["method", "path", "status", "count", "first_seen", "last_seen", "signatures"]
+    ev = scan.events
+    if not len(ev):
+        return pd.DataFrame(columns=cols)
+    failing = ev[ev["uri"].notna() & ((ev["status"].fillna(0) >= 400) | ev["level"].isin(["error", "warning",
+                                                                                          "fatal", "panic"]))]
+    if not len(failing):
+        return pd.DataFrame(columns=cols)
+    failing = failing.assign(path=failing["uri"].str.split("?").str[0],
+                             status=failing["status"].astype("object").where(failing["status"].notna(), "-"),
+                             method=failing["method"].fillna("-"))
+    grouped = failing.groupby(["method", "path", "status"], dropna=False).agg(
+        count=("raw", "size"), first_seen=("time", "min"), last_seen=("time", "max"),
+        signatures=("signatures", lambda s: ",".join(sorted(set(",".join(s).split(","))))),
+    ).reset_index()
+    return grouped.sort_values(["count", "last_seen"], ascending=[False, False]).head(n).reset_index(drop=True)[cols]
+
+
+def suggested_scenarios(scan: LogScan) -> list[Suggestion]:
+    """Runbooks to run next, most alarming evidence first, specific runbooks before ``triage`` at equal
+    severity, then by number of lines (info-level and routine hits suggest nothing)."""
+    best: dict[str, tuple[int, int, list[str]]] = {}
+
+    def note(scenario: str, severity: str, count: int, why: str) -> None:
+        rank, total, reasons = best.get(scenario, (-1, 0, []))
+        reasons.append(why)
+        best[scenario] = (max(rank, SEVERITY_RANK[severity]), total + count, reasons)
+
+    for st in scan.matched:
+        sev = st.effective_severity
+        if sev == "info" or st.signature.scenario == "logs":
+            continue
+        extra = ""
+        fields = st.field_summary()
+        if fields:
+            extra = " (" + "; ".join(f"{k} {v[0]}" for k, v in fields.items()) + ")"
+        note(st.signature.scenario, sev, st.count, f"{st.signature.id}: {st.count} line(s){extra}")
+    loops = scan.uploads.loops()
+    if loops:
+        agg = AGGREGATES[0]
+        note(agg.scenario, agg.severity, sum(r.starts for r in loops),
+             f"{agg.id}: {len(loops)} repositor{'y' if len(loops) == 1 else 'ies'}, e.g. {loops[0].repository}")
+    # triage is where one starts without a specific lead: at equal severity a specific runbook comes first
+    # (an IPv6 upstream refusal is also a refusal; 502s next to HTTP/2 errors towards GCS are the GCS case)
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0] == "triage", -kv[1][1], kv[0]))
+    return [Suggestion(sc, "; ".join(reasons)) for sc, (_, _, reasons) in ordered]
