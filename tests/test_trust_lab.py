@@ -98,3 +98,25 @@ def test_faults_compose(faulted_lab, tmp_path):
     assert rc == 1 and "trust.untrusted_key" in found
     rc, found = _run(faulted_lab, "x509-unknown-authority", tmp_path / "x")
     assert rc == 1 and "tls.registry.self_signed" in found
+
+
+@pytest.mark.parametrize("faulted_lab", [["untrusted-token-key"]], indirect=True)
+def test_runbook_logs_after_a_bad_token_names_the_scenario_and_key_id(faulted_lab, tmp_path):
+    rc, found = _run(faulted_lab, "triage", tmp_path / "t")  # a login attempt with the rogue token
+    kid = found["token.issued"]["evidence"]["header"]["kid"]
+    r = runbook("logs", str(faulted_lab.registry_log_dir), "--json")
+    assert r.returncode == 1, r.stderr
+    sigs = {s["id"]: s for s in json.loads(r.stdout)["signatures"]}
+    assert sigs["token-untrusted-key"]["scenario"] == "token-untrusted-key"
+    assert sigs["token-untrusted-key"]["fields"]["key_id"] == [kid]
+    assert set(sigs["token-untrusted-key"]) >= {"id", "scenario", "count", "first_seen", "last_seen", "fields", "examples"}
+
+
+@pytest.mark.parametrize("faulted_lab", [["untrusted-token-key"]], indirect=True)
+def test_logs_notebook_reports_the_signature_with_an_embedded_timeline(faulted_lab, tmp_path):
+    _run(faulted_lab, "triage", tmp_path / "t")
+    rc, found = _run(faulted_lab, "logs", tmp_path / "l")
+    assert rc == 1
+    assert found["logs.token_untrusted_key"]["evidence"]["scenario"] == "token-untrusted-key"
+    page = (tmp_path / "l" / "logs.html").read_text()
+    assert "data:image/png;base64," in page  # the timeline plot travels inside the page
