@@ -1,0 +1,74 @@
+"""Notebook outline: triage."""
+
+SCENARIO = 'triage'
+
+OUTLINE = dict(
+    intro="""
+# Triage: before investigating
+
+**Symptom:** pushes, pulls or logins against the GitLab container registry fail and you do not yet know
+which part is to blame.
+
+**Seed section:** "Troubleshooting the container registry" → the steps *before investigating specific
+issues*: synchronised clocks, requests forwarded to the registry (`curl /v2/_catalog` answers a Bearer
+challenge for `container_registry`), and the token flow GitLab and the registry share.
+
+Each step below calls one check from `runbooklib` and shows its findings: what was seen, what it means,
+and the fix for Omnibus, Helm and source installs. Opened in JupyterLab, the defaults target the lab
+(`runbook lab up`); in automation run `runbook run triage -f params.yaml -o DIR`.
+""",
+    imports="""
+from runbooklib.session import Session
+from runbooklib.probes.api import check_forwarding
+from runbooklib.probes.auth import check_token_flow
+from runbooklib.probes.clock import check_clocks
+from runbooklib.probes.debug import check_health
+from runbooklib.probes.tls import check_tls
+from runbooklib.logs.focus import check_all_logs
+""",
+    steps=[
+        ("""
+## 1. Are requests forwarded to the registry?
+The seed's `curl --noproxy "*" https://<host>:<port>/v2/_catalog`: without credentials the registry must
+answer **401** with `Docker-Distribution-Api-Version: registry/2.0` and
+`Www-Authenticate: Bearer realm=…,service="container_registry"`. A 200 means token auth is off; a 404 or
+an HTML page means the request never reached the registry (check NGINX's port); 502/503 mean the
+upstream is down or unhealthy; no answer at all is named (refused, DNS, TLS, timeout).
+""", "rb.add(check_forwarding(rb.http, rb.p.registry_url, rb.p.service))"),
+        ("""
+## 2. Is the registry's certificate trusted?
+For an `https://` registry URL: the certificate the registry (or its proxy) presents, verified the way a
+client verifies it (system store, or `ca_bundle`). Self-signed, unknown CA, missing intermediate,
+expired or wrong-host certificates are what clients report as
+`x509: certificate signed by unknown authority` (go to `x509-unknown-authority`).
+""", "rb.add(check_tls(rb.p.registry_url, rb.p.ca_bundle, rb.p.timeout_s))"),
+        ("""
+## 3. Does the token flow work end to end?
+What `docker login` does: take the realm from the challenge (or `realm_url`), ask GitLab's `/jwt/auth`
+for a token with HTTP Basic, then present it to the registry. A refusal at the realm is a credentials
+problem; `invalid_token` from the registry means it does not trust GitLab's token (go to
+`token-untrusted-key`); `insufficient_scope` on the catalog means the token was trusted but the user is
+not an administrator, which is fine.
+""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
+        ("""
+## 4. Are the clocks in sync?
+Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
+realm are compared with this host's UTC clock: a warning above 30 s, a failure above 60 s.
+""", "rb.add(check_clocks(rb.http, rb.p.registry_url, rb.p.realm_url))"),
+        ("""
+## 5. What does the registry's own health check say?
+With the debug server enabled (`http.debug.addr`), `/debug/health` answers `{}` when healthy and names
+each failing check (for example the storage driver) otherwise.
+""", "rb.add(check_health(rb.http, rb.p.debug_url))"),
+        ("""
+## 6. What do the logs say?
+When `log_paths` is given (registry, NGINX and GitLab Rails logs: files, folders or globs), every known error
+signature of the troubleshooting page is counted; each finding names the runbook to run next.
+""", "rb.add(check_all_logs(rb.log_scan))"),
+        ("""
+## Where to go next
+The findings above, routed to the runbooks that dig deeper (routing rules live in
+`runbooklib/scenarios.py`). An empty table means triage found nothing to follow.
+""", "rb.next_runbooks()"),
+    ],
+)
