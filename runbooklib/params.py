@@ -59,6 +59,22 @@ _V = [
     ParamSpec("gitlab_token", "str", "", "GitLab token: env:NAME or file:PATH", secret=True),
     ParamSpec("project", "str", "", "Project path or id"),
     ParamSpec("timeout_s", "float", 10.0, "Bound on every network call, in seconds"),
+    # scenario-specific parameters (still one name, one meaning everywhere)
+    ParamSpec("write_probe", "bool", False, "S3: also test write actions on one probe key under a dedicated prefix"),
+    ParamSpec("apply", "bool", False, "Apply the cleanup plan (only with confirm_digest equal to the plan's digest)"),
+    ParamSpec("confirm_digest", "str", "", "Digest of the plan to apply, as shown by the dry run"),
+    ParamSpec("inventory", "str", "", "S3 Inventory manifest.json (s3://bucket/key or a local path) instead of LISTs"),
+    ParamSpec("top_n", "int", 20, "How many rows the top-N tables show"),
+    ParamSpec("metrics_path", "str", "/metrics", "Prometheus path on the debug server"),
+    ParamSpec("interval", "float", 10.0, "Seconds between two metric scrapes (for rates)"),
+    ParamSpec("tag", "str", "", "A tag to explain (why the cleanup policy keeps or deletes it)"),
+    ParamSpec("group", "str", "", "Group path or id (scan all its projects)"),
+    ParamSpec("policy_keep_n", "int", None, "Override the policy's keep_n"),
+    ParamSpec("policy_older_than", "str", "", "Override the policy's older_than (7d, 14d, 30d, 90d)"),
+    ParamSpec("policy_name_regex", "str", "", "Override the policy's name_regex (delete)"),
+    ParamSpec("policy_name_regex_keep", "str", "", "Override the policy's name_regex_keep"),
+    ParamSpec("canary_push", "bool", False, "Push a small canary image (and delete it) to test the push path"),
+    ParamSpec("har_file", "str", "", "A HAR capture (browser or mitmdump) to analyse hop by hop"),
 ]
 VOCABULARY: dict[str, ParamSpec] = {p.name: p for p in _V}
 
@@ -108,6 +124,8 @@ def _coerce(spec: ParamSpec, value: Any, source: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         raise ParamError(f"{where}: expected true or false, got {value!r}")
     if t in ("int", "float"):
+        if value == "" and spec.default is None:
+            return None
         if isinstance(value, bool):
             raise ParamError(f"{where}: expected a number, got {value!r}")
         try:

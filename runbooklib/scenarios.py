@@ -23,7 +23,11 @@ class Scenario:
     params: tuple[str, ...]
     required: tuple[str, ...] = ()
     symptoms: tuple[str, ...] = field(default_factory=tuple)
-    built: bool = False
+
+    @property
+    def built(self) -> bool:
+        """A scenario is built when its notebook exists (made by tools/make_notebooks.py from its outline)."""
+        return self.notebook.exists()
 
     @property
     def notebook(self) -> Path:
@@ -50,40 +54,42 @@ CATALOGUE: dict[str, Scenario] = {
             _HTTP + ("debug_url",) + _LOGS,
             required=("registry_url",),
             symptoms=("anything is wrong with the registry and you do not know where to start",),
-            built=True,
         ),
         Scenario("logs", "Registry, NGINX and GitLab logs", "Before investigating: check the logs", _LOGS,
-                 required=("log_paths",), built=True),
+                 required=("log_paths",)),
         Scenario("s3-permissions", "S3 permissions, credentials and region",
-                 "Before investigating: IAM permissions and S3 credentials", _S3),
-        Scenario("bucket-metrics", "Bucket health and metrics", "Storage (bucket metrics)", _S3),
+                 "Before investigating: IAM permissions and S3 credentials", _S3 + ("registry_config", "write_probe")),
+        Scenario("bucket-metrics", "Bucket health and metrics", "Storage (bucket metrics)",
+                 _S3 + ("registry_config", "inventory", "top_n")),
         Scenario("x509-unknown-authority", "x509: certificate signed by unknown authority",
                  "Error: x509: certificate signed by unknown authority", _HTTP + _CONFIGS + _LOGS,
-                 required=("registry_url",), built=True),
+                 required=("registry_url",)),
         Scenario("token-untrusted-key", "Token signed by untrusted key",
                  "Docker login attempt fails with: 'token signed by untrusted key'", _HTTP + _CONFIGS + _LOGS,
-                 required=("registry_url",), built=True),
+                 required=("registry_url",)),
         Scenario("missing-registry-key", "Missing gitlab-registry.key",
-                 "Missing gitlab-registry.key prevents container repository deletion", _HTTP + _CONFIGS + _LOGS,
-                 built=True),
+                 "Missing gitlab-registry.key prevents container repository deletion", _HTTP + _CONFIGS + _LOGS),
         Scenario("s3-push-unexpected-eof", "Large pushes fail with unexpected EOF on S3",
                  "AWS S3 with the GitLab registry error when pushing large images",
                  _S3 + ("registry_config", "gitlab_rb") + _LOGS),
         Scenario("schema1-old-clients", "Older Docker clients (schema1)", "Supporting older Docker clients",
                  _HTTP + ("registry_config",) + _LOGS),
         Scenario("path-naming", "Special characters in group, project or branch paths",
-                 "Docker connection error", ("gitlab_api_url", "gitlab_token", "project")),
+                 "Docker connection error", ("gitlab_api_url", "gitlab_token", "project", "group")),
         Scenario("push-retry-relative-urls", "Push retry loops and relative URLs", "Image push errors",
-                 _HTTP + ("nginx_config", "registry_config")),
+                 _HTTP + ("nginx_config", "registry_config", "canary_push", "har_file") + _LOGS),
         Scenario("push-403", "Unexpected 403 during push", "Unexpected 403 error during push",
-                 _HTTP + ("nginx_config",) + _LOGS),
+                 _HTTP + ("nginx_config", "registry_config", "canary_push", "har_file") + _LOGS),
         Scenario("debug-server-metrics", "Debug server and Prometheus metrics",
-                 "Enable the Registry debug server / Prometheus metrics", ("debug_url", "prometheus_url")),
-        Scenario("debug-logs", "Registry debug logs", "Enable registry debug logs", ("registry_config", "gitlab_rb")),
+                 "Enable the Registry debug server / Prometheus metrics",
+                 ("debug_url", "prometheus_url", "metrics_path", "interval", "registry_config", "gitlab_rb")),
+        Scenario("debug-logs", "Registry debug logs", "Enable registry debug logs",
+                 ("registry_config", "gitlab_rb") + _LOGS),
         Scenario("empty-name-tags", "Tags with an empty name", "Tags with an empty name",
-                 _S3 + ("registry_url", "username", "password")),
+                 _S3 + ("registry_url", "username", "password", "ca_bundle", "inventory", "apply", "confirm_digest")),
         Scenario("cleanup-policy", "Investigate a cleanup policy", "Investigate a cleanup policy",
-                 ("gitlab_api_url", "gitlab_token", "project")),
+                 ("gitlab_api_url", "gitlab_token", "project", "tag", "policy_keep_n", "policy_older_than",
+                  "policy_name_regex", "policy_name_regex_keep", "registry_url", "username", "password")),
         Scenario("ipv6-listener", "Registry listens on IPv6 instead of IPv4",
                  "Registry service listens on IPv6 address instead of IPv4",
                  ("registry_url", "registry_config", "gitlab_rb", "nginx_config") + _LOGS),

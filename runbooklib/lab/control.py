@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
+from . import components
 from . import faults as F
 from . import procs
 from .image import build_oci_layout
@@ -353,17 +354,20 @@ def write_params(lab: Lab) -> None:
         "s3_secret_key": f"file:{lab.secrets_dir / 's3_secret_key'}",
         "timeout_s": 10,
     }
+    for component in components.ordered():
+        params.update(component.params(lab))
     lab.params_path.write_text(
         "# Written by `runbook lab up` for the lab running in this folder.\n" + yaml.safe_dump(params, sort_keys=False)
     )
 
 
 def _choose_ports(free_ports: bool) -> dict[str, int]:
-    if not free_ports and all(procs.port_is_free(p) for p in DEFAULT_PORTS.values()):
-        return dict(DEFAULT_PORTS)
+    wanted = {**DEFAULT_PORTS, **{c.name: c.default_port for c in components.ordered()}}
+    if not free_ports and all(procs.port_is_free(p) for p in wanted.values()):
+        return wanted
     ports: dict[str, int] = {}
-    while len(set(ports.values())) < len(DEFAULT_PORTS):
-        ports = {name: procs.free_port() for name in DEFAULT_PORTS}
+    while len(set(ports.values())) < len(wanted):
+        ports = {name: procs.free_port() for name in wanted}
     return ports
 
 
@@ -392,6 +396,8 @@ def up(state_dir: Path | None = None, fault_names: list[str] | None = None, free
         _wait_registry_ready(lab)
         _seed(lab)
         write_gitlab_stand_ins(lab)
+        for component in components.ordered():
+            component.start(lab)
         for fault in chosen:
             fault.after_start(lab)
         write_params(lab)
