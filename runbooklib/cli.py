@@ -78,12 +78,78 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not sc.notebook.exists():
         raise P.ParamError(f"notebook {sc.notebook} is missing")
     values = _collect(args, sc)
-    result = run_scenario(sc.id, values, Path(args.output), cell_timeout=args.cell_timeout)
+    extra = P.referenced_secrets(P.load_file(args.file) if args.file else {},
+                                 [(n, P.parse_override(v)) for n, v in (args.param or [])],
+                                 Path(args.file).resolve().parent if args.file else None)
+    result = run_scenario(sc.id, values, Path(args.output), cell_timeout=args.cell_timeout, extra_secrets=extra)
     status = result.report.status.value if result.report else "not finished"
     print(f"{sc.id}: {status} -> {result.html}")
     if result.error:
         print(f"runbook: {sc.id} could not finish: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _cmd_triage(args: argparse.Namespace) -> int:
+    from .report import manifest as M
+    from .report.bundle import BundleRequest, run_bundle, scenario_ids
+
+    file_values: dict = {}
+    base = None
+    if args.file:
+        file_values = P.load_file(args.file)
+        base = Path(args.file).resolve().parent
+        unknown = [k for k in file_values if k not in P.VOCABULARY]
+        if unknown:
+            raise P.ParamError(f"unknown parameter {unknown[0]!r} in parameter file {args.file}")
+    req = BundleRequest(
+        out_dir=Path(args.output), file_values=file_values, file_base=base,
+        overrides=[(n, P.parse_override(v)) for n, v in (args.param or [])],
+        incident=args.incident or "", only=scenario_ids(args.only) if args.only else None,
+        sign_key=args.sign_key or "", archive=args.archive, force=args.force, cell_timeout=args.cell_timeout,
+        progress=sys.stderr.isatty(),
+    )
+    try:
+        result = run_bundle(req)
+    except M.BundleError as exc:
+        raise P.ParamError(str(exc)) from None
+    s = result.summary
+    print(f"incident {s['incident']}: {s['status']} ({len(s['scenarios'])} runbooks) -> {result.out_dir / 'index.html'}")
+    for e in s["scenarios"]:
+        print(f"  {e['id']:<26} {e['status'] or 'not run':<6} {e['why']}" + (f"  [{e['error']}]" if e["error"] else ""))
+    if result.archive:
+        print(f"archive: {result.archive}")
+    return result.exit_code
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .report import manifest as M
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    private, public = M.generate_key(out)
+    print(f"private key {private} (mode 0600): pass it as --sign-key file:{private}")
+    print(f"public key  {public}: give it to whoever verifies bundles")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .report import manifest as M
+
+    try:
+        v = M.verify(Path(args.dir), Path(args.public_key) if args.public_key else None)
+    except M.BundleError as exc:
+        raise P.ParamError(str(exc)) from None
+    for rel in v.changed:
+        print(f"changed: {rel}")
+    for rel in v.missing:
+        print(f"missing: {rel}")
+    for rel in v.extra:
+        print(f"extra:   {rel}")
+    pinned = "pinned key" if args.public_key else "the bundle's own key (pass --public-key to pin)"
+    print(f"signature: {v.signature} ({pinned}{', ' + v.key if v.key else ''})")
+    print("bundle verified" if v.ok else "bundle NOT verified")
+    return 0 if v.ok else 1
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -128,6 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
     r.add_argument("--cell-timeout", type=float, default=None, help="seconds a step may take")
     r.set_defaults(func=_cmd_run)
+
+    t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle")
+    t.add_argument("-f", "--file", help="YAML parameter file")
+    t.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
+    t.add_argument("-o", "--output", required=True, help="bundle folder (must be empty unless --force)")
+    t.add_argument("--incident", help="incident id shown in the bundle")
+    t.add_argument("--only", help="run these scenarios (comma-separated) instead of the routed ones; 'all' = every built one")
+    t.add_argument("--sign-key", help="Ed25519 private key as env:NAME or file:PATH (default: a one-time key)")
+    t.add_argument("--archive", action="store_true", help="also write DIR.tar.gz")
+    t.add_argument("--force", action="store_true", help="replace the contents of a non-empty output folder")
+    t.add_argument("--cell-timeout", type=float, default=None, help="seconds a step may take")
+    t.set_defaults(func=_cmd_triage)
+
+    k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
+    k.add_argument("out", help="private key file (OUT.pub gets the public key)")
+    k.add_argument("--force", action="store_true")
+    k.set_defaults(func=_cmd_keygen)
+
+    v = sub.add_parser("verify", help="check a bundle's files against its manifest and signature")
+    v.add_argument("dir")
+    v.add_argument("--public-key", help="the signer's public key (PEM) to pin")
+    v.set_defaults(func=_cmd_verify)
 
     lab = sub.add_parser("lab", help="start, stop or inspect the local lab")
     lab.add_argument("action", choices=["up", "down", "status"])

@@ -240,3 +240,24 @@ def secret_values(schema: Mapping[str, ParamSpec], values: Mapping[str, Any]) ->
             if value:
                 found.append(value)
     return found
+
+
+def referenced_secrets(file_values: Mapping[str, Any], overrides: Iterable[tuple[str, Any]] = (),
+                       file_base: Path | None = None) -> list[str]:
+    """Every secret the run was handed, for any scenario: a parameter file is shared, so a runbook that does
+    not take `s3_secret_key` may still meet it (in a config file, a log) and must mask it too."""
+    found = []
+    for name, value in list((file_values or {}).items()) + list(overrides):
+        spec = VOCABULARY.get(name)
+        if not spec or not spec.secret or not is_reference(value):
+            continue
+        ref = value
+        if ref.startswith("file:") and file_base is not None and not os.path.isabs(os.path.expanduser(ref[5:])):
+            ref = "file:" + str(file_base / os.path.expanduser(ref[5:]))
+        try:
+            secret = resolve_secret(name, ref)
+        except ParamError:
+            continue
+        if secret:
+            found.append(secret)
+    return found

@@ -56,11 +56,12 @@ def test_the_raw_secret_is_still_there_for_checks_that_need_it():
     assert read_gitlab_rb(DATA / "gitlab.rb").registry_storage[1]["secretkey"].startswith("wJalrXUtnFEMI")
 
 
-def test_accesskey_and_other_diagnostic_values_stay_visible():
+def test_accesskey_shows_only_its_ends_and_other_diagnostic_values_stay_visible():
     cfg = read_registry_config(DATA / "omnibus-config.yml")
     d = cfg.to_dict()
-    assert d["storage"]["accesskey"] == "AKIAEXAMPLEACCESS"
-    assert d["storage"]["options"]["accesskey"] == "AKIAEXAMPLEACCESS"
+    assert d["storage"]["accesskey"] == "AKIA…CESS"
+    assert d["storage"]["options"]["accesskey"] == "AKIA…CESS"
+    assert "AKIAEXAMPLEACCESS" not in repr(cfg)
     assert d["token"]["service"] == "container_registry" and d["token"]["issuer"] == "omnibus-gitlab-issuer"
     assert d["http"]["has_secret"] is True and d["storage"]["has_secretkey"] is True
 
@@ -70,7 +71,7 @@ def test_accesskey_and_other_diagnostic_values_stay_visible():
     ("auth_token", True), ("http_secret", True), ("notification_secret", True), ("Authorization", True),
     ("private_key", True), ("accountkey", True), ("AWS_SECRET_ACCESS_KEY", True), ("credentials", True),
     ("registry['http_secret']", True), ("gitlab_rails['registry_notification_secret']", True), ("dsn", True),
-    ("accesskey", False), ("tokenService", False), ("tokenIssuer", False), ("keyfile", False), ("key", False),
+    ("accesskey", False),  # partly masked, not a secret key name ("tokenService", False), ("tokenIssuer", False), ("keyfile", False), ("key", False),
     ("rootcertbundle", False), ("registry_key_path", False), ("secretName", False), ("password_file", False),
     ("bucket", False), ("registry['storage']", False), ("GODEBUG", False), (None, False),
 ])
@@ -91,7 +92,7 @@ def test_redact_config_masks_values_not_structure():
     }
     out = redact_config(value)
     assert out["auth"]["token"] == value["auth"]["token"]
-    assert out["storage"]["s3"] == {"accesskey": "AK", "secretkey": "[REDACTED]", "chunksize": 1}
+    assert out["storage"]["s3"] == {"accesskey": "[REDACTED]", "secretkey": "[REDACTED]", "chunksize": 1}
     assert out["http"] == {"secret": "[REDACTED]", "tls": {"key": "/etc/tls.key"}}
     assert out["headers"]["Authorization"] == ["[REDACTED]", "[REDACTED]"]
     assert out["empty"] == {"password": "", "secret": None, "token_enabled": True}

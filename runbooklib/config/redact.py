@@ -1,7 +1,8 @@
 """Secrets in configs (S3 secret keys, passwords, http/notification secrets, private keys) never reach
 evidence, reprs or reports. One rule, by key name, used by every config view.
 
-The rule keeps what a diagnosis needs visible: the S3 ``accesskey`` (it names the IAM user), paths to key
+The rule keeps what a diagnosis needs visible: the S3 ``accesskey`` partly (first and last four characters,
+as the AWS console shows it: enough to tell which IAM key, not the key itself), paths to key
 files, Kubernetes Secret *names*, token service/issuer names. It masks values, never structure: a secret-like
 key holding a mapping (``auth.token``, Helm ``httpSecret: {secret, key}``) is walked, not blanked.
 """
@@ -43,6 +44,16 @@ def is_secret_key(key: Any) -> bool:
     return k in _SECRET_EXACT or any(w in k for w in _SECRET_WORDS) or k.endswith(_SECRET_ENDINGS)
 
 
+_PARTIAL = {"accesskey", "accesskeyid", "awsaccesskeyid", "accessid"}
+
+
+def partial_mask(value: str) -> str:
+    """``AKIA…WXYZ``: which access key, without handing it out (it is a secret parameter here)."""
+    if "…" in value or value == MASK:
+        return value  # already masked
+    return f"{value[:4]}…{value[-4:]}" if len(value) > 10 else MASK
+
+
 def redact_text_value(text: str) -> str:
     """Mask secrets recognisable by shape inside a free string: URL passwords and PEM private keys."""
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + m.group("at"), text)
@@ -65,6 +76,8 @@ def redact_config(value: Any, key: Any = None, _depth: int = 0) -> Any:
         return value  # "not set" and on/off switches reveal nothing
     if secret:
         return MASK
+    if isinstance(value, str) and _norm(key) in _PARTIAL:
+        return partial_mask(value)
     if isinstance(value, str):
         return redact_text_value(value)
     return value

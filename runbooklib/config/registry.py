@@ -22,7 +22,7 @@ import yaml
 
 from ._yaml import YamlDoc, as_bool, as_int, as_str, dig, load_yaml, parse_yaml
 from .errors import ConfigError
-from .redact import redact_config
+from .redact import partial_mask, redact_config
 
 S3_DEFAULT_CHUNKSIZE = 10 * 1024 * 1024  # Distribution's s3 driver default (and GitLab's fork)
 S3_MIN_CHUNKSIZE = 5 * 1024 * 1024  # below this the s3 driver refuses to start
@@ -120,7 +120,7 @@ class StorageConfig:
             "region": self.region,
             "regionendpoint": self.regionendpoint,
             "rootdirectory": self.rootdirectory,
-            "accesskey": self.accesskey,
+            "accesskey": partial_mask(self.accesskey) if self.accesskey else self.accesskey,
             "has_secretkey": self.has_secretkey,
             "chunksize": self.chunksize,
             "chunksize_defaulted": self.chunksize_defaulted,

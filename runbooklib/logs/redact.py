@@ -18,9 +18,9 @@ _SECRET_KEYS = ("password", "passwd", "secret", "token", "signature", "sig=", "s
 _KEY_VALUE = re.compile(
     r'(?i)((?:^|[?&\s,{"])"?(?:password|passwd|secret|secretkey|secret_key|secret_access_key|'
     r'aws_secret_access_key|access_token|refresh_token|token|private_token|job_token|x-amz-signature|'
-    r'x-amz-security-token|signature|sig|client_secret)"?\s*(?:=|:\s*"))([^&\s"\',}]+)')
+    r'x-amz-security-token|signature|sig|client_secret)"?\s*(?:=|:\s*"))(?!env:|file:)([^&\s"\',}]+)')
 # YAML-ish secretkey: 'x'
-_YAML = re.compile(r"(?i)((?:secretkey|secret_key|password|secret)\s*:\s*)(['\"])([^'\"]+)\2")
+_YAML = re.compile(r"(?i)((?:secretkey|secret_key|password|secret)\s*:\s*)(['\"])(?!env:|file:)([^'\"]+)\2")
 # user:password@ in URLs
 _URL_PASSWORD = re.compile(r"(://[^/\s:@\"]+:)([^@\s/\"]+)@")
 # a bare AWS secret access key: exactly 40 base64 characters mixing upper, lower case and digits

@@ -18,6 +18,7 @@ from .. import scenarios
 from ..findings import Report, Status
 from .html import render_report, summary_cell_html
 from .redact import redact_file, redact_text
+from .sanitize import scrub, scrub_file
 
 KERNEL = "python3"
 
@@ -79,6 +80,7 @@ def run_scenario(
     out_dir: Path,
     cell_timeout: float | None = None,
     progress: bool | None = None,
+    extra_secrets: list[str] | None = None,
 ) -> RunResult:
     """Execute one scenario's notebook with already validated parameter values."""
     import papermill as pm
@@ -92,7 +94,7 @@ def run_scenario(
     findings_path = (out_dir / f"{sc.id}.findings.json").resolve()
     for stale in (nb_path, html_path, findings_path):
         stale.unlink(missing_ok=True)
-    secrets = P.secret_values(sc.schema, values)
+    secrets = P.secret_values(sc.schema, values) + list(extra_secrets or [])
     parameters = {**values, P.FINDINGS_PATH: str(findings_path)}
     if progress is None:
         progress = sys.stderr.isatty()
@@ -122,6 +124,7 @@ def run_scenario(
 
     for artifact in (nb_path, findings_path):
         redact_file(artifact, secrets)
+        scrub_file(artifact, secrets)
     report = None
     if findings_path.exists():
         try:
@@ -134,5 +137,5 @@ def run_scenario(
         nb = nbformat.read(str(sc.notebook), as_version=4)
     head = summary_cell_html(sc.title, report, error, values)
     page = render_report(nb, head)
-    html_path.write_text(redact_text(page, secrets), encoding="utf-8")
+    html_path.write_text(scrub(page, secrets), encoding="utf-8")
     return RunResult(sc.id, nb_path, html_path, findings_path, report, error)

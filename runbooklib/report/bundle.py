@@ -1,0 +1,222 @@
+"""`runbook triage`: triage, then every scenario it routes to, into one signed incident bundle.
+
+Layout of DIR: index.html, findings.json (merged), <scenario>.{ipynb,html,findings.json} for each runbook
+run, MANIFEST.sha256, MANIFEST.sig, MANIFEST.pub; with --archive also DIR.tar.gz beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .. import params as P
+from .. import scenarios
+from ..findings import Status
+from . import manifest as M
+from .index import render_index
+from .runner import run_scenario
+from .sanitize import archive, scrub_tree
+
+TRIAGE = "triage"
+
+
+@dataclass
+class BundleRequest:
+    """Everything `runbook triage` was asked, checked before any notebook runs."""
+
+    out_dir: Path
+    file_values: dict[str, Any] = field(default_factory=dict)
+    file_base: Path | None = None
+    overrides: list[tuple[str, Any]] = field(default_factory=list)
+    incident: str = ""
+    only: list[str] | None = None  # None: follow routing; ["all"]: every built scenario
+    sign_key: str = ""  # env:NAME / file:PATH of an Ed25519 PEM private key
+    archive: bool = False
+    force: bool = False
+    cell_timeout: float | None = None
+    progress: bool = False
+
+
+@dataclass
+class BundleResult:
+    out_dir: Path
+    exit_code: int
+    summary: dict[str, Any]
+    archive: Path | None = None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _values_for(sc: scenarios.Scenario, req: BundleRequest) -> dict[str, Any]:
+    overrides = [(n, v) for n, v in req.overrides if n in sc.schema]
+    return P.validate(sc.schema, req.file_values, overrides, scenario=sc.id, file_base=req.file_base)
+
+
+def _check_request(req: BundleRequest) -> tuple[dict[str, Any], Any]:
+    """Refuse bad input before anything runs: output dir, override names, only-list, signing key, triage params."""
+    out = req.out_dir
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not req.force:
+        raise P.ParamError(f"output folder {out} exists and is not empty (use --force to replace its bundle)")
+    for name, _ in req.overrides:
+        if name not in P.VOCABULARY:
+            raise P.ParamError(f"unknown parameter {name!r} (valid: {', '.join(sorted(P.VOCABULARY))})")
+    if req.only and req.only != ["all"]:
+        for sid in req.only:
+            sc = scenarios.CATALOGUE.get(sid)
+            if sc is None:
+                raise P.ParamError(f"--only: unknown scenario {sid!r} (known: {', '.join(scenarios.CATALOGUE)})")
+            if not sc.built:
+                raise P.ParamError(f"--only: scenario {sid} is not built yet")
+    key = None
+    if req.sign_key:
+        pem = P.resolve_secret("sign_key", req.sign_key)
+        key = M.load_signing_key(pem.encode() + b"\n", req.sign_key)
+    triage_values = _values_for(scenarios.get(TRIAGE), req)
+    for name, spec in scenarios.get(TRIAGE).schema.items():
+        if spec.secret:
+            P.resolve_secret(name, triage_values[name])
+    return triage_values, key
+
+
+def _plan(triage_findings: list[Any], only: list[str] | None) -> list[dict[str, str]]:
+    if only == ["all"]:
+        return [{"scenario": s.id, "why": "forced with --only all", "finding": ""}
+                for s in scenarios.CATALOGUE.values() if s.built and s.id != TRIAGE]
+    if only:
+        return [{"scenario": sid, "why": "forced with --only", "finding": ""} for sid in dict.fromkeys(only)
+                if sid != TRIAGE]
+    return [r for r in scenarios.route(triage_findings) if scenarios.CATALOGUE[r["scenario"]].built]
+
+
+def _clean(folder: Path) -> None:
+    import shutil
+
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def run_bundle(req: BundleRequest) -> BundleResult:
+    """Run triage and its routed scenarios into a redacted, manifested, signed bundle."""
+    triage_values, key = _check_request(req)
+    out = req.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    if req.force:
+        _clean(out)
+    started = _now()
+    incident = req.incident or "incident-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    secrets: set[str] = set(P.referenced_secrets(req.file_values, req.overrides, req.file_base))
+    entries: list[dict[str, Any]] = []
+    merged: list[dict[str, Any]] = []
+
+    bar = None
+    if req.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc="runbooks", unit="notebook")
+
+    def run_one(sc: scenarios.Scenario, values: dict[str, Any], why: str, finding: str) -> Any:
+        secrets.update(P.secret_values(sc.schema, values))
+        t0 = time.monotonic()
+        if bar is not None:
+            bar.set_postfix_str(sc.id)
+        result = run_scenario(sc.id, values, out, cell_timeout=req.cell_timeout, progress=False)
+        entry = {"id": sc.id, "title": sc.title, "why": why, "finding": finding,
+                 "status": result.report.status.value if result.report else Status.ERROR.value,
+                 "exit_code": result.exit_code, "error": result.error, "html": result.html.name,
+                 "duration_s": round(time.monotonic() - t0, 2)}
+        entries.append(entry)
+        if result.report:
+            merged.extend({**f.to_dict(), "scenario": sc.id} for f in result.report.findings)
+        if bar is not None:
+            bar.update(1)
+        return result
+
+    triage = run_one(scenarios.get(TRIAGE), triage_values, "first look: the seed's steps before investigating", "")
+    plan = _plan(triage.report.findings if triage.report else [], req.only)
+    if bar is not None:
+        bar.total = 1 + len(plan)
+        bar.refresh()
+    for step in plan:
+        sc = scenarios.get(step["scenario"])
+        try:
+            values = _values_for(sc, req)
+            for name, spec in sc.schema.items():
+                if spec.secret:
+                    P.resolve_secret(name, values[name])
+        except P.ParamError as exc:
+            entries.append({"id": sc.id, "title": sc.title, "why": step["why"], "finding": step["finding"],
+                            "status": None, "exit_code": 2, "error": f"not run: {exc}", "html": None,
+                            "duration_s": 0.0})
+            continue
+        run_one(sc, values, step["why"], step["finding"])
+    if bar is not None:
+        bar.close()
+
+    codes = [e["exit_code"] for e in entries]
+    exit_code = 2 if 2 in codes and any(e["html"] for e in entries if e["exit_code"] == 2) else (1 if 1 in codes else 0)
+    worst = max((Status(f["status"]) for f in merged if f["status"] != "skip"), key=lambda s: s.severity,
+                default=Status.OK)
+    if any(e["error"] and e["html"] for e in entries):
+        worst = max(worst, Status.ERROR, key=lambda s: s.severity)
+    summary = {
+        "incident": incident,
+        "started": started,
+        "finished": _now(),
+        "host": socket.gethostname(),
+        "status": worst.value,
+        "exit_code": exit_code,
+        "parameters": _shown_parameters(req),
+        "scenarios": entries,
+        "findings": merged,
+        "versions": _versions(),
+    }
+    ephemeral = key is None
+    if key is None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+    summary["signature"] = {"kind": "one-time (integrity only)" if ephemeral else "operator",
+                            "fingerprint": M.key_fingerprint(key.public_key())}
+    (out / "findings.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    (out / "index.html").write_text(render_index(summary), encoding="utf-8")
+    scrub_tree(out, secrets)
+    data = M.write_manifest(out)
+    M.sign(out, data, key)
+    tarball = archive(out) if req.archive else None
+    return BundleResult(out, exit_code, summary, tarball)
+
+
+def _shown_parameters(req: BundleRequest) -> dict[str, Any]:
+    """What the bundle was run with: file values then overrides; secrets are references by construction."""
+    shown = {k: v for k, v in req.file_values.items() if k in P.VOCABULARY}
+    shown.update(dict(req.overrides))
+    for name, value in list(shown.items()):
+        spec = P.VOCABULARY.get(name)
+        if spec and spec.secret and value and not P.is_reference(str(value)):
+            shown[name] = "[REDACTED]"
+    return shown
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"runbooklib": __version__, "python": platform.python_version()}
+    for pkg in ("papermill", "nbconvert"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def scenario_ids(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
