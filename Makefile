@@ -6,6 +6,7 @@ STAMP       := $(VENV)/.installed
 APT_PACKAGES := docker-registry nginx skopeo chromium
 DEMO_LAB    := $(CURDIR)/.lab/demo
 DEMO_OUT    := reports/demo
+DEMO_FAULTS ?= untrusted-token-key
 
 .PHONY: setup system-packages demo test notebook lab-up lab-down bench clean
 
@@ -32,11 +33,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	@rm -rf $(DEMO_OUT); $(BIN)/runbook lab down --state-dir $(DEMO_LAB) >/dev/null 2>&1 || true
+	@rm -rf $(DEMO_OUT) $(DEMO_OUT).tar.gz; $(BIN)/runbook lab down --state-dir $(DEMO_LAB) >/dev/null 2>&1 || true
 	$(BIN)/runbook lab up --state-dir $(DEMO_LAB) --free-ports
 	@rc=0; $(BIN)/runbook run triage -f $(DEMO_LAB)/params.yaml -o $(DEMO_OUT) || rc=$$?; \
 	  $(BIN)/runbook lab down --state-dir $(DEMO_LAB); \
-	  echo "report: $(CURDIR)/$(DEMO_OUT)/triage.html"; exit $$rc
+	  echo "healthy lab report: $(CURDIR)/$(DEMO_OUT)/triage.html"; [ $$rc = 0 ] || exit $$rc
+	$(BIN)/runbook lab up --state-dir $(DEMO_LAB) --free-ports $(foreach f,$(DEMO_FAULTS),--fault $(f))
+	@rc=0; $(BIN)/runbook triage -f $(DEMO_LAB)/params.yaml -o $(DEMO_OUT)/incident --incident DEMO --archive || rc=$$?; \
+	  $(BIN)/runbook lab down --state-dir $(DEMO_LAB); \
+	  echo "incident bundle (faults: $(DEMO_FAULTS)): $(CURDIR)/$(DEMO_OUT)/incident/index.html"; \
+	  [ $$rc -le 1 ] || exit $$rc
 
 test: setup
 	$(BIN)/pytest -q

@@ -123,14 +123,40 @@ def _evidence_html(evidence: Any) -> str:
     )
 
 
+_INSTALLS = ("Omnibus", "Helm", "Source", "Docker daemon", "GitLab Runner / docker-in-docker jobs", "GitLab itself")
+
+
+def split_remedy(remedy: str) -> tuple[str, list[tuple[str, str]]]:
+    """Remedy markdown → (general text, [(install type, steps)]) for lines like `- Omnibus: ...`."""
+    general, per_install = [], []
+    for line in remedy.splitlines():
+        stripped = line.strip()
+        head, sep, rest = stripped[2:].partition(":") if stripped.startswith("- ") else ("", "", "")
+        label = head.split(" (")[0].strip()
+        if sep and (label.lower() in {i.lower() for i in _INSTALLS} or label.lower().startswith(("omnibus", "helm", "source"))):
+            per_install.append((head.strip(), rest.strip()))
+        elif per_install and stripped and not stripped.startswith("- ") and line.startswith(("  ", "\t")):
+            per_install[-1] = (per_install[-1][0], per_install[-1][1] + " " + stripped)
+        else:
+            general.append(line)
+    return "\n".join(general).strip(), per_install
+
+
 def _remedy_html(remedy: str) -> str:
     if not remedy:
         return ""
-    # Remedies are our own markdown; show them as preformatted text so nothing is interpreted as HTML.
-    return (
-        "<details><summary>Remedy</summary>"
-        f'<pre style="white-space:pre-wrap">{html.escape(remedy)}</pre></details>'
-    )
+    # Remedies are our own markdown; shown escaped so nothing is interpreted as HTML.
+    general, per_install = split_remedy(remedy)
+    parts = ["<details open><summary>Remedy</summary>"]
+    if general:
+        parts.append(f'<pre style="white-space:pre-wrap;margin:2px 0">{html.escape(general)}</pre>')
+    if per_install:
+        rows = "".join(
+            f'<tr><th style="text-align:left;vertical-align:top;padding:2px 8px;white-space:nowrap">{html.escape(k)}</th>'
+            f'<td style="text-align:left;padding:2px 8px">{html.escape(v)}</td></tr>' for k, v in per_install)
+        parts.append(f'<table class="rb-remedy">{rows}</table>')
+    parts.append("</details>")
+    return "".join(parts)
 
 
 def render_finding_html(f: Finding) -> str:

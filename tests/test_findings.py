@@ -76,3 +76,14 @@ def test_skipped_checks_do_not_darken_a_healthy_report():
     r.add([_f("a", "ok"), _f("b", "skip")])
     assert r.status is Status.OK
     assert Report("y", findings=[_f("c", "skip")]).status is Status.SKIP
+
+
+def test_remedy_is_split_by_install_type_when_it_differs():
+    from runbooklib.findings import split_remedy
+
+    general, per = split_remedy("Fix the pair:\n- Omnibus: `gitlab-ctl reconfigure`\n- Helm: roll the pods\n"
+                                "- Source: restart the registry\n- a plain bullet stays general")
+    assert [k for k, _ in per] == ["Omnibus", "Helm", "Source"]
+    assert "plain bullet" in general and "Omnibus" not in general
+    html = Finding("a.b", "fail", "t", remedy="- Omnibus: x <y>\n- Helm: z")._repr_html_()
+    assert 'class="rb-remedy"' in html and "x &lt;y&gt;" in html

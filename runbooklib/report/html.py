@@ -60,12 +60,41 @@ def summary_cell_html(title: str, report: Report | None, error: str | None, para
     return "".join(parts)
 
 
-def render_report(nb: nbformat.NotebookNode, head_html: str) -> str:
-    """HTML for an executed notebook with ``head_html`` placed first."""
+def footer_html(report: Report | None, duration_s: float | None = None) -> str:
+    """Versions and timings, so a report read months later says what produced it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    parts = [f"runbooklib {__version__}"]
+    for pkg in ("papermill", "nbconvert"):
+        try:
+            parts.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            pass
+    if report is not None:
+        parts.append(f"started {report.started}, finished {report.finished}")
+        registry = next((f.evidence.get("registry_version") for f in report.findings
+                         if isinstance(f.evidence, dict) and f.evidence.get("registry_version")), None)
+        if registry:
+            parts.append(f"registry {registry}")
+    if duration_s is not None:
+        parts.append(f"run took {duration_s:.1f} s")
+    return f'<footer class="rb-footer" style="color:#6e7781;font-size:85%;margin-top:16px">{html.escape(" · ".join(parts))}</footer>'
+
+
+def _display_cell(html_text: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source="")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html_text})]
+    return cell
+
+
+def render_report(nb: nbformat.NotebookNode, head_html: str, foot_html: str = "") -> str:
+    """HTML for an executed notebook with ``head_html`` placed first (and ``foot_html`` last)."""
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # would make the page load a widget manager from a CDN
-    head = nbformat.v4.new_code_cell(source="")
-    head.outputs = [nbformat.v4.new_output("display_data", data={"text/html": head_html})]
-    nb.cells.insert(0, head)
+    nb.cells.insert(0, _display_cell(head_html))
+    if foot_html:
+        nb.cells.append(_display_cell(foot_html))
     body, _ = _get_exporter().from_notebook_node(nb)
     return body

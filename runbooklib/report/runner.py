@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import nbformat
 from .. import params as P
 from .. import scenarios
 from ..findings import Report, Status
-from .html import render_report, summary_cell_html
+from .html import footer_html, render_report, summary_cell_html
 from .redact import redact_file, redact_text
 from .sanitize import scrub, scrub_file
 
@@ -100,6 +101,7 @@ def run_scenario(
         progress = sys.stderr.isatty()
     _quiet_papermill()
     error: str | None = None
+    t0 = time.monotonic()
     socket_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
     try:
         pm.execute_notebook(
@@ -136,6 +138,6 @@ def run_scenario(
     else:  # papermill failed before writing anything: render the source notebook unexecuted
         nb = nbformat.read(str(sc.notebook), as_version=4)
     head = summary_cell_html(sc.title, report, error, values)
-    page = render_report(nb, head)
+    page = render_report(nb, head, footer_html(report, time.monotonic() - t0))
     html_path.write_text(scrub(page, secrets), encoding="utf-8")
     return RunResult(sc.id, nb_path, html_path, findings_path, report, error)
