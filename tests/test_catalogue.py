@@ -1,6 +1,5 @@
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml

@@ -176,7 +176,7 @@ def test_only_quiet_files_are_memory_mapped(tmp_path, monkeypatch):
     mapped = []
     real = scan_mod._Scanner.scan_mmap
     monkeypatch.setattr(scan_mod._Scanner, "scan_mmap", lambda self, *a: mapped.append(a[3]) or real(self, *a))
-    live = write(tmp_path / "current", [untrusted()])
+    write(tmp_path / "current", [untrusted()])  # written just now: read, not mapped
     rotated = write(tmp_path / "@400000006928a0000a000000.s", [untrusted()])
     os.utime(rotated, (1_700_000_000, 1_700_000_000))
     assert scan_logs(tmp_path).counts == {"token-untrusted-key": 2}

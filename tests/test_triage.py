@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from runbooklib.lab import control
 from tests.conftest import runbook
 
 
