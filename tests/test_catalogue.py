@@ -54,13 +54,15 @@ def test_list_marks_unbuilt_scenarios():
         assert "not built" in lines[sid]
 
 
-def test_running_an_unbuilt_scenario_exits_2_with_its_name(tmp_path):
-    unbuilt = [s.id for s in scenarios.CATALOGUE.values() if not s.built]
-    if not unbuilt:
-        pytest.skip("every scenario is built")
-    r = runbook("run", unbuilt[0], "-o", str(tmp_path / "o"))
-    assert r.returncode == 2
-    assert f"scenario {unbuilt[0]} is not built yet" in r.stderr
+def test_running_an_unbuilt_scenario_exits_2_with_its_name(tmp_path, monkeypatch, capsys):
+    from runbooklib import cli
+
+    monkeypatch.setattr(scenarios, "NOTEBOOK_DIR", tmp_path / "no-notebooks")  # nothing is built here
+    assert scenarios.get("s3-permissions").built is False
+    code = cli.main(["run", "s3-permissions", "-o", str(tmp_path / "o")])
+    assert code == 2
+    assert "scenario s3-permissions is not built yet" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_params_prints_the_schema_with_secret_flags():
