@@ -56,7 +56,8 @@ def is_alive(pid: int, expect_cmd: str = "") -> bool:
     state = stat.rsplit(")", 1)[-1].split()[0]
     if state in ("Z", "X"):
         return False
-    return not expect_cmd or cmdline(pid).startswith(expect_cmd)
+    # `in`, not startswith: some programs retitle themselves (nginx: "nginx: master process /usr/sbin/nginx ...")
+    return not expect_cmd or expect_cmd in cmdline(pid)
 
 
 def _reap(pid: int) -> None:
