@@ -84,13 +84,15 @@ def test_unknown_fault_is_refused_with_the_valid_names(tmp_path):
 def test_up_down_through_the_cli_leaves_no_process_behind(tmp_path):
     state = tmp_path / "cli-lab"
     up = runbook("lab", "up", "--state-dir", str(state), "--free-ports")
-    assert up.returncode == 0, up.stderr
-    pids = {n: p["pid"] for n, p in json.loads((state / "lab.json").read_text())["pids"].items()}
-    assert set(pids) == {"s3", "issuer", "registry-log", "registry"}
-    assert all(procs.is_alive(p) for p in pids.values())
-    st = runbook("lab", "status", "--state-dir", str(state))
-    assert st.returncode == 0 and json.loads(st.stdout)["running"] is True
-    down = runbook("lab", "down", "--state-dir", str(state))
+    try:
+        assert up.returncode == 0, up.stderr
+        pids = {n: p["pid"] for n, p in json.loads((state / "lab.json").read_text())["pids"].items()}
+        assert {"s3", "issuer", "registry-log", "registry"} <= set(pids)
+        assert all(procs.is_alive(p) for p in pids.values())
+        st = runbook("lab", "status", "--state-dir", str(state))
+        assert st.returncode == 0 and json.loads(st.stdout)["running"] is True
+    finally:
+        down = runbook("lab", "down", "--state-dir", str(state))
     assert down.returncode == 0
     assert not any(procs.is_alive(p) for p in pids.values())
     assert runbook("lab", "status", "--state-dir", str(state)).returncode == 1
