@@ -57,7 +57,11 @@ lab-down:
 	$(BIN)/runbook lab down
 
 bench: setup
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/report_latency.py
+	$(BIN)/python benchmarks/logs.py
+	$(BIN)/python benchmarks/s3_scan.py
+	$(BIN)/python benchmarks/bundle.py
 
 clean:
 	rm -rf reports .lab .pytest_cache

@@ -71,6 +71,12 @@ SAMPLES: dict[str, list[str]] = {
         'unknown error","level":"error","method":"PATCH","msg":"response completed with error","status":500,'
         '"time":"2026-11-27T15:40:37.1Z","uri":"/v2/group/big/blobs/uploads/1f7a"}',
     ],
+    "blob-patch-unexpected-eof": [
+        # registry 2.8 when a push is cut off mid-PATCH (seen in the lab's stale-uploads fault)
+        SV + 'time="2026-11-27T18:20:11.5Z" level=error msg="client disconnected during blob PATCH" '
+        'auth.user.name=lab-user error="unexpected EOF" http.request.method=PATCH '
+        'http.request.uri="/v2/group/project/app/blobs/uploads/5f0c" vars.name=group/project/app',
+    ],
     "s3-access-denied": [
         SV + 'time="2026-11-27T15:40:37Z" level=error msg="response completed with error" err.code=unknown '
         'err.detail="s3aws: AccessDenied: Access Denied\\n\\tstatus code: 403, request id: 7YQ5K8Z8, host id: '

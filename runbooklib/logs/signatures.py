@@ -149,6 +149,12 @@ CATALOGUE: tuple[Signature, ...] = (
         "A blob upload to S3 broke off (unexpected EOF): large layers need a smaller storage chunksize.",
     ),
     Signature(
+        "blob-patch-unexpected-eof", "s3-push-unexpected-eof", "warn", ("client disconnected during blob PATCH",),
+        r'client disconnected during blob PATCH.*unexpected EOF',
+        "A client went away in the middle of a blob PATCH (unexpected EOF): with large layers on S3, look at "
+        "the chunksize and at proxies cutting long uploads.",
+    ),
+    Signature(
         "s3-access-denied", "s3-permissions", "fail", ("AccessDenied", "status code: 403", "StatusCode: 403"),
         r'AccessDenied|s3aws: [^"]*status code: 403|s3_v2: [^"]*StatusCode: 403',
         "S3 refused the registry's request (403 AccessDenied): the IAM policy lacks an action or the bucket.",
