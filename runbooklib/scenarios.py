@@ -133,6 +133,11 @@ ROUTES: tuple[Route, ...] = (
     Route("registry_key.*", "missing-registry-key", "gitlab-registry.key is missing or unusable"),
     Route("health.failing", "debug-server-metrics", "a registry health check fails"),
     Route("forwarding.upstream_down", "debug-server-metrics", "the registry upstream is down or unhealthy"),
+    Route("debug.exposed", "debug-server-metrics", "the registry debug server is reachable beyond loopback"),
+    Route("metrics.*", "debug-server-metrics", "a metrics health rule tripped or metrics cannot be read"),
+    Route("vars.notifications_failing", "debug-server-metrics", "a notification endpoint is failing"),
+    Route("health.storage_driver", "s3-permissions", "the storage driver's health check fails"),
+    Route("debug_logs.*", "debug-logs", "debug logging is on or left debug lines/tokens in the logs"),
 )
 
 

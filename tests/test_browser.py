@@ -13,9 +13,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--n
 
 
 @pytest.fixture(scope="module")
-def report(lab, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report")
-    r = runbook("run", "triage", "-f", str(lab.params_path), "-o", str(out))
+def report(tmp_path_factory) -> Path:
+    from runbooklib.lab import control
+
+    state = tmp_path_factory.mktemp("browser-lab")  # its own healthy lab: the summary must read ok
+    lab = control.up(state, [], free_ports=True)
+    try:
+        out = tmp_path_factory.mktemp("report")
+        r = runbook("run", "triage", "-f", str(lab.params_path), "-o", str(out))
+    finally:
+        control.down(state)
     assert r.returncode == 0, r.stderr
     return out / "triage.html"
 

@@ -4,7 +4,8 @@ from runbooklib.report.redact import MASK, redact_text
 from tests.conftest import runbook
 
 
-def test_canary_password_appears_in_no_output_file(lab, tmp_path):
+def test_canary_password_appears_in_no_output_file(fresh_lab, tmp_path):
+    lab = fresh_lab
     canary = lab.secret("password")  # the lab's real password: the token flow must use it and succeed
     assert canary.startswith("lab-")
     out = tmp_path / "out"

@@ -175,6 +175,7 @@ def _registry_config(lab: Lab) -> dict[str, Any]:
             },
             "redirect": {"disable": True},
             "delete": {"enabled": True},
+            "cache": {"blobdescriptor": "inmemory"},
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
         "http": {

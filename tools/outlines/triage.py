@@ -25,6 +25,7 @@ from runbooklib.probes.clock import check_clocks
 from runbooklib.probes.debug import check_health
 from runbooklib.probes.tls import check_tls
 from runbooklib.logs.focus import check_all_logs
+from runbooklib.metrics import check_metrics_verdict
 """,
     steps=[
         ("""
@@ -61,7 +62,14 @@ With the debug server enabled (`http.debug.addr`), `/debug/health` answers `{}` 
 each failing check (for example the storage driver) otherwise.
 """, "rb.add(check_health(rb.http, rb.p.debug_url))"),
         ("""
-## 6. What do the logs say?
+## 6. What do the registry's metrics say?
+With `debug_url`, one scrape of its Prometheus endpoint judged by the metric catalogue's health rules (5xx
+ratio and latency by handler, storage latency, goroutines, file descriptors; on GitLab's fork also
+notifications, database load balancing, migrations, online GC and storage limits), since the registry
+started. Rates, quantiles and plots are in `debug-server-metrics`.
+""", "rb.add(check_metrics_verdict(rb.http, rb.p.debug_url))"),
+        ("""
+## 7. What do the logs say?
 When `log_paths` is given (registry, NGINX and GitLab Rails logs: files, folders or globs), every known error
 signature of the troubleshooting page is counted; each finding names the runbook to run next.
 """, "rb.add(check_all_logs(rb.log_scan))"),
