@@ -222,6 +222,13 @@ def _broken_patch(lab: "Lab", repo: str, token: str) -> str:
     location = urlsplit(r.headers["location"])
     path = location.path + ("?" + location.query if location.query else "")
     sock = socket.create_connection(("127.0.0.1", lab.ports["registry"]), timeout=10)
+    if lab.options.get("registry_scheme") == "https":  # composes with self-signed-tls
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
     try:
         head = (f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1:{lab.ports['registry']}\r\nAuthorization: Bearer {token}\r\n"
                 "Content-Type: application/octet-stream\r\nContent-Length: 20000000\r\n\r\n")

@@ -94,7 +94,8 @@ def _plan(triage_findings: list[Any], only: list[str] | None) -> list[dict[str, 
     if only:
         return [{"scenario": sid, "why": "forced with --only", "finding": ""} for sid in dict.fromkeys(only)
                 if sid != TRIAGE]
-    return [r for r in scenarios.route(triage_findings) if scenarios.CATALOGUE[r["scenario"]].built]
+    return [r for r in scenarios.route(triage_findings)
+            if r["scenario"] != TRIAGE and scenarios.CATALOGUE[r["scenario"]].built]
 
 
 def _clean(folder: Path) -> None:
