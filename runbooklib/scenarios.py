@@ -51,7 +51,7 @@ CATALOGUE: dict[str, Scenario] = {
             "triage",
             "Triage: before investigating",
             "Before investigating (clock, forwarding, token flow, health)",
-            _HTTP + ("debug_url",) + _LOGS,
+            _HTTP + ("debug_url", "nginx_config", "canary_push", "registry_config") + _LOGS,
             required=("registry_url",),
             symptoms=("anything is wrong with the registry and you do not know where to start",),
         ),
@@ -138,6 +138,15 @@ ROUTES: tuple[Route, ...] = (
     Route("vars.notifications_failing", "debug-server-metrics", "a notification endpoint is failing"),
     Route("health.storage_driver", "s3-permissions", "the storage driver's health check fails"),
     Route("debug_logs.*", "debug-logs", "debug logging is on or left debug lines/tokens in the logs"),
+    Route("hops.location.*", "push-retry-relative-urls", "upload Locations send clients to another scheme or host"),
+    Route("hops.upload_restarts", "push-retry-relative-urls", "blob uploads are restarted again and again"),
+    Route("hops.body_too_large", "push-retry-relative-urls", "the proxy refuses large layers (413)"),
+    Route("nginx.headers.*", "push-retry-relative-urls", "NGINX does not forward Host / X-Forwarded-Proto"),
+    Route("nginx.body_size.limited", "push-retry-relative-urls", "NGINX limits request bodies"),
+    Route("nginx.port.*", "push-retry-relative-urls", "registry_url's port is not NGINX's"),
+    Route("hops.forbidden.*", "push-403", "a hop answered 403 during the push"),
+    Route("hops.proxy_bad_gateway", "ipv6-listener", "NGINX cannot reach the registry upstream (502)"),
+    Route("nginx.upstream.*", "ipv6-listener", "NGINX proxies where the registry does not listen"),
 )
 
 

@@ -26,6 +26,8 @@ from runbooklib.probes.debug import check_health
 from runbooklib.probes.tls import check_tls
 from runbooklib.logs.focus import check_all_logs
 from runbooklib.metrics import check_metrics_verdict
+from runbooklib.config.nginx import check_nginx_config
+from runbooklib.probes.push import check_canary_push
 """,
     steps=[
         ("""
@@ -73,6 +75,16 @@ started. Rates, quantiles and plots are in `debug-server-metrics`.
 When `log_paths` is given (registry, NGINX and GitLab Rails logs: files, folders or globs), every known error
 signature of the troubleshooting page is counted; each finding names the runbook to run next.
 """, "rb.add(check_all_logs(rb.log_scan))"),
+        ("""
+## 8. NGINX in front of the registry
+When `nginx_config` is given: the port of `registry_url` is one NGINX listens on (TLS for https),
+`Host` and `X-Forwarded-Proto` are forwarded, and request bodies are not limited.
+""", "rb.add(check_nginx_config(rb.p.nginx_config, rb.p.registry_url))"),
+        ("""
+## 9. Canary push (only with `canary_push: true`)
+A small random image pushed through `registry_url` into `runbook-canary` and deleted again; every hop is
+recorded and the failing one named.
+""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push))"),
         ("""
 ## Where to go next
 The findings above, routed to the runbooks that dig deeper (routing rules live in

@@ -1,0 +1,788 @@
+"""NGINX configuration for the registry, read (never run) the way NGINX reads it: directives, blocks, includes.
+
+The seed's pre-check 4 ("review the NGINX configuration ... to confirm which port receives requests") and
+"Image push errors" both live here: which ports the registry's ``server`` listens on (and with ``ssl``), where
+it proxies (``proxy_pass``, ``upstream`` blocks), which headers it forwards (``Host``, ``X-Forwarded-Proto``,
+``X-Forwarded-For``), and the body settings pushes depend on (``client_max_body_size``,
+``proxy_request_buffering``, ``chunked_transfer_encoding``), with NGINX's inheritance rules (an array
+directive such as ``proxy_set_header`` defined at a level replaces everything inherited).
+
+Bad input never stops the reading: unknown directives, includes that match nothing and unbalanced braces are
+named (file and line) and the rest is still read. Only an unreadable main file raises ConfigError.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..findings import Finding, Status
+from .errors import ConfigError, read_text
+
+OMNIBUS_REGISTRY_CONF = "/var/opt/gitlab/nginx/conf/gitlab-registry.conf"
+SEED_NGINX = "Before investigating: review the NGINX configuration file for the container registry"
+SEED_PUSH = "Image push errors"
+MAX_INCLUDE_DEPTH = 16
+DEFAULT_BODY_SIZE = "1m"  # NGINX's default client_max_body_size
+
+KNOWN = frozenset("""
+user worker_processes worker_rlimit_nofile worker_cpu_affinity worker_priority pid error_log daemon master_process
+include events worker_connections use multi_accept accept_mutex http stream mail load_module env thread_pool
+pcre_jit timer_resolution lock_file debug_connection ssl_engine
+server upstream location if limit_except map geo split_clients types default_type charset source_charset
+listen server_name server_tokens root alias index try_files return rewrite error_page internal set break
+access_log log_format open_log_file_cache log_not_found log_subrequest
+client_max_body_size client_body_buffer_size client_body_temp_path client_body_timeout client_header_timeout
+client_header_buffer_size large_client_header_buffers client_body_in_file_only chunked_transfer_encoding
+keepalive_timeout keepalive_requests keepalive send_timeout sendfile tcp_nopush tcp_nodelay gzip gzip_types
+gzip_proxied gzip_vary gzip_comp_level gzip_min_length gzip_disable gzip_http_version gzip_buffers
+proxy_pass proxy_set_header proxy_hide_header proxy_pass_header proxy_http_version proxy_buffering
+proxy_request_buffering proxy_buffer_size proxy_buffers proxy_busy_buffers_size proxy_read_timeout
+proxy_send_timeout proxy_connect_timeout proxy_redirect proxy_cache proxy_cache_path proxy_temp_path
+proxy_max_temp_file_size proxy_intercept_errors proxy_next_upstream proxy_next_upstream_tries
+proxy_next_upstream_timeout proxy_ssl_verify proxy_ssl_server_name proxy_ssl_name proxy_ssl_trusted_certificate
+proxy_ssl_certificate proxy_ssl_certificate_key proxy_cookie_path proxy_cookie_domain proxy_ignore_headers
+proxy_headers_hash_max_size proxy_headers_hash_bucket_size proxy_pass_request_body proxy_pass_request_headers
+proxy_socket_keepalive proxy_bind
+fastcgi_temp_path uwsgi_temp_path scgi_temp_path fastcgi_pass uwsgi_pass scgi_pass grpc_pass
+ssl ssl_certificate ssl_certificate_key ssl_protocols ssl_ciphers ssl_prefer_server_ciphers ssl_session_cache
+ssl_session_timeout ssl_session_tickets ssl_dhparam ssl_ecdh_curve ssl_stapling ssl_stapling_verify
+ssl_trusted_certificate ssl_client_certificate ssl_verify_client ssl_verify_depth ssl_password_file ssl_buffer_size
+ssl_early_data ssl_conf_command
+http2 http2_max_field_size http2_max_header_size http2_recv_buffer_size
+add_header expires etag if_modified_since allow deny auth_basic auth_basic_user_file auth_request satisfy
+limit_req limit_req_zone limit_conn limit_conn_zone limit_rate real_ip_header set_real_ip_from real_ip_recursive
+resolver resolver_timeout server_names_hash_bucket_size server_names_hash_max_size variables_hash_max_size
+types_hash_max_size types_hash_bucket_size underscores_in_headers ignore_invalid_headers merge_slashes
+absolute_redirect port_in_redirect server_name_in_redirect msie_padding reset_timedout_connection lingering_close
+lingering_time lingering_timeout output_buffers postpone_output directio aio open_file_cache
+open_file_cache_valid open_file_cache_min_uses open_file_cache_errors stub_status autoindex more_set_headers
+more_clear_headers zone hash ip_hash least_conn random max_fails fail_timeout weight backup down
+""".split())
+_BLOCKS_WITH_SERVER_ENTRIES = ("upstream",)
+
+
+class _Tok:
+    __slots__ = ("text", "line", "quoted")
+
+    def __init__(self, text: str, line: int, quoted: bool = False) -> None:
+        self.text, self.line, self.quoted = text, line, quoted
+
+
+def tokenize(text: str) -> tuple[list[_Tok], list[str]]:
+    """Words, quoted strings and ``{`` ``}`` ``;`` with their line numbers; problems (unterminated quote)."""
+    toks: list[_Tok] = []
+    problems: list[str] = []
+    i, n, line = 0, len(text), 1
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            i += 1
+        elif c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{};":
+            toks.append(_Tok(c, line))
+            i += 1
+        elif c in "\"'":
+            start_line, j, buf = line, i + 1, []
+            while j < n and text[j] != c:
+                if text[j] == "\\" and j + 1 < n:
+                    buf.append(text[j + 1])
+                    j += 2
+                    continue
+                if text[j] == "\n":
+                    line += 1
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                problems.append(f"line {start_line}: unterminated quoted string")
+            toks.append(_Tok("".join(buf), start_line, True))
+            i = j + 1
+        else:
+            j, buf = i, []
+            while j < n and not text[j].isspace() and text[j] not in ";{}\"'":
+                if text[j] == "$" and j + 1 < n and text[j + 1] == "{":  # ${var} stays inside the word
+                    k = text.find("}", j)
+                    k = n - 1 if k < 0 else k
+                    buf.append(text[j:k + 1])
+                    j = k + 1
+                    continue
+                if text[j] == "\\" and j + 1 < n:
+                    buf.append(text[j:j + 2])
+                    j += 2
+                    continue
+                buf.append(text[j])
+                j += 1
+            toks.append(_Tok("".join(buf), line))
+            i = j
+    return toks, problems
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One directive: ``name args...;`` or ``name args... { children }``."""
+
+    name: str
+    args: tuple[str, ...]
+    file: str
+    line: int
+    children: tuple["Directive", ...] | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def __repr__(self) -> str:
+        return f"Directive({self.name} {' '.join(self.args)} @ {self.where})"
+
+
+@dataclass
+class _Reader:
+    base_dir: Path
+    files: list[str] = field(default_factory=list)
+    missing_includes: list[dict[str, Any]] = field(default_factory=list)
+    unknown: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def read_file(self, path: Path, depth: int, main: bool = False) -> list[Directive]:
+        if main:
+            text = read_text(path)  # ConfigError for the main file: nothing to read at all
+        else:
+            try:
+                text = read_text(path)
+            except ConfigError as err:
+                self.problems.append(str(err))
+                return []
+        self.files.append(str(path))
+        toks, problems = tokenize(text)
+        self.problems.extend(f"{path}: {p}" for p in problems)
+        pos = [0]
+        out = self._parse(toks, pos, str(path), depth, top=True)
+        return out
+
+    def _parse(self, toks: list[_Tok], pos: list[int], file: str, depth: int, top: bool) -> list[Directive]:
+        out: list[Directive] = []
+        words: list[_Tok] = []
+        while pos[0] < len(toks):
+            t = toks[pos[0]]
+            pos[0] += 1
+            if not t.quoted and t.text == ";":
+                if words:
+                    out.extend(self._directive(words, file, None, depth))
+                words = []
+            elif not t.quoted and t.text == "{":
+                if not words:
+                    self.problems.append(f"{file}:{t.line}: '{{' without a directive name")
+                children = self._parse(toks, pos, file, depth, top=False)
+                if words:
+                    out.extend(self._directive(words, file, tuple(children), depth))
+                words = []
+            elif not t.quoted and t.text == "}":
+                if top:
+                    self.problems.append(f"{file}:{t.line}: unexpected '}}' (more closing than opening braces)")
+                    continue
+                if words:
+                    self.problems.append(f"{file}:{words[0].line}: directive {words[0].text!r} has no ';'")
+                return out
+            else:
+                words.append(t)
+        if words:
+            self.problems.append(f"{file}:{words[0].line}: directive {words[0].text!r} has no ';' at end of file")
+        if not top:
+            self.problems.append(f"{file}: a block is not closed ('}}' missing at end of file)")
+        return out
+
+    def _directive(self, words: list[_Tok], file: str, children: tuple[Directive, ...] | None,
+                   depth: int) -> list[Directive]:
+        name = words[0].text
+        args = tuple(w.text for w in words[1:])
+        line = words[0].line
+        if name == "include" and children is None:
+            return self._include(args, file, line, depth)
+        if name not in KNOWN and not name.startswith(("more_", "lua_", "ssl_", "proxy_", "gzip_", "http2_")):
+            self.unknown.append({"directive": name, "where": f"{file}:{line}"})
+        return [Directive(name, args, file, line, children)]
+
+    def _include(self, args: tuple[str, ...], file: str, line: int, depth: int) -> list[Directive]:
+        if not args:
+            self.problems.append(f"{file}:{line}: include without a file")
+            return []
+        pattern = args[0]
+        if depth >= MAX_INCLUDE_DEPTH:
+            self.problems.append(f"{file}:{line}: include {pattern!r} nested too deep (a loop?)")
+            return []
+        full = pattern if os.path.isabs(pattern) else str(self.base_dir / pattern)
+        matches = sorted(_glob.glob(full)) if _glob.has_magic(full) else ([full] if os.path.exists(full) else [])
+        if not matches:
+            if not _glob.has_magic(full):
+                self.missing_includes.append({"include": pattern, "resolved": full, "where": f"{file}:{line}"})
+            return []
+        out: list[Directive] = []
+        for m in matches:
+            out.extend(self.read_file(Path(m), depth + 1))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class Listen:
+    """One ``listen``: address, port, ssl (``ssl`` flag or the old ``ssl on;``)."""
+
+    host: str
+    port: int | None
+    ssl: bool
+    raw: str
+    where: str
+    unix: bool = False
+
+    @property
+    def ipv6(self) -> bool:
+        return self.host.startswith("[")
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: str
+    where: str  # "" when NGINX's default applies
+
+
+@dataclass(frozen=True)
+class ProxyLocation:
+    """A ``location`` that proxies, with the settings in effect there (after NGINX's inheritance)."""
+
+    path: str
+    proxy_pass: str
+    where: str
+    headers: dict[str, Setting]  # lower-cased header name -> value as written
+    client_max_body_size: Setting
+    proxy_request_buffering: Setting
+    chunked_transfer_encoding: Setting
+    access_rules: tuple[str, ...] = ()
+
+    def header(self, name: str) -> Setting | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class ServerBlock:
+    listens: tuple[Listen, ...]
+    server_names: tuple[str, ...]
+    locations: tuple[ProxyLocation, ...]
+    where: str
+    file: str
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(sorted({listen.port for listen in self.listens if listen.port is not None}))
+
+    @property
+    def ssl(self) -> bool:
+        return any(listen.ssl for listen in self.listens)
+
+    def main_location(self) -> ProxyLocation | None:
+        """``location /`` when it proxies, else the first proxying location (``/v2/`` in some setups)."""
+        for loc in self.locations:
+            if loc.path in ("/", "^~ /", "= /v2/", "/v2/", "/v2"):
+                return loc
+        return self.locations[0] if self.locations else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"where": self.where, "listen": [listen.raw for listen in self.listens],
+                "server_name": list(self.server_names),
+                "proxy_pass": sorted({loc.proxy_pass for loc in self.locations})}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a ``proxy_pass`` leads: scheme, host, port (an ``upstream`` block resolves to its servers)."""
+
+    scheme: str
+    host: str
+    port: int | None
+    via: str = ""  # the upstream block's name when resolved through one
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+
+@dataclass(frozen=True)
+class NginxConfig:
+    """What the NGINX configuration says, as far as the registry is concerned."""
+
+    source: str
+    files: tuple[str, ...]
+    directives: tuple[Directive, ...]
+    servers: tuple[ServerBlock, ...]
+    upstream_blocks: dict[str, tuple[str, ...]]
+    missing_includes: tuple[dict[str, Any], ...] = ()
+    unknown: tuple[dict[str, Any], ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def upstreams(self, proxy_pass: str) -> list[Upstream]:
+        """``proxy_pass`` target(s) as addresses (through ``upstream`` blocks when named)."""
+        try:
+            parts = urlsplit(proxy_pass)
+        except ValueError:
+            return []
+        scheme = parts.scheme or "http"
+        netloc = parts.netloc
+        if netloc.startswith("unix:"):
+            return [Upstream(scheme, netloc, None)]
+        name = netloc.split(":")[0] if not netloc.startswith("[") else netloc
+        if name in self.upstream_blocks:
+            out = []
+            for server in self.upstream_blocks[name]:
+                host, port = _split_hostport(server)
+                out.append(Upstream(scheme, host, port or 80, via=name))
+            return out
+        host, port = _split_hostport(netloc)
+        return [Upstream(scheme, host, port or (443 if scheme == "https" else 80))]
+
+    def evidence(self) -> dict[str, Any]:
+        return {"source": self.source, "files": list(self.files), "servers": [s.describe() for s in self.servers],
+                "upstream_blocks": {k: list(v) for k, v in self.upstream_blocks.items()},
+                "missing_includes": list(self.missing_includes), "unknown_directives": list(self.unknown)[:20],
+                "problems": list(self.problems)[:20]}
+
+
+def _split_hostport(text: str) -> tuple[str, int | None]:
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text.partition("]")
+        port = rest.lstrip(":")
+        return host + "]", int(port) if port.isdigit() else None
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port) if port.isdigit() else None
+    return text, None
+
+
+def _parse_listen(d: Directive) -> Listen:
+    first = d.args[0] if d.args else ""
+    flags = set(d.args[1:])
+    ssl = "ssl" in flags
+    if first.startswith("unix:"):
+        return Listen(first, None, ssl, " ".join(d.args), d.where, unix=True)
+    if first.isdigit():
+        return Listen("*", int(first), ssl, " ".join(d.args), d.where)
+    host, port = _split_hostport(first)
+    return Listen(host, port if port is not None else 80, ssl, " ".join(d.args), d.where)
+
+
+_INHERITED = ("client_max_body_size", "proxy_request_buffering", "chunked_transfer_encoding")
+_DEFAULTS = {"client_max_body_size": DEFAULT_BODY_SIZE, "proxy_request_buffering": "on",
+             "chunked_transfer_encoding": "on"}
+
+
+def _level(directives: tuple[Directive, ...], inherited: dict[str, Any]) -> dict[str, Any]:
+    """Settings in effect at a level: scalars override one by one, proxy_set_header replaces the whole list."""
+    out = dict(inherited)
+    headers = {d.args[0].lower(): Setting(" ".join(d.args[1:]), d.where)
+               for d in directives if d.name == "proxy_set_header" and d.args}
+    if headers:
+        out["headers"] = headers
+    for d in directives:
+        if d.name in _INHERITED and d.args:
+            out[d.name] = Setting(d.args[0], d.where)
+    return out
+
+
+def _locations(directives: tuple[Directive, ...], ctx: dict[str, Any], server_ssl: bool) -> list[ProxyLocation]:
+    out: list[ProxyLocation] = []
+    for d in directives:
+        if d.name != "location" or d.children is None:
+            continue
+        inner = _level(d.children, ctx)
+        rules = tuple(f"{c.name} {' '.join(c.args)} ({c.where})" for c in d.children
+                      if c.name in ("deny", "auth_basic", "limit_except", "auth_request", "allow")
+                      and not (c.name == "auth_basic" and c.args[:1] == ("off",)))
+        proxy = next((c for c in d.children if c.name == "proxy_pass" and c.args), None)
+        if proxy is not None:
+            out.append(ProxyLocation(" ".join(d.args), proxy.args[0], d.where, inner.get("headers", {}),
+                                     inner["client_max_body_size"], inner["proxy_request_buffering"],
+                                     inner["chunked_transfer_encoding"], rules + ctx.get("rules", ())))
+        out.extend(_locations(d.children, {**inner, "rules": rules + ctx.get("rules", ())}, server_ssl))
+    return out
+
+
+def _build(source: str, reader: _Reader, directives: list[Directive]) -> NginxConfig:
+    servers: list[ServerBlock] = []
+    upstream_blocks: dict[str, tuple[str, ...]] = {}
+    base = {k: Setting(v, "") for k, v in _DEFAULTS.items()}
+    base["headers"] = {}
+
+    def walk(items: tuple[Directive, ...] | list[Directive], ctx: dict[str, Any]) -> None:
+        for d in items:
+            if d.children is None:
+                continue
+            if d.name == "http":
+                walk(d.children, _level(d.children, ctx))
+            elif d.name == "upstream" and d.args:
+                upstream_blocks[d.args[0]] = tuple(c.args[0] for c in d.children if c.name == "server" and c.args)
+            elif d.name == "server":
+                sctx = _level(d.children, ctx)
+                old_ssl = any(c.name == "ssl" and c.args[:1] == ("on",) for c in d.children)
+                listens = tuple(
+                    Listen(li.host, li.port, li.ssl or old_ssl, li.raw, li.where, li.unix)
+                    for li in (_parse_listen(c) for c in d.children if c.name == "listen")
+                ) or (Listen("*", 80, old_ssl, "(no listen: NGINX's default *:80)", d.where),)
+                names = tuple(a for c in d.children if c.name == "server_name" for a in c.args)
+                rules = tuple(f"{c.name} {' '.join(c.args)} ({c.where})" for c in d.children
+                              if c.name in ("deny", "auth_basic", "auth_request")
+                              and not (c.name == "auth_basic" and c.args[:1] == ("off",)))
+                locs = _locations(d.children, {**sctx, "rules": rules}, any(li.ssl for li in listens))
+                servers.append(ServerBlock(listens, names, tuple(locs), d.where, d.file))
+
+    walk(directives, base)
+    return NginxConfig(source, tuple(reader.files), tuple(directives), tuple(servers), upstream_blocks,
+                       tuple(reader.missing_includes), tuple(reader.unknown), tuple(reader.problems))
+
+
+def read_nginx_config(path: str | Path, prefix: str | Path | None = None) -> NginxConfig:
+    """Read an NGINX config and the files it includes (relative includes resolve against ``prefix``, by
+    default the main file's folder, as ``nginx -c FILE`` does). A server block file alone (Omnibus's
+    gitlab-registry.conf) works too. ConfigError only when the main file cannot be read."""
+    p = Path(path).expanduser()
+    reader = _Reader(Path(prefix) if prefix else p.parent)
+    directives = reader.read_file(p, 0, main=True)
+    return _build(str(p), reader, directives)
+
+
+def parse_nginx_config(text: str, source: str = "<text>", prefix: str | Path = ".") -> NginxConfig:
+    """Same as :func:`read_nginx_config`, from text already in hand."""
+    reader = _Reader(Path(prefix))
+    reader.files.append(source)
+    toks, problems = tokenize(text)
+    reader.problems.extend(f"{source}: {p}" for p in problems)
+    directives = reader._parse(toks, [0], source, 0, top=True)
+    return _build(source, reader, directives)
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _url_port(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None)
+    except ValueError:
+        return "", "", None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def registry_servers(cfg: NginxConfig, registry_url: str = "", registry_addr: str = "") -> list[ServerBlock]:
+    """The server block(s) that front the registry: listening on ``registry_url``'s port, else proxying to the
+    registry's ``http.addr``, else named or filed like a registry, else the only proxying server."""
+    proxying = [s for s in cfg.servers if s.locations]
+    _, _, port = _url_port(registry_url) if registry_url else ("", "", None)
+    if port:
+        hit = [s for s in proxying if port in s.ports]
+        if hit:
+            return hit
+    if registry_addr:
+        _, want = _split_hostport(registry_addr if not registry_addr.startswith(":") else "x" + registry_addr)
+        hit = [s for s in proxying if any(u.port == want for loc in s.locations for u in cfg.upstreams(loc.proxy_pass))]
+        if hit:
+            return hit
+    hit = [s for s in proxying if "registry" in Path(s.file).name or any("registry" in n for n in s.server_names)]
+    if hit:
+        return hit
+    return proxying if len(proxying) == 1 else []
+
+
+def _upstream_ports(cfg: NginxConfig, servers: list[ServerBlock]) -> set[int]:
+    return {u.port for s in servers for loc in s.locations for u in cfg.upstreams(loc.proxy_pass) if u.port}
+
+
+def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: Any = None) -> list[Finding]:
+    """Read the NGINX config and check what pushes depend on: the port clients use is one NGINX listens on
+    (with TLS when the URL is https), ``Host`` and ``X-Forwarded-Proto`` are forwarded (or the registry
+    uses relative URLs), and the registry's body size is unlimited. ``registry`` is the RegistryConfig, if
+    read (for ``http.addr`` and ``http.relativeurls``)."""
+    refs = (SEED_NGINX, SEED_PUSH)
+    if not path:
+        return [Finding("nginx.not_given", Status.SKIP, "No NGINX config given",
+                        "Give `nginx_config` to check which port receives requests and which headers reach the "
+                        "registry.", {}, f"Omnibus: {OMNIBUS_REGISTRY_CONF} (or /var/opt/gitlab/nginx/conf/nginx.conf "
+                        "to follow its includes); Helm: the Ingress annotations of the registry; source: your "
+                        "NGINX site file.", refs)]
+    try:
+        cfg = read_nginx_config(path)
+    except ConfigError as err:
+        return [Finding("nginx.unreadable", Status.ERROR, "Cannot read the NGINX config", str(err),
+                        {"file": err.file}, "Check the path and permissions (Omnibus: readable by root).", refs)]
+    findings: list[Finding] = []
+    unknown = sorted({u["directive"] for u in cfg.unknown})
+    detail = (f"{len(cfg.files)} file(s), {len(cfg.servers)} server block(s), "
+              f"{sum(len(s.locations) for s in cfg.servers)} proxying location(s).")
+    if unknown:
+        detail += " Directives this reader does not know (ignored): " + ", ".join(unknown[:10]) + "."
+    findings.append(Finding("nginx.read", Status.OK, "NGINX config read", detail, cfg.evidence(), "", refs))
+    if cfg.missing_includes:
+        findings.append(Finding(
+            "nginx.include_missing", Status.WARN, f"{len(cfg.missing_includes)} include(s) name no file",
+            "; ".join(f"{m['include']} ({m['where']})" for m in cfg.missing_includes[:5])
+            + ". Settings in them are unknown here; NGINX itself refuses to start with a missing include.",
+            {"missing_includes": list(cfg.missing_includes)},
+            "Pass the folder layout as it is on the server (copy the included files too), or the file that holds "
+            "the registry's server block.", refs))
+    if cfg.problems:
+        findings.append(Finding(
+            "nginx.parse_problems", Status.WARN, f"{len(cfg.problems)} syntax problem(s) in the NGINX config",
+            "; ".join(cfg.problems[:5]) + ". The rest was read.", {"problems": list(cfg.problems)},
+            "Run `nginx -t` (Omnibus: `gitlab-ctl nginx -t` is not available; use "
+            "`/opt/gitlab/embedded/sbin/nginx -p /var/opt/gitlab/nginx -t`).", refs))
+    addr = getattr(getattr(registry, "http", None), "addr", None) or ""
+    from ..probes.procenv import effective_relativeurls
+
+    relative = effective_relativeurls(registry)[0] if registry is not None else False
+    servers = registry_servers(cfg, registry_url, addr)
+    if not servers:
+        findings.append(Finding(
+            "nginx.no_registry_server", Status.WARN, "No server block for the registry found",
+            "No proxying server block listens on the registry URL's port or proxies to the registry's address.",
+            {"servers": [s.describe() for s in cfg.servers]},
+            f"Point `nginx_config` at the file with the registry's server block (Omnibus: {OMNIBUS_REGISTRY_CONF}).",
+            refs))
+        return findings
+    findings.extend(_check_port(cfg, servers, registry_url, refs))
+    findings.extend(_check_upstream(cfg, servers, addr, registry))
+    for server in servers:
+        loc = server.main_location()
+        if loc is None:
+            continue
+        findings.extend(_check_headers(cfg, server, loc, relative, refs))
+        findings.extend(_check_body(server, loc, refs))
+        if loc.access_rules:
+            findings.append(Finding(
+                "nginx.access_rules", Status.WARN, "Access rules in the registry's server block",
+                f"{loc.path} at {loc.where} has: {'; '.join(loc.access_rules[:5])}. NGINX answers 401/403 itself "
+                "for requests these rules refuse (an HTML page, not the registry's JSON).",
+                {"rules": list(loc.access_rules), "scenario": "push-403"},
+                "Docker clients authenticate with GitLab's tokens: remove basic auth and IP rules from the "
+                "registry's server block, or make sure they allow every client and GitLab itself.",
+                ("Unexpected 403 error during push",)))
+    return findings
+
+
+def _check_port(cfg: NginxConfig, servers: list[ServerBlock], registry_url: str,
+                refs: tuple[str, ...]) -> list[Finding]:
+    if not registry_url:
+        return [Finding("nginx.port.not_checked", Status.SKIP, "Port not compared: no registry_url",
+                        "Give `registry_url` to compare its port with NGINX's listen ports.",
+                        {"servers": [s.describe() for s in servers]}, "", refs)]
+    scheme, host, port = _url_port(registry_url)
+    listening = sorted({p for s in cfg.servers for p in s.ports})
+    ev = {"registry_url": registry_url, "url_port": port, "servers": [s.describe() for s in servers],
+          "all_listen_ports": listening, "scenario": "push-retry-relative-urls"}
+    matching = [s for s in servers if port in s.ports]
+    if matching:
+        server = matching[0]
+        listen = next(li for li in server.listens if li.port == port)
+        if (scheme == "https") != listen.ssl:
+            return [Finding(
+                "nginx.port.scheme_mismatch", Status.FAIL,
+                f"registry_url says {scheme} but NGINX listens on {port} {'with' if listen.ssl else 'without'} TLS",
+                f"`listen {listen.raw}` at {listen.where}: clients using {registry_url} get "
+                + ("`400 The plain HTTP request was sent to HTTPS port`." if listen.ssl else "a TLS handshake error."),
+                ev, "Make the scheme of `registry_external_url` (and the clients' registry address) match the "
+                "listener: `listen PORT ssl;` for https.", refs)]
+        return [Finding("nginx.port.ok", Status.OK, f"NGINX listens on {port}, the registry URL's port",
+                        f"`listen {listen.raw}` at {listen.where} ({'TLS' if listen.ssl else 'plain HTTP'}), as "
+                        f"{registry_url} needs.", ev, "", refs)]
+    if port in _upstream_ports(cfg, servers):
+        return [Finding(
+            "nginx.port.bypass", Status.SKIP, "registry_url reaches the registry directly, not through NGINX",
+            f"Port {port} is NGINX's upstream (the registry itself); NGINX listens on "
+            f"{', '.join(map(str, sorted({p for s in servers for p in s.ports}))) or 'nothing'}. Probes with this URL "
+            "bypass NGINX, so they cannot see proxy problems.", ev,
+            "To test the path clients take, give `registry_url` as clients use it (NGINX's listen port).", refs)]
+    return [Finding(
+        "nginx.port.mismatch", Status.FAIL, f"NGINX does not listen on {port}, the registry URL's port",
+        f"{registry_url} uses port {port}; the registry's server block listens on "
+        f"{', '.join(map(str, sorted({p for s in servers for p in s.ports}))) or 'nothing'}. Requests to {port} "
+        "reach something else (or nothing).", ev,
+        "Omnibus: the port comes from `registry_external_url` (and `registry_nginx['listen_port']`); "
+        "reconfigure after changing it. Helm: the Ingress host/port. Source: the `listen` of the registry's "
+        "server block must be the port in the clients' registry address.", refs)]
+
+
+SEED_IPV6 = "Registry service listens on IPv6 address instead of IPv4"
+
+
+def _family(host: str) -> str:
+    h = host.strip("[]").lower()
+    if h in ("", "*", "::", "0.0.0.0"):
+        return "any" if h != "0.0.0.0" else "ipv4"
+    if h == "localhost":
+        return "localhost"
+    return "ipv6" if ":" in h else "ipv4"
+
+
+def _check_upstream(cfg: NginxConfig, servers: list[ServerBlock], registry_addr: str, registry: Any) -> list[Finding]:
+    """Does NGINX proxy to where the registry listens (``http.addr``): same port, same address family?"""
+    refs = (SEED_IPV6, SEED_NGINX)
+    if not registry_addr:
+        return []
+    reg_host, reg_port = _split_hostport(registry_addr if not registry_addr.startswith(":") else "*" + registry_addr)
+    reg_family = _family(reg_host)
+    where = registry.where("http.addr") if hasattr(registry, "where") else "config.yml"
+    out: list[Finding] = []
+    seen = set()
+    for server in servers:
+        for loc in server.locations:
+            for up in cfg.upstreams(loc.proxy_pass):
+                key = (up.host, up.port)
+                if key in seen or up.port is None:
+                    continue
+                seen.add(key)
+                ev = {"proxy_pass": loc.proxy_pass, "location": loc.where, "upstream": up.address,
+                      "registry_http_addr": registry_addr, "registry_addr_where": where, "scenario": "ipv6-listener"}
+                up_family = _family(up.host)
+                if reg_port and up.port != reg_port:
+                    out.append(Finding(
+                        "nginx.upstream.port_mismatch", Status.FAIL,
+                        f"NGINX proxies to port {up.port}, the registry listens on {reg_port}",
+                        f"`proxy_pass {loc.proxy_pass}` ({loc.where}) vs `http.addr: {registry_addr}` ({where}): "
+                        "NGINX answers 502 for every request.", ev,
+                        "Make them agree: Omnibus derives NGINX's upstream from `registry['registry_http_addr']` "
+                        "(reconfigure after changing it); source: fix `proxy_pass` or `http.addr`.", refs))
+                elif reg_family in ("ipv4", "ipv6") and up_family in ("ipv4", "ipv6") and up_family != reg_family:
+                    out.append(Finding(
+                        "nginx.upstream.family_mismatch", Status.FAIL,
+                        f"NGINX proxies to {up.address} ({up_family}), the registry listens on {registry_addr}",
+                        f"`proxy_pass {loc.proxy_pass}` ({loc.where}) uses {up_family.upper()} while `http.addr` "
+                        f"({where}) is {reg_family.upper()} only: NGINX logs `connect() failed (111: Connection "
+                        f"refused) while connecting to upstream` and answers 502.", ev,
+                        "Omnibus: `registry['registry_http_addr'] = \"127.0.0.1:5000\"` and reconfigure; source: "
+                        "`proxy_pass http://127.0.0.1:5000;` with `http.addr: 127.0.0.1:5000` (or `:5000` for both "
+                        "families). Run `ipv6-listener` to probe both loopbacks.", refs))
+                elif up_family == "localhost" and reg_family in ("ipv4", "ipv6"):
+                    out.append(Finding(
+                        "nginx.upstream.localhost", Status.WARN, f"NGINX proxies to {up.address}",
+                        f"`proxy_pass {loc.proxy_pass}` ({loc.where}) resolves `localhost`, which may give ::1 before "
+                        f"127.0.0.1, while the registry listens on {registry_addr} only (the seed's IPv6 case).", ev,
+                        "Use the registry's literal address in `proxy_pass` (Omnibus: set "
+                        "`registry['registry_http_addr'] = \"127.0.0.1:5000\"`). Run `ipv6-listener`.", refs))
+                else:
+                    out.append(Finding("nginx.upstream.ok", Status.OK, f"NGINX proxies to {up.address}",
+                                       f"`proxy_pass {loc.proxy_pass}` ({loc.where}) matches `http.addr: "
+                                       f"{registry_addr}` ({where}).", ev, "", refs))
+    return out
+
+
+def _check_headers(cfg: NginxConfig, server: ServerBlock, loc: ProxyLocation, relative: bool,
+                   refs: tuple[str, ...]) -> list[Finding]:
+    out: list[Finding] = []
+    upstream_tls = any(u.scheme == "https" for u in cfg.upstreams(loc.proxy_pass))
+    host = loc.header("Host")
+    proto = loc.header("X-Forwarded-Proto")
+    xff = loc.header("X-Forwarded-For")
+    ev = {"location": loc.where, "proxy_pass": loc.proxy_pass,
+          "headers": {k: {"value": v.value, "where": v.where} for k, v in loc.headers.items()},
+          "listen_ssl": server.ssl, "registry_relativeurls": relative, "scenario": "push-retry-relative-urls"}
+    remedy_headers = (
+        "In the registry's `location /` block:\n"
+        "```\nproxy_set_header  Host              $http_host;\nproxy_set_header  X-Forwarded-Proto $scheme;\n"
+        "proxy_set_header  X-Forwarded-For   $proxy_add_x_forwarded_for;\n```\n"
+        "(a `proxy_set_header` in a block replaces all those inherited from outer blocks: repeat them all). "
+        "Or let the registry answer with relative URLs: Omnibus `registry['env'] = "
+        "{ \"REGISTRY_HTTP_RELATIVEURLS\" => true }`; Helm `registry.relativeurls: true`; source "
+        "`http.relativeurls: true`.")
+    problems = 0
+    if host is None:
+        problems += 1
+        out.append(Finding(
+            "nginx.headers.host_not_forwarded", Status.WARN if relative else Status.FAIL,
+            "NGINX does not forward the client's Host header",
+            f"No `proxy_set_header Host` in effect at {loc.where}: the registry sees `Host: <upstream address>` "
+            f"({loc.proxy_pass}) and builds its upload `Location` URLs for that address"
+            + (" (relative URLs are on, so Locations stay usable)." if relative else
+               ", which clients cannot use: pushes retry forever."), ev, remedy_headers, refs))
+    elif host.value.strip() == "$host" and any(p not in (80, 443) for p in server.ports):
+        problems += 1
+        out.append(Finding(
+            "nginx.headers.host_without_port", Status.WARN, "Host is forwarded without the port",
+            f"`proxy_set_header Host $host` ({host.where}) drops the port; the registry listens behind port(s) "
+            f"{', '.join(map(str, server.ports))}, so absolute `Location` URLs lose it.", ev,
+            "Use `proxy_set_header Host $http_host;` (it keeps the port).", refs))
+    if server.ssl and not upstream_tls:
+        if proto is None:
+            problems += 1
+            out.append(Finding(
+                "nginx.headers.missing_forwarded_proto", Status.OK if relative else Status.FAIL,
+                "NGINX terminates TLS but does not send X-Forwarded-Proto",
+                f"The server listens with TLS and proxies to {loc.proxy_pass} in plain HTTP without "
+                f"`proxy_set_header X-Forwarded-Proto` ({loc.where}). "
+                + ("The registry uses relative URLs, so its Locations are not affected." if relative else
+                   "The registry (relativeurls off) then sends clients `Location: http://...` on the TLS port: "
+                   "`docker login` works, pushes retry in a loop (the seed's 'Image push errors')."),
+                ev, remedy_headers, refs))
+        elif proto.value.strip().lower() == "http":
+            problems += 1
+            out.append(Finding(
+                "nginx.headers.wrong_forwarded_proto", Status.FAIL, "X-Forwarded-Proto says http behind TLS",
+                f"`proxy_set_header X-Forwarded-Proto {proto.value}` at {proto.where} while clients use https.",
+                ev, remedy_headers, refs))
+    if not problems:
+        out.append(Finding(
+            "nginx.headers.ok", Status.OK, "NGINX forwards the headers the registry needs",
+            f"At {loc.where}: Host = {host.value if host else '(not set)'}, X-Forwarded-Proto = "
+            f"{proto.value if proto else '(not set)'}, X-Forwarded-For = {xff.value if xff else '(not set)'}"
+            + ("; relative URLs are on in the registry." if relative else "."), ev, "", refs))
+    return out
+
+
+def _size_bytes(text: str) -> int | None:
+    t = text.strip().lower()
+    mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}.get(t[-1:], 1)
+    num = t[:-1] if t[-1:] in "kmg" else t
+    return int(num) * mult if num.isdigit() else None
+
+
+def _check_body(server: ServerBlock, loc: ProxyLocation, refs: tuple[str, ...]) -> list[Finding]:
+    out: list[Finding] = []
+    size = loc.client_max_body_size
+    ev = {"location": loc.where, "client_max_body_size": {"value": size.value, "where": size.where or "NGINX default"},
+          "proxy_request_buffering": {"value": loc.proxy_request_buffering.value,
+                                      "where": loc.proxy_request_buffering.where or "NGINX default"},
+          "chunked_transfer_encoding": {"value": loc.chunked_transfer_encoding.value,
+                                        "where": loc.chunked_transfer_encoding.where or "NGINX default"},
+          "scenario": "push-retry-relative-urls"}
+    if _size_bytes(size.value) != 0:
+        where = size.where or "not set: NGINX's default"
+        out.append(Finding(
+            "nginx.body_size.limited", Status.FAIL, f"NGINX limits request bodies to {size.value}",
+            f"`client_max_body_size {size.value}` ({where}) applies to the registry: Docker sends each layer in "
+            f"one PATCH, so every layer above {size.value} fails with `413 Request Entity Too Large`.", ev,
+            "Set `client_max_body_size 0;` in the registry's server block (Omnibus does by default; check "
+            "custom NGINX settings; Helm Ingress: `nginx.ingress.kubernetes.io/proxy-body-size: \"0\"`).", refs))
+    else:
+        out.append(Finding("nginx.body_size.ok", Status.OK, "No body size limit for the registry",
+                           f"`client_max_body_size 0` ({size.where}).", ev, "", refs))
+    if loc.proxy_request_buffering.value.lower() == "on":
+        out.append(Finding(
+            "nginx.request_buffering_on", Status.WARN, "NGINX buffers whole uploads before passing them on",
+            f"`proxy_request_buffering` is on ({loc.proxy_request_buffering.where or 'NGINX default'}): every layer "
+            "is written to NGINX's disk first, then sent to the registry; large pushes are slow, fill the disk "
+            "and hit timeouts.", ev,
+            "Add `proxy_request_buffering off;` (and `proxy_buffering off;`) to the registry's location, as "
+            "Omnibus does.", refs))
+    if loc.chunked_transfer_encoding.value.lower() == "off":
+        out.append(Finding(
+            "nginx.chunked_off", Status.WARN, "chunked_transfer_encoding is off",
+            f"At {loc.chunked_transfer_encoding.where}: the registry relies on chunked transfer for streaming "
+            "answers; Docker's documentation for NGINX in front of a registry sets it on.", ev,
+            "Set `chunked_transfer_encoding on;` in the registry's server block.", refs))
+    return out

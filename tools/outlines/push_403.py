@@ -1,0 +1,68 @@
+"""Notebook outline: push-403."""
+
+SCENARIO = 'push-403'
+
+OUTLINE = dict(
+    intro="""
+# Unexpected 403 during push
+
+**Symptom:** `docker login` works, `docker push` uploads some layers and then fails with
+`error parsing HTTP 403 response body: unexpected end of JSON input: ""`.
+
+**Seed section:** "Unexpected 403 error during push" (and its mitmproxy walk-through).
+
+The message is ambiguous: the 403 can come from GitLab's token realm, the registry, the proxy in front of
+it, or, when storage redirects are on, from the storage itself (a presigned S3 URL the client fetches
+directly, which the registry never sees). This runbook names the hop: it pushes a canary image and records
+every request (or reads a capture of the failing push), and attributes each 403 by what answered it: S3's
+XML `<Code>AccessDenied</Code>` / `Server: AmazonS3` / a presigned URL (storage), the registry's JSON
+`DENIED`, GitLab's `/jwt/auth`, or an NGINX HTML page.
+""",
+    imports="""
+from runbooklib.session import Session
+from runbooklib.config.nginx import check_nginx_config
+from runbooklib.probes.push import check_canary_push, check_storage_redirect, trace_table
+from runbooklib.probes.har import check_har, har_table
+from runbooklib.logs.focus import check_logs_for
+""",
+    steps=[
+        ("""
+## 1. Registry configuration
+""", 'rb.read_configs("registry")'),
+        ("""
+## 2. Can the storage be a hop?
+With `storage.redirect` on (the default for S3 and GCS unless disabled), blob HEAD/GET answer `307` with a
+presigned storage URL: the client then asks the storage, and a missing `s3:GetObject` shows up as a 403
+from S3, in no registry log.
+""", "rb.add(check_storage_redirect(rb.cfg.registry))"),
+        ("""
+## 3. Canary push (only with `canary_push: true`)
+A real push through `registry_url` into the dedicated `runbook-canary` repository, deleted afterwards: the
+HEAD of the pushed blob follows the redirect to storage without the registry token, exactly as Docker does.
+Each 403 is attributed to its origin below.
+""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push))"),
+        ("""
+## 4. The canary's hop trace
+""", "trace_table(rb.report.findings)"),
+        ("""
+## 5. The seed's mitmproxy walk-through, as a capture (`har_file`)
+Install mitmproxy, trust its CA (`~/.mitmproxy/mitmproxy-ca-cert.pem` into `/usr/local/share/ca-certificates/`,
+`update-ca-certificates`), run `mitmdump --listen-port 9000 --set hardump=/tmp/push.har`, start the Docker
+daemon by hand with `HTTP_PROXY=http://localhost:9000 HTTPS_PROXY=http://localhost:9000 dockerd --debug`,
+`docker login` and `docker push`, then stop mitmdump (it writes the HAR on exit). Give the file as
+`har_file`: the table below replaces reading the mitmproxy window, and the findings name the hop.
+""", "rb.add(check_har(rb.p.har_file, rb.p.registry_url, rb.p.realm_url))"),
+        ("""
+## 6. The capture as a table
+""", "har_table(rb.p.har_file, rb.p.registry_url)"),
+        ("""
+## 7. NGINX rules that answer 403 themselves
+`deny`, `auth_basic` or `limit_except` in the registry's server block make NGINX refuse requests with an
+HTML page.
+""", "rb.add(check_nginx_config(rb.p.nginx_config, rb.p.registry_url, rb.cfg.registry))"),
+        ("""
+## 8. What the logs say
+403 answers to blob requests in access logs, and the client-side message when a client log is included.
+""", 'rb.add(check_logs_for(rb.log_scan, "push-403"))'),
+    ],
+)
