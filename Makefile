@@ -6,7 +6,7 @@ STAMP       := $(VENV)/.installed
 APT_PACKAGES := docker-registry nginx skopeo chromium prometheus
 DEMO_LAB    := $(CURDIR)/.lab/demo
 DEMO_OUT    := reports/demo
-DEMO_FAULTS ?= stale-uploads untrusted-token-key
+DEMO_FAULTS ?= stale-uploads untrusted-token-key missing-forwarded-proto
 
 .PHONY: setup system-packages demo test notebook lab-up lab-down bench clean
 

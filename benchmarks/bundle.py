@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from runbooklib.lab import control  # noqa: E402
 
-DEFAULT_FAULTS = ["stale-uploads", "untrusted-token-key"]  # order matters: stale-uploads needs a working token
+DEFAULT_FAULTS = ["stale-uploads", "untrusted-token-key", "missing-forwarded-proto"]  # stale-uploads first: it needs a working token
 
 
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess]:
