@@ -114,7 +114,7 @@ def _signature(rng: random.Random, i: int) -> str:
         f'{sv} time="{iso}" level=error msg="response completed with error" err.code="blob unknown" '
         f'err.detail="sha256:{_hex(rng, 64)}" http.request.method=GET http.response.status=404',
         f'{sv} 10.0.0.1 - - [{clf}] "GET /v2/group/project/app/manifests/latest HTTP/1.1" 503 125 "" "docker/1.6.2"',
-        json.dumps({"level": "info", "msg": f'token intended for another audience: "other"', "time": iso}),
+        json.dumps({"level": "info", "msg": 'token intended for another audience: "other"', "time": iso}),
         json.dumps({"code": "UNKNOWN", "correlation_id": _hex(rng, 26).upper(), "detail": "s3aws: AccessDenied: "
                     "Access Denied\n\tstatus code: 403", "level": "error", "method": "PUT",
                     "msg": "response completed with error", "status": 500, "time": iso,
