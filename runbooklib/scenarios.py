@@ -133,6 +133,7 @@ ROUTES: tuple[Route, ...] = (
     Route("registry_key.*", "missing-registry-key", "gitlab-registry.key is missing or unusable"),
     Route("health.failing", "debug-server-metrics", "a registry health check fails"),
     Route("forwarding.upstream_down", "debug-server-metrics", "the registry upstream is down or unhealthy"),
+    Route("tags.empty_name", "empty-name-tags", "a repository lists a tag with an empty name"),
     Route("debug.exposed", "debug-server-metrics", "the registry debug server is reachable beyond loopback"),
     Route("metrics.*", "debug-server-metrics", "a metrics health rule tripped or metrics cannot be read"),
     Route("vars.notifications_failing", "debug-server-metrics", "a notification endpoint is failing"),

@@ -120,3 +120,17 @@ def test_logs_notebook_reports_the_signature_with_an_embedded_timeline(faulted_l
     assert found["logs.token_untrusted_key"]["evidence"]["scenario"] == "token-untrusted-key"
     page = (tmp_path / "l" / "logs.html").read_text()
     assert "data:image/png;base64," in page  # the timeline plot travels inside the page
+
+
+@pytest.mark.parametrize("faulted_lab", [["empty-name-tags"]], indirect=True)
+def test_triage_sees_empty_tag_names_and_routes_to_empty_name_tags(faulted_lab, tmp_path):
+    rc, found = _run(faulted_lab, "triage", tmp_path)
+    assert rc == 1
+    f = found["tags.empty_name"]
+    assert control.SEED_IMAGE in f["evidence"]["with_empty_tag"]
+    assert "empty-name-tags" in _routes(found)
+
+
+def test_healthy_lab_shows_no_empty_tag_name(lab, tmp_path):
+    rc, found = _run(lab, "triage", tmp_path)
+    assert found["tags.no_empty_name"]["evidence"]["repositories_checked"] >= 1

@@ -58,6 +58,15 @@ class RegistryTags:
     def __repr__(self) -> str:
         return f"RegistryTags({self.base!r}, user={self.username!r})"
 
+    def discover(self) -> str:
+        """Read the registry's challenge once (realm, or open registry); '' or what went wrong."""
+        return self._discover()
+
+    @property
+    def is_open(self) -> bool:
+        """The registry answered /v2/ without authentication."""
+        return self._open
+
     def _discover(self) -> str:
         with self._lock:
             if self._challenge_checked:

@@ -28,6 +28,7 @@ from runbooklib.logs.focus import check_all_logs
 from runbooklib.metrics import check_metrics_verdict
 from runbooklib.config.nginx import check_nginx_config
 from runbooklib.probes.push import check_canary_push
+from runbooklib.probes.catalog import check_empty_tag_names
 """,
     steps=[
         ("""
@@ -53,6 +54,11 @@ problem; `invalid_token` from the registry means it does not trust GitLab's toke
 `token-untrusted-key`); `insufficient_scope` on the catalog means the token was trusted but the user is
 not an administrator, which is fine.
 """, "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
+        ("""
+## 3b. Do repositories list a tag with an empty name?
+With catalog access (administrators), `tags/list` of the first repositories: a `""` tag comes from zero-byte
+marker objects in S3 and breaks GitLab's tag views and cleanup (go to `empty-name-tags`).
+""", "rb.add(check_empty_tag_names(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
         ("""
 ## 4. Are the clocks in sync?
 Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the

@@ -1,0 +1,68 @@
+"""Do any repositories list a tag with an empty name? The registry's own view, repository by repository.
+
+The empty tag (`""` in `tags/list`) breaks GitLab's tag listing and cleanup; it comes from zero-byte
+"directory marker" objects in S3 (see `empty-name-tags`). Triage samples the catalog to notice it.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ..findings import Finding, Status
+from ..s3.registry_tags import RegistryTags
+from .http import exchange
+
+SEED_EMPTY = "Tags with an empty name"
+
+
+def _catalog_token(client: httpx.Client, realm: str, username: str, password: str, service: str) -> str:
+    auth = (username, password) if username else None
+    ex = exchange(client, "GET", realm, auth=auth, params={"service": service, "scope": "registry:catalog:*"})
+    if not ex.ok or ex.response is None or ex.response.status_code != 200:
+        return ""
+    try:
+        body = ex.response.json()
+    except ValueError:
+        return ""
+    return str(body.get("token") or body.get("access_token") or "") if isinstance(body, dict) else ""
+
+
+def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
+                          service: str = "container_registry", realm_url: str = "", limit: int = 100) -> list[Finding]:
+    """`tags/list` of up to ``limit`` catalog repositories; any `""` tag is a fail naming the repositories."""
+    refs = (SEED_EMPTY,)
+    if not registry_url:
+        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no registry_url", "", {}, "", refs)]
+    reader = RegistryTags(client, registry_url, username, password, service, realm_url)
+    problem = reader.discover()
+    if problem:
+        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked", problem, {}, "", refs)]
+    headers = {}
+    if reader.realm and not reader.is_open:
+        token = _catalog_token(client, reader.realm, username, password, service)
+        if not token:
+            return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no catalog token",
+                            "The realm gave no token for `registry:catalog:*` (see the token flow above).", {}, "", refs)]
+        headers["Authorization"] = f"Bearer {token}"
+    ex = exchange(client, "GET", registry_url.rstrip("/") + f"/v2/_catalog?n={limit}", headers=headers)
+    if not ex.ok or ex.response is None or ex.response.status_code != 200:
+        status = ex.response.status_code if ex.response is not None else ex.failure.kind if ex.failure else "?"
+        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: catalog not readable",
+                        f"`/v2/_catalog` answered {status}: GitLab grants the catalog to administrators only. "
+                        "Run `empty-name-tags` with S3 access to check every repository.", {}, "", refs)]
+    try:
+        repositories = [str(r) for r in (ex.response.json().get("repositories") or [])][:limit]
+    except (ValueError, AttributeError):
+        repositories = []
+    answers = reader.tags_of(repositories)
+    empty = sorted(name for name, a in answers.items() if a.tags is not None and "" in a.tags)
+    ev = {"repositories_checked": len(answers), "with_empty_tag": empty}
+    if empty:
+        return [Finding("tags.empty_name", Status.FAIL, f"{len(empty)} repositor{'y lists' if len(empty) == 1 else 'ies list'} a tag with an empty name",
+                        f"`tags/list` shows `\"\"` for: {', '.join(empty[:10])}. Zero-byte marker objects in the bucket "
+                        "produce it (on registry 2.8 the one at `<name>/_manifests/tags/`).", ev,
+                        "Run `empty-name-tags`: it finds every marker, plans their deletion and applies it only with "
+                        "the plan's digest, then re-checks `tags/list`.", refs)]
+    return [Finding("tags.no_empty_name", Status.OK, "No empty tag names",
+                    f"`tags/list` of {len(answers)} catalog repositor{'y' if len(answers) == 1 else 'ies'} shows no `\"\"` tag.",
+                    ev, "", refs)]
