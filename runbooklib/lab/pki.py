@@ -16,9 +16,21 @@ def new_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
+def san_extension(hosts: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    """subjectAltName with IP entries for addresses and DNS entries for names (Go ignores the CN)."""
+    import ipaddress
+
+    alt: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            alt.append(x509.DNSName(h))
+    return x509.SubjectAlternativeName(alt)
+
+
 def self_signed_cert(key, common_name: str, days: int = 365, san_hosts: tuple[str, ...] = ()) -> x509.Certificate:
     """A self-signed certificate, like the one Omnibus generates for gitlab-registry.crt."""
-    import ipaddress
 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.timezone.utc)
@@ -32,13 +44,7 @@ def self_signed_cert(key, common_name: str, days: int = 365, san_hosts: tuple[st
         .not_valid_after(now + dt.timedelta(days=days))
     )
     if san_hosts:
-        alt = []
-        for h in san_hosts:
-            try:
-                alt.append(x509.IPAddress(ipaddress.ip_address(h)))
-            except ValueError:
-                alt.append(x509.DNSName(h))
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        builder = builder.add_extension(san_extension(san_hosts), critical=False)
     return builder.sign(key, hashes.SHA256())
 
 
@@ -69,7 +75,6 @@ def issue_cert(
     aia_url: str = "",
 ) -> x509.Certificate:
     """A certificate for ``key`` signed by ``issuer_key`` (self-signed when ``issuer_cert`` is None)."""
-    import ipaddress
 
     from cryptography.x509.oid import AuthorityInformationAccessOID
 
@@ -86,13 +91,7 @@ def issue_cert(
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
     )
     if san_hosts:
-        alt = []
-        for h in san_hosts:
-            try:
-                alt.append(x509.IPAddress(ipaddress.ip_address(h)))
-            except ValueError:
-                alt.append(x509.DNSName(h))
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        builder = builder.add_extension(san_extension(san_hosts), critical=False)
     if is_ca:
         builder = builder.add_extension(
             x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
