@@ -13,6 +13,7 @@ import httpx
 
 from ..findings import Finding, Status
 from ..probes.api import parse_bearer_challenge
+from ..probes.auth import request_token
 from ..probes.http import exchange
 from .client import SEED_CLEANUP
 from .inventory import Inventory
@@ -46,19 +47,13 @@ def registry_tags(client: httpx.Client, registry_url: str, path: str, username: 
         realm = challenge.get("realm", "")
         if not realm:
             return RegistryTags(path, None, "401 without a Bearer challenge", 401)
-        auth = (username, password) if username else None
-        ex = exchange(client, "GET", realm, params={"service": service or challenge.get("service", ""),
-                                                    "scope": f"repository:{path}:pull"}, auth=auth)
-        if not ex.ok or ex.response is None or ex.response.status_code != 200:
-            status = ex.response.status_code if ex.response is not None else None
-            return RegistryTags(path, None, f"token realm answered {status or ex.failure}", status)
-        try:
-            body = ex.response.json()
-            token = str(body.get("token") or body.get("access_token") or "")
-        except (ValueError, AttributeError):
-            token = ""
+        answer = request_token(client, realm, service or challenge.get("service", ""), f"repository:{path}:pull",
+                               username, password)
+        if answer.status != 200:
+            return RegistryTags(path, None, f"token realm answered {answer.status or answer.problem}", answer.status)
+        token = answer.token
         if not token:
-            return RegistryTags(path, None, "token realm gave no token", ex.response.status_code)
+            return RegistryTags(path, None, "token realm gave no token", answer.status)
         headers = {"Authorization": f"Bearer {token}"}
         again = exchange(client, "GET", url, headers=headers)
         if not again.ok or again.response is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -9,10 +10,42 @@ import httpx
 from ..findings import Finding, Status
 from ..tokens import decode_unverified
 from .api import _unreachable, parse_bearer_challenge
-from .http import exchange
+from .http import Exchange, exchange
 
 SEED_TOKEN = "Docker login attempt fails with: 'token signed by untrusted key'"
 SEED_ARCH = "Before investigating (token flow: the registry relies on GitLab to validate credentials)"
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What the realm said to a token request: the token (never shown), or why there is none."""
+
+    token: str
+    problem: str
+    exchange: Exchange
+
+    @property
+    def status(self) -> int | None:
+        return self.exchange.response.status_code if self.exchange.response is not None else None
+
+
+def request_token(client: httpx.Client, realm: str, service: str, scope: str,
+                  username: str = "", password: str = "") -> TokenAnswer:
+    """Ask the realm (GitLab's /jwt/auth) for a token, as `docker login` does: HTTP Basic when a user is
+    given, anonymous otherwise; GitLab answers `token`, other realms `access_token`."""
+    auth = (username, password) if username else None
+    ex = exchange(client, "GET", realm, params={"service": service, "scope": scope}, auth=auth)
+    if not ex.ok or ex.response is None:
+        why = f"{ex.failure.kind}: {ex.failure.message}" if ex.failure else "no answer"
+        return TokenAnswer("", f"realm unreachable: {why}", ex)
+    if ex.response.status_code != 200:
+        return TokenAnswer("", f"realm answered {ex.response.status_code}", ex)
+    try:
+        body = ex.response.json()
+    except ValueError:
+        return TokenAnswer("", "realm answer is not JSON", ex)
+    token = str(body.get("token") or body.get("access_token") or "") if isinstance(body, dict) else ""
+    return TokenAnswer(token, "" if token else "realm answer has no token", ex)
 
 
 def token_claims_evidence(token: str) -> dict[str, Any]:
@@ -55,8 +88,8 @@ def check_token_flow(
                         f"Realm {realm} known; give `username` and `password` (a reference) to test a login.",
                         {"realm": realm}, "", refs)]
     scope = challenge.get("scope", "registry:catalog:*")
-    realm_ex = exchange(client, "GET", realm, params={"service": service, "scope": scope},
-                        auth=(username, password))
+    answer = request_token(client, realm, service, scope, username, password)
+    realm_ex = answer.exchange
     if not realm_ex.ok:
         return [_unreachable(realm_ex, "token.realm_unreachable", "Token realm unreachable", refs)]
     rr = realm_ex.response
@@ -74,14 +107,7 @@ def check_token_flow(
             "In CI use `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD`. Check the user is active.",
             refs,
         )]
-    token = ""
-    if rr.status_code == 200:
-        try:
-            body = rr.json()
-            if isinstance(body, dict):
-                token = str(body.get("token") or body.get("access_token") or "")
-        except ValueError:
-            token = ""
+    token = answer.token
     if not token:
         return [Finding(
             "token.realm_bad_answer", Status.FAIL, f"Realm gave no token ({rr.status_code})",

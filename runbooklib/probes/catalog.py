@@ -10,21 +10,10 @@ import httpx
 
 from ..findings import Finding, Status
 from ..s3.registry_tags import RegistryTags
+from .auth import request_token
 from .http import exchange
 
 SEED_EMPTY = "Tags with an empty name"
-
-
-def _catalog_token(client: httpx.Client, realm: str, username: str, password: str, service: str) -> str:
-    auth = (username, password) if username else None
-    ex = exchange(client, "GET", realm, auth=auth, params={"service": service, "scope": "registry:catalog:*"})
-    if not ex.ok or ex.response is None or ex.response.status_code != 200:
-        return ""
-    try:
-        body = ex.response.json()
-    except ValueError:
-        return ""
-    return str(body.get("token") or body.get("access_token") or "") if isinstance(body, dict) else ""
 
 
 def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
@@ -39,7 +28,7 @@ def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked", problem, {}, "", refs)]
     headers = {}
     if reader.realm and not reader.is_open:
-        token = _catalog_token(client, reader.realm, username, password, service)
+        token = request_token(client, reader.realm, service, "registry:catalog:*", username, password).token
         if not token:
             return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no catalog token",
                             "The realm gave no token for `registry:catalog:*` (see the token flow above).", {}, "", refs)]

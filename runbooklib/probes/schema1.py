@@ -28,6 +28,7 @@ from ..findings import Finding, Status
 from ..tokens import b64url, libtrust_key_id
 from .api import _unreachable, parse_bearer_challenge
 from .hops import error_code_of
+from .auth import request_token
 from .http import exchange
 from .push import CANARY_REPOSITORY
 
@@ -114,15 +115,9 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
             return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe needs credentials",
                             "The probe PUTs a manifest (never stored): give `username` and `password` of a user "
                             f"who may push to `{repository}`.", {"realm": realm}, "", refs)]
-        tr = exchange(client, "GET", realm, params={"service": challenge.get("service") or service,
-                                                    "scope": f"repository:{repository}:pull,push"},
-                      auth=(username, password))
-        token = ""
-        if tr.ok and tr.response is not None and tr.response.status_code == 200:
-            try:
-                token = str(tr.response.json().get("token") or tr.response.json().get("access_token") or "")
-            except (ValueError, AttributeError):
-                token = ""
+        answer = request_token(client, realm, challenge.get("service") or service,
+                               f"repository:{repository}:pull,push", username, password)
+        tr, token = answer.exchange, answer.token
         if not token:
             ev = tr.evidence(body_limit=200)
             ev.pop("body", None)

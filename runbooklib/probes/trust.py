@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from ..findings import Finding, Status
 from ..tokens import decode_unverified, libtrust_key_id
 from .api import parse_bearer_challenge
+from .auth import request_token
 from .http import exchange
 
 SEED_UNTRUSTED = "Docker login attempt fails with: 'token signed by untrusted key'"
@@ -135,21 +136,11 @@ def probe_token(client: httpx.Client, registry_url: str, username: str, password
         out.error = "no token realm: the registry gave no Bearer challenge and realm_url is empty"
         return out
     scope = scope or challenge.get("scope", "registry:catalog:*")
-    auth = (username, password) if username else None
-    ex = exchange(client, "GET", out.realm, params={"service": service, "scope": scope}, auth=auth)
-    if not ex.ok or ex.response is None:
-        out.error = f"realm unreachable: {ex.failure.kind}: {ex.failure.message}" if ex.failure else "realm unreachable"
-        return out
-    out.realm_date = _date(ex.response)
-    token = ""
-    if ex.response.status_code == 200:
-        try:
-            body = ex.response.json()
-            token = str(body.get("token") or body.get("access_token") or "") if isinstance(body, dict) else ""
-        except ValueError:
-            token = ""
+    answer = request_token(client, out.realm, service, scope, username, password)
+    out.realm_date = _date(answer.exchange.response)
+    token = answer.token
     if not token:
-        out.error = f"realm answered {ex.response.status_code} without a token"
+        out.error = answer.problem if answer.status is None else f"realm answered {answer.status} without a token"
         return out
     try:
         out.header, out.claims = decode_unverified(token)

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import httpx
 
 from ..probes.api import parse_bearer_challenge
+from ..probes.auth import request_token
 from ..probes.http import exchange
 
 
@@ -85,19 +86,9 @@ class RegistryTags:
         return ""
 
     def _token(self, repository: str) -> tuple[str, str]:
-        auth = (self.username, self.password) if self.username else None
-        ex = exchange(self.http, "GET", self.realm, auth=auth,
-                      params={"service": self.service, "scope": f"repository:{repository}:pull"})
-        if not ex.ok or ex.response is None:
-            return "", f"realm unreachable: {ex.failure.kind}" if ex.failure else "realm unreachable"
-        if ex.response.status_code != 200:
-            return "", f"realm answered {ex.response.status_code}"
-        try:
-            body = ex.response.json()
-        except ValueError:
-            return "", "realm answer is not JSON"
-        token = str(body.get("token") or body.get("access_token") or "") if isinstance(body, dict) else ""
-        return (token, "") if token else ("", "realm answer has no token")
+        answer = request_token(self.http, self.realm, self.service, f"repository:{repository}:pull",
+                               self.username, self.password)
+        return answer.token, answer.problem
 
     def tags(self, repository: str) -> TagsAnswer:
         problem = self._discover()
