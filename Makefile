@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/runbook kernel install
 	touch $(STAMP)
 
 demo: setup
@@ -47,8 +48,11 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 
+# JupyterLab on the notebooks (as root too: the README's setup runs as root). For a work copy with your
+# parameters filled in: `runbook open SCENARIO -f params.yaml --dir work`.
 notebook: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 lab-up: setup
 	$(BIN)/runbook lab up

@@ -69,9 +69,17 @@ def _collect(args: argparse.Namespace, sc: scenarios.Scenario) -> dict:
     return values
 
 
+def _output_folder(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise P.ParamError(f"output folder {out} is a file, not a folder")
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .report.runner import NotBuilt, run_scenario
 
+    _output_folder(args.output)
     sc = _scenario(args.scenario)
     if not sc.built:
         raise NotBuilt(f"scenario {sc.id} is not built yet")
@@ -93,14 +101,26 @@ def _cmd_triage(args: argparse.Namespace) -> int:
     from .report import manifest as M
     from .report.bundle import BundleRequest, run_bundle, scenario_ids
 
+    _output_folder(args.output)
     file_values: dict = {}
     base = None
+    if args.discover:
+        from .discover import DiscoveryError, discover
+
+        try:
+            found = discover(args.root)
+        except DiscoveryError as exc:
+            raise P.ParamError(str(exc)) from None
+        file_values = dict(found.values)
+        print(f"discovered {len(found.values)} parameters under {found.root} "
+              f"({', '.join(found.values)}); not derived: {', '.join(found.missing) or 'none'}", file=sys.stderr)
     if args.file:
-        file_values = P.load_file(args.file)
-        base = Path(args.file).resolve().parent
-        unknown = [k for k in file_values if k not in P.VOCABULARY]
+        loaded = P.load_file(args.file)
+        unknown = [k for k in loaded if k not in P.VOCABULARY]
         if unknown:
             raise P.ParamError(f"unknown parameter {unknown[0]!r} in parameter file {args.file}")
+        file_values.update(loaded)
+        base = Path(args.file).resolve().parent
     req = BundleRequest(
         out_dir=Path(args.output), file_values=file_values, file_base=base,
         overrides=[(n, P.parse_override(v)) for n, v in (args.param or [])],
@@ -125,8 +145,15 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     from .report import manifest as M
 
     out = Path(args.out)
+    if out.is_dir():
+        raise P.ParamError(f"{out} is a folder: name the private key file inside it, e.g. {out / 'bundle.key'}")
     if out.exists() and not args.force:
         raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    if not out.parent.exists():
+        try:
+            out.parent.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise P.ParamError(f"cannot create folder {out.parent}: {exc.strerror}") from None
     private, public = M.generate_key(out)
     print(f"private key {private} (mode 0600): pass it as --sign-key file:{private}")
     print(f"public key  {public}: give it to whoever verifies bundles")
@@ -152,6 +179,63 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if v.ok else 1
 
 
+def _cmd_open(args: argparse.Namespace) -> int:
+    from .workbench import prepare_notebook, start_jupyterlab
+
+    sc = _scenario(args.scenario)
+    if not sc.built:
+        raise P.ParamError(f"scenario {sc.id} is not built yet")
+    values = _collect(args, sc) if (args.file or args.param) else {}
+    given = list(P.load_file(args.file)) if args.file else []
+    given += [name for name, _ in (args.param or [])]
+    prepared = prepare_notebook(sc.id, values, [n for n in dict.fromkeys(given) if n in sc.schema],
+                                Path(args.dir), force=args.force)
+    if args.print_path or args.no_browser:
+        print(prepared.notebook)
+        return 0
+    proc, url = start_jupyterlab(prepared.notebook)
+    print(f"JupyterLab: {url}\n(stop it with Ctrl-C)", flush=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=10)
+        return 0
+
+
+def _cmd_kernel(args: argparse.Namespace) -> int:
+    from .kernel import install_kernel_spec, user_kernels_dir
+
+    where = user_kernels_dir() if args.user else Path(sys.prefix) / "share" / "jupyter" / "kernels"
+    folder = install_kernel_spec(where)
+    print(f"kernel 'runbook' ({sys.executable}) registered in {folder}")
+    return 0
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from .discover import DiscoveryError, discover, render_params
+
+    out = Path(args.output)
+    if out.is_dir():
+        raise P.ParamError(f"-o {out} is a folder: name the parameter file, e.g. {out / 'params.yaml'}")
+    if out.exists() and not args.force:
+        raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    try:
+        found = discover(args.root)
+    except DiscoveryError as exc:
+        raise P.ParamError(str(exc)) from None
+    text = render_params(found)
+    if str(out) == "-":
+        sys.stdout.write(text)
+        return 0
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: {len(found.values)} parameters derived, {len(found.missing)} to set by hand "
+          f"({', '.join(found.missing) or 'none'})")
+    for problem in found.problems:
+        print(f"  could not read: {problem}")
+    return 0
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     from .lab import control
 
@@ -159,9 +243,15 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
             lab = control.up(state, args.fault or [], free_ports=args.free_ports)
+            control.record_current(lab)
             print(f"lab up in {lab.state_dir} (faults: {', '.join(lab.faults) or 'none'})")
             print(f"registry {lab.url('registry')}  debug {lab.url('debug')}  realm {lab.url('issuer')}/jwt/auth")
             print(f"parameters: {lab.params_path}")
+            defaults = control.default_ports()
+            if not args.free_ports and lab.ports != defaults:
+                busy = ", ".join(f"{n} {p}" for n, p in defaults.items() if lab.ports.get(n) != p)
+                print(f"runbook lab: WARNING default ports were busy ({busy}): the lab moved to free ports. "
+                      f"Use -f {lab.params_path}; notebooks opened unchanged follow the lab.", file=sys.stderr)
             return 0
         if args.action == "down":
             stopped = control.down(state)
@@ -175,9 +265,23 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         return 2
 
 
+EXIT_CODES = ("exit codes: 0 = ran, no fail finding; 1 = ran, at least one fail finding; "
+              "2 = could not run (bad parameters or input, notebook error, cell timeout)")
+
+
+def _fault_lines() -> str:
+    from .lab import faults as F
+
+    F.load_plugins()
+    width = max(len(n) for n in F.FAULTS)
+    return "faults (--fault NAME, repeatable, composable):\n" + "\n".join(
+        f"  {f.name:<{width}}  {f.description}" for f in sorted(F.FAULTS.values(), key=lambda f: f.name))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="runbook", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="runbook", description=__doc__.splitlines()[0], epilog=EXIT_CODES)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND",
+                                title="commands")
 
     sub.add_parser("list", help="list scenarios and whether each is built").set_defaults(func=_cmd_list)
     sub.add_parser("logs", help="scan logs for known error signatures (runbook logs PATH... [--since T] [--json])")
@@ -187,7 +291,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_params)
 
-    r = sub.add_parser("run", help="run one scenario notebook and write its report")
+    o = sub.add_parser("open", help="copy a runbook with its parameters into a work folder and open it in JupyterLab")
+    o.add_argument("scenario")
+    o.add_argument("-f", "--file", help="YAML parameter file")
+    o.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a parameter")
+    o.add_argument("--dir", default=".", help="work folder for the notebook (default: the current folder)")
+    o.add_argument("--force", action="store_true", help="replace the notebook if the work folder has one")
+    o.add_argument("--no-browser", action="store_true", help="only write the notebook (print its path)")
+    o.add_argument("--print-path", action="store_true", help="same as --no-browser")
+    o.set_defaults(func=_cmd_open)
+
+    kn = sub.add_parser("kernel", help="register the 'runbook' Jupyter kernel (this Python) for any JupyterLab")
+    kn.add_argument("action", choices=["install"])
+    kn.add_argument("--user", action="store_true", help="for every Jupyter of this user (default: this environment's)")
+    kn.set_defaults(func=_cmd_kernel)
+
+    d = sub.add_parser("discover", help="write a parameter file from an Omnibus host's own files")
+    d.add_argument("--root", default="/", help="where the Omnibus paths are (default: /)")
+    d.add_argument("-o", "--output", default="params.yaml", help="parameter file to write ('-' = stdout)")
+    d.add_argument("--force", action="store_true", help="overwrite an existing file")
+    d.set_defaults(func=_cmd_discover)
+
+    r = sub.add_parser("run", help="run one scenario notebook and write its report", epilog=EXIT_CODES)
     r.add_argument("scenario")
     r.add_argument("-f", "--file", help="YAML parameter file")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
@@ -195,7 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cell-timeout", type=float, default=None, help="seconds a step may take")
     r.set_defaults(func=_cmd_run)
 
-    t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle")
+    t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle",
+                       epilog=EXIT_CODES)
+    t.add_argument("--discover", action="store_true", help="derive parameters from the Omnibus files first")
+    t.add_argument("--root", default="/", help="with --discover: where the Omnibus paths are (default: /)")
     t.add_argument("-f", "--file", help="YAML parameter file")
     t.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
     t.add_argument("-o", "--output", required=True, help="bundle folder (must be empty unless --force)")
@@ -217,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--public-key", help="the signer's public key (PEM) to pin")
     v.set_defaults(func=_cmd_verify)
 
-    lab = sub.add_parser("lab", help="start, stop or inspect the local lab")
+    lab = sub.add_parser("lab", help="start, stop or inspect the local lab", epilog=_fault_lines(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     lab.add_argument("action", choices=["up", "down", "status"])
     lab.add_argument("--state-dir", help="lab folder (default: $RUNBOOK_LAB_DIR or ~/.local/state/runbook-lab)")
     lab.add_argument("--fault", action="append", help="inject a fault (repeatable)")
@@ -228,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        build_parser().print_help(sys.stderr)
+        return 2
     if args_list[:1] == ["logs"]:  # a quick look without a notebook: `runbook logs PATH... [--json]`
         from .logs.cli import main as logs_main
 

@@ -1,7 +1,9 @@
 """Parameters: one vocabulary for every notebook, validated before anything runs.
 
-Secret parameters never carry values: only ``env:NAME`` or ``file:PATH`` references, resolved at run time
-(inside the kernel), so the value is never written into a notebook, a report or papermill's argv.
+Secret parameters never carry values: only ``env:NAME``, ``file:PATH`` or ``yaml:PATH#dotted.key``
+references (the last one names a value inside a YAML file, e.g. the registry's own
+``yaml:/var/opt/gitlab/registry/config.yml#storage.s3.secretkey``), resolved at run time inside the
+kernel, so the value is never written into a notebook, a report or papermill's argv.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import yaml
 
 class ParamError(ValueError):
     """Bad input from the user: one line that names what is wrong."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython (JupyterLab, papermill): the line, not a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,46 @@ VOCABULARY: dict[str, ParamSpec] = {p.name: p for p in _V}
 FINDINGS_PATH = "findings_path"
 
 
+REFERENCE_KINDS = ("env:", "file:", "yaml:")
+_MAX_SECRET_FILE = 1 << 20  # a secret or a config file holding one: anything larger is not what was meant
+
+
 def is_reference(value: str) -> bool:
-    return isinstance(value, str) and (value.startswith("env:") or value.startswith("file:"))
+    return isinstance(value, str) and value.startswith(REFERENCE_KINDS)
+
+
+def _read_small_file(name: str, path: Path, what: str) -> str:
+    import stat
+
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ParamError(f"parameter {name!r}: {what} {path} is not a regular file")
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_SECRET_FILE + 1)
+    except OSError as exc:
+        raise ParamError(f"parameter {name!r}: cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > _MAX_SECRET_FILE:
+        raise ParamError(f"parameter {name!r}: {what} {path} is larger than {_MAX_SECRET_FILE >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParamError(f"parameter {name!r}: {what} {path} is not UTF-8 text") from None
+
+
+def _yaml_value(name: str, path: Path, dotted: str) -> str:
+    text = _read_small_file(name, path, "config file")
+    try:
+        cur: Any = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ParamError(f"parameter {name!r}: {path} is not valid YAML") from None
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise ParamError(f"parameter {name!r}: {path} has no key {dotted}")
+        cur = cur[part]
+    if cur is None or isinstance(cur, (dict, list)):
+        raise ParamError(f"parameter {name!r}: {path} key {dotted} is not a single value")
+    return str(cur)
 
 
 def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
@@ -91,7 +134,7 @@ def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
     if ref in ("", None):
         return ""
     if not is_reference(ref):
-        raise ParamError(f"parameter {name!r} is a secret: give env:NAME or file:PATH, not a value")
+        raise ParamError(f"parameter {name!r} is a secret: give env:NAME, file:PATH or yaml:PATH#key, not a value")
     kind, _, target = ref.partition(":")
     if not target:
         raise ParamError(f"parameter {name!r}: empty {kind}: reference")
@@ -99,13 +142,17 @@ def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
         if target not in os.environ:
             raise ParamError(f"parameter {name!r}: environment variable {target} is not set")
         return os.environ[target]
+    dotted = ""
+    if kind == "yaml":
+        target, _, dotted = target.rpartition("#")
+        if not target or not dotted:
+            raise ParamError(f"parameter {name!r}: a yaml: reference is yaml:PATH#dotted.key")
     path = Path(os.path.expanduser(target))
     if not path.is_absolute() and base is not None:
         path = base / path
-    try:
-        return path.read_text(encoding="utf-8").strip("\r\n")
-    except OSError as exc:
-        raise ParamError(f"parameter {name!r}: cannot read secret file {path}: {exc.strerror}") from None
+    if kind == "yaml":
+        return _yaml_value(name, path, dotted)
+    return _read_small_file(name, path, "secret file").strip("\r\n")
 
 
 def _coerce(spec: ParamSpec, value: Any, source: str) -> Any:
@@ -208,12 +255,12 @@ def validate(
         if spec.secret and value not in ("", None):
             if not is_reference(value):
                 raise ParamError(
-                    f"parameter {name!r} is a secret: give env:NAME or file:PATH, never the value itself"
+                    f"parameter {name!r} is a secret: give env:NAME, file:PATH or yaml:PATH#key, never the value itself"
                 )
-            if value.startswith("file:") and file_base is not None and sources.get(name) == "parameter file":
+            if value.startswith(("file:", "yaml:")) and file_base is not None and sources.get(name) == "parameter file":
                 target = os.path.expanduser(value[5:])
                 if not os.path.isabs(target):
-                    value = "file:" + str((file_base / target).resolve())
+                    value = value[:5] + str((file_base / target).resolve())
         if spec.required and value in ("", None, []):
             raise ParamError(f"parameter {name!r} is required{label}")
         out[name] = value
@@ -252,8 +299,8 @@ def referenced_secrets(file_values: Mapping[str, Any], overrides: Iterable[tuple
         if not spec or not spec.secret or not is_reference(value):
             continue
         ref = value
-        if ref.startswith("file:") and file_base is not None and not os.path.isabs(os.path.expanduser(ref[5:])):
-            ref = "file:" + str(file_base / os.path.expanduser(ref[5:]))
+        if ref.startswith(("file:", "yaml:")) and file_base is not None and not os.path.isabs(os.path.expanduser(ref[5:])):
+            ref = ref[:5] + str(file_base / os.path.expanduser(ref[5:]))
         try:
             secret = resolve_secret(name, ref)
         except ParamError:

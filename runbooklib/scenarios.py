@@ -7,8 +7,9 @@ from typing import Any
 from pathlib import Path
 
 from .params import VOCABULARY, ParamSpec
+from .resources import notebook_dir
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR: Path = notebook_dir()  # package data: the same lookup installed, pipx'd or in a checkout
 
 _COMMON = ("timeout_s",)
 

@@ -16,6 +16,25 @@ from .findings import Finding, Findings, Report
 from .probes.http import make_client
 
 
+def fill_from_running_lab(scenario_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The running lab's parameters when every value the lab would set is still at its default; else the
+    values unchanged. A required value still empty then gets an error saying how to fill it."""
+    from .lab.control import running_lab
+
+    schema = scenarios.get(scenario_id).schema
+    untouched = all(values.get(n, s.default) == s.default for n, s in schema.items() if n != "timeout_s")
+    lab = running_lab() if untouched else None
+    if lab is not None:
+        lab_values = P.load_file(lab.params_path)
+        print(f"Parameters of the running lab ({lab.params_path}): set the parameters cell to target your registry.")
+        return {**dict(values), **{n: v for n, v in lab_values.items() if n in schema}}
+    empty = [n for n, s in schema.items() if s.required and values.get(n) in ("", None, [])]
+    if empty:
+        raise P.ParamError(f"parameter {empty[0]!r} is empty: set it in the parameters cell, or start the lab "
+                           "(`runbook lab up`) to run this notebook against it")
+    return dict(values)
+
+
 class Session:
     """One scenario run inside a kernel."""
 
@@ -32,10 +51,16 @@ class Session:
 
     @classmethod
     def start(cls, scenario_id: str, namespace: Mapping[str, Any]) -> "Session":
-        """Pick this scenario's parameters out of the notebook namespace (the `parameters` cell)."""
+        """Pick this scenario's parameters out of the notebook namespace (the `parameters` cell).
+
+        Opened interactively with the parameters cell untouched, the running lab's parameters are used, so
+        a notebook runs as is after `runbook lab up` wherever the lab lives and whatever ports it took."""
         schema = scenarios.get(scenario_id).schema
         values = {name: namespace[name] for name in schema if name in namespace}
-        return cls(scenario_id, values, str(namespace.get(P.FINDINGS_PATH, "") or ""))
+        findings_path = str(namespace.get(P.FINDINGS_PATH, "") or "")
+        if not findings_path:  # not started by the runner: a person stepping through the notebook
+            values = fill_from_running_lab(scenario_id, values)
+        return cls(scenario_id, values, findings_path)
 
     @property
     def http(self) -> httpx.Client:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+REFERENCE = ROOT / "tests" / "data" / "reference"  # excerpts of outside documents (README.md there says which)
 
 
 def runbook(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -1,19 +1,15 @@
 import re
 import tomllib
 
-import pytest
 import yaml
 
 from runbooklib import scenarios
 from runbooklib.params import VOCABULARY
-from tests.conftest import ROOT, SHARED, runbook
+from tests.conftest import REFERENCE, ROOT, runbook
 
 
 def _design_ids() -> list[str]:
-    design = SHARED / "DESIGN.md"
-    if not design.exists():
-        pytest.skip("shared/DESIGN.md not beside the checkout")
-    text = design.read_text()
+    text = (REFERENCE / "design-contract.md").read_text()
     section = text.split("## Scenario ids", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M)
 
@@ -30,10 +26,7 @@ def test_every_scenario_parameter_is_in_the_vocabulary():
 
 
 def test_design_vocabulary_names_are_all_known():
-    design = (SHARED / "DESIGN.md")
-    if not design.exists():
-        pytest.skip("shared/DESIGN.md not beside the checkout")
-    section = design.read_text().split("## Parameter vocabulary", 1)[1].split("\n## ", 1)[0]
+    section = (REFERENCE / "design-contract.md").read_text().split("## Parameter vocabulary", 1)[1].split("\n## ", 1)[0]
     names = set(re.findall(r"`([a-z0-9_]+)`", section)) - {"env", "file", "container_registry"}
     assert names <= set(VOCABULARY), names - set(VOCABULARY)
 
@@ -76,14 +69,31 @@ def _normalise(req: str) -> str:
     return re.sub(r"\s+", "", req).lower()
 
 
+# conda-forge's package names where they differ from PyPI's (checked against the conda-forge feedstocks)
+CONDA_TO_PYPI = {"prometheus_client": "prometheus-client", "python-build": "build"}
+
+
+def _pypi_name(conda_dep: str) -> str:
+    name = re.match(r"[A-Za-z0-9_.-]+", conda_dep).group(0)
+    return CONDA_TO_PYPI.get(name, name) + conda_dep[len(name):]
+
+
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_normalise(d) for d in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    wanted = {_normalise(d) for d in project["dependencies"] + extras["lab"] + extras["test"]
+              if not d.startswith("runbooklib")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     have = set()
     for dep in env:
         if isinstance(dep, dict):
             have |= {_normalise(d) for d in dep["pip"] if not d.startswith("-e")}
-        elif not dep.startswith(("python", "pip")):
-            have.add(_normalise(dep))
+        elif not re.match(r"^(python|pip)([<>=]|$)", dep):
+            have.add(_normalise(_pypi_name(dep)))
     assert have == wanted
+
+
+def test_environment_yml_uses_conda_forge_names_not_pypi_spellings():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    conda = [d for d in env if isinstance(d, str)]
+    assert not any(d.startswith(("prometheus-client", "build")) for d in conda), conda

@@ -11,15 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runbooklib.config import ConfigError, NotUnderstood, RubySymbol, parse_gitlab_rb, read_gitlab_rb
-from tests.conftest import ROOT, SHARED
+from tests.conftest import REFERENCE, ROOT
 
 DATA = ROOT / "tests" / "data" / "config"
-SEED = SHARED / "reference" / "container-registry-troubleshooting.md"
+SEED = REFERENCE / "config-blocks.md"
 
 
 def _seed_blocks(lang: str) -> list[str]:
-    if not SEED.exists():
-        pytest.skip("the seed document is not beside the checkout")
     blocks = re.findall(r"^( *)```" + lang + r"\n(.*?)^\1```", SEED.read_text(), flags=re.S | re.M)
     return [re.sub(rf"^{indent}", "", body, flags=re.M) for indent, body in blocks]
 

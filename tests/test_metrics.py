@@ -21,10 +21,10 @@ from runbooklib.metrics import (CATALOGUE, RULES, View, check_catalogue_coverage
                                 plot_storage_actions, seed_families)
 from runbooklib.metrics.catalogue import DEFAULT_BUCKETS
 from runbooklib.probes.http import make_client
-from tests.conftest import SHARED
+from tests.conftest import REFERENCE
 
 DATA = Path(__file__).parent / "data" / "metrics"
-SEED = SHARED / "reference" / "container-registry-troubleshooting.md"
+SEED = REFERENCE / "prometheus-metrics-tables.md"
 TRIPPED = (DATA / "gitlab-fork-tripped-1.prom", DATA / "gitlab-fork-tripped-2.prom")
 HEALTHY = (DATA / "gitlab-fork-healthy-1.prom", DATA / "gitlab-fork-healthy-2.prom")
 
@@ -36,7 +36,7 @@ def seed_tables() -> list[dict]:
     """Every row of the seed's Prometheus metric tables: name, type (from the heading), labels, label
     values (enumerations only) and buckets."""
     text = SEED.read_text(encoding="utf-8")
-    section = text[text.index("### Prometheus metrics"):text.index("## Enable registry debug logs")]
+    section = text
     rows, kind = [], None
     for line in section.splitlines():
         heading = re.match(r"^#+\s+(Counters|Gauges|Histograms)\s*$", line)

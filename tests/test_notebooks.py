@@ -7,6 +7,7 @@ import pytest
 
 from runbooklib import scenarios
 from runbooklib.scenarios import NOTEBOOK_DIR
+from tests.conftest import ROOT
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -56,3 +57,22 @@ def test_notebook_defaults_hold_no_secret_values(path):
     for name, spec in scenarios.get(path.stem).schema.items():
         if spec.secret and values.get(name):
             assert values[name].startswith(("env:", "file:")), name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_exactly_what_its_outline_generates(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert path.read_text(encoding="utf-8") == tool.render(path.stem), (
+        f"{path.name} drifted from tools/outlines: run `python tools/make_notebooks.py {path.stem}`")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_names_the_runbook_kernel_and_leaves_lab_values_to_the_running_lab(path):
+    nb = nbformat.read(str(path), as_version=4)
+    assert nb.metadata.kernelspec.name == "runbook"
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert "runbook-lab" not in cell.source and "127.0.0.1" not in cell.source

@@ -11,21 +11,20 @@ import sys
 from pathlib import Path
 
 import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runbooklib import scenarios  # noqa: E402
+from runbooklib.kernel import DISPLAY_NAME, KERNEL_NAME  # noqa: E402
 from runbooklib.params import FINDINGS_PATH  # noqa: E402
-
-LAB = yaml.safe_load((ROOT / "parameters" / "lab.yaml").read_text())
 
 
 def parameters_cell(scenario_id: str) -> nbformat.NotebookNode:
-    lines = ["# Parameters (papermill injects overrides after this cell). Defaults target `runbook lab up`."]
+    lines = ["# Parameters (`runbook run` / papermill inject values after this cell).",
+             "# Left as they are, they are filled from the running lab (`runbook lab up`); set them for your registry."]
     for name, spec in scenarios.get(scenario_id).schema.items():
-        value = LAB.get(name, spec.default)
+        value = spec.default
         lines.append(f"# {spec.description}")
         lines.append(f"{name} = {value!r}")
     lines.append("# Set by `runbook run`: where the findings file is written")
@@ -49,7 +48,7 @@ def build(scenario_id: str, intro: str, imports: str, steps: list[tuple[str, str
     for index, cell in enumerate(cells):  # stable ids: regenerating a notebook changes only what changed
         cell["id"] = f"{scenario_id}-{index:02d}"[:64]
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["runbook"] = {"scenario": sc.id, "seed_section": sc.seed_section}
     return nb
@@ -69,14 +68,19 @@ def outlines() -> dict[str, dict]:
     return found
 
 
+def render(scenario_id: str) -> str:
+    """The notebook file's exact text as this script writes it (tests compare it with the committed one)."""
+    nb = build(scenario_id, **outlines()[scenario_id])
+    nbformat.validate(nb)
+    return nbformat.writes(nb) + "\n"
+
+
 def main(argv: list[str]) -> None:
-    for scenario_id, outline in sorted(outlines().items()):
+    for scenario_id in sorted(outlines()):
         if argv and scenario_id not in argv:
             continue
-        nb = build(scenario_id, **outline)
-        nbformat.validate(nb)
         path = ROOT / "notebooks" / f"{scenario_id}.ipynb"
-        nbformat.write(nb, str(path))
+        path.write_text(render(scenario_id), encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -21,6 +21,7 @@ from . import components
 from . import faults as F
 from . import procs
 from .image import build_oci_layout
+from .omnibus_root import write_omnibus_root
 from .pki import new_rsa_key, self_signed_cert, write_cert, write_key
 
 DEFAULT_PORTS = {"registry": 15000, "debug": 15001, "issuer": 15002, "s3": 15003}
@@ -43,6 +44,48 @@ def default_state_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "runbook-lab"
+
+
+def current_lab_file() -> Path:
+    """Where `runbook lab up` records the lab it started, so notebooks opened unchanged find it."""
+    return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "runbook" / "current-lab.json"
+
+
+def record_current(lab: "Lab") -> None:
+    path = current_lab_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"state_dir": str(lab.state_dir), "params": str(lab.params_path)}) + "\n")
+
+
+def forget_current(state_dir: Path) -> None:
+    path = current_lab_file()
+    try:
+        if Path(json.loads(path.read_text())["state_dir"]) == state_dir:
+            path.unlink()
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def running_lab() -> "Lab | None":
+    """The lab `runbook lab up` last started (or the one in the default state dir) when it is running."""
+    candidates = []
+    try:
+        candidates.append(Path(json.loads(current_lab_file().read_text())["state_dir"]))
+    except (OSError, ValueError, KeyError):
+        pass
+    candidates.append(default_state_dir().resolve())
+    for state_dir in candidates:
+        lab = Lab.load(state_dir)
+        if lab and lab.pids and all(lab.running().values()) and lab.params_path.exists():
+            return lab
+    return None
+
+
+def missing_lab_python_packages() -> list[str]:
+    """Python packages of the `[lab]` extra that are not importable (moto's server needs flask too)."""
+    import importlib.util
+
+    return [name for name in ("moto", "flask", "flask_cors") if importlib.util.find_spec(name) is None]
 
 
 def clean_env() -> dict[str, str]:
@@ -362,8 +405,12 @@ def write_params(lab: Lab) -> None:
     )
 
 
+def default_ports() -> dict[str, int]:
+    return {**DEFAULT_PORTS, **{c.name: c.default_port for c in components.ordered()}}
+
+
 def _choose_ports(free_ports: bool) -> dict[str, int]:
-    wanted = {**DEFAULT_PORTS, **{c.name: c.default_port for c in components.ordered()}}
+    wanted = default_ports()
     if not free_ports and all(procs.port_is_free(p) for p in wanted.values()):
         return wanted
     ports: dict[str, int] = {}
@@ -375,6 +422,9 @@ def _choose_ports(free_ports: bool) -> dict[str, int]:
 def up(state_dir: Path | None = None, fault_names: list[str] | None = None, free_ports: bool = False) -> Lab:
     """Start the lab with the given faults; on any failure stop what was started and raise LabError."""
     state_dir = (state_dir or default_state_dir()).resolve()
+    missing = missing_lab_python_packages()
+    if missing:
+        raise LabError(f"the lab needs {', '.join(missing)} (moto's S3 server): pip install 'runbooklib[lab]'")
     try:
         chosen = F.resolve([n for n in (fault_names or []) if n != "none"])
     except ValueError as exc:
@@ -402,6 +452,7 @@ def up(state_dir: Path | None = None, fault_names: list[str] | None = None, free
         for fault in chosen:
             fault.after_start(lab)
         write_params(lab)
+        write_omnibus_root(lab)
         lab.save()
     except Exception as exc:
         down(state_dir)
@@ -441,6 +492,7 @@ def down(state_dir: Path | None = None) -> list[str]:
             failed.append(f"{name} (pid {entry['pid']})")
     lab.pids = {}
     lab.save()
+    forget_current(state_dir)
     if failed:
         raise LabError("could not stop: " + ", ".join(failed))
     return stopped

@@ -16,17 +16,19 @@ import nbformat
 
 from .. import params as P
 from .. import scenarios
+from ..kernel import KERNEL_NAME, kernel_spec
 from ..findings import Report, Status
 from .html import footer_html, render_report, summary_cell_html
 from .redact import redact_file, redact_text
 from .sanitize import scrub, scrub_file
 
-KERNEL = "python3"
+KERNEL = KERNEL_NAME
 
 
 def _ipc_kernel_manager(socket_dir: str):
     """A kernel manager on local IPC sockets in a private folder: no TCP ports opened, no "running over TCP"
-    warning, and no collision with another run's sockets (IPC paths default to the working directory)."""
+    warning, and no collision with another run's sockets (IPC paths default to the working directory).
+    Its kernel is always this interpreter (no kernel spec lookup: nothing to register, nothing stale)."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -38,6 +40,20 @@ def _ipc_kernel_manager(socket_dir: str):
         @default("ip")
         def _default_ip(self) -> str:
             return os.path.join(socket_dir, "kernel")
+
+        @property
+        def kernel_spec(self):  # type: ignore[override]
+            if self._kernel_spec is None:
+                self._kernel_spec = kernel_spec()
+            return self._kernel_spec
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            # The kernel's own stderr (e.g. "KeyboardInterrupt caught in kernel" when shutdown interrupts it
+            # first) is noise on an SRE's terminal; what matters reaches the notebook and the report.
+            with open(os.path.join(socket_dir, "kernel.stderr"), "ab") as err:
+                kw.setdefault("stderr", err)
+                kw.setdefault("stdout", err)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
 
@@ -65,8 +81,60 @@ class RunResult:
 
 
 def _quiet_papermill() -> None:
-    # papermill logs parameters at DEBUG and cell output at INFO; neither belongs on an SRE's terminal
-    logging.getLogger("papermill").setLevel(logging.WARNING)
+    # papermill logs parameters at DEBUG and cell output at INFO; nbclient logs a cell timeout through
+    # traitlets' logger. None of it belongs on an SRE's terminal: the outcome is the one line we print.
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)  # nbclient logs through papermill's logger
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """The step a run stopped in: its heading (the markdown cell before it) and its call."""
+
+    heading: str
+    source: str
+
+
+def failed_step(nb: Any) -> FailedStep | None:
+    """The last code cell papermill started, with the heading of the step it belongs to."""
+    heading, found = "", None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            heading = first.lstrip("#").strip() or heading
+            continue
+        started = (cell.metadata.get("papermill") or {}).get("start_time")
+        if started:
+            found = FailedStep(heading, cell.source.strip())
+    return found
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("CellTimeoutError", "TimeoutError")
+
+
+def _step_report(scenario_id: str, values: dict[str, Any], step: FailedStep | None, timed_out: bool,
+                 error: str, cell_timeout: float | None) -> Report:
+    """A report for a run that stopped before its summary: the one finding that says where and why."""
+    from ..findings import Finding
+
+    where = f"step '{step.heading}'" if step and step.heading else "a step"
+    if timed_out:
+        finding = Finding(
+            "run.step_timeout", Status.ERROR, f"{where[0].upper()}{where[1:]} timed out after {cell_timeout:g} s",
+            "The run stopped there; the steps before it completed and are in this report.",
+            {"step": step.heading if step else "", "call": step.source if step else "", "cell_timeout_s": cell_timeout},
+            "Run again with a larger `--cell-timeout`, or a smaller `timeout_s` so that each probe gives up sooner "
+            "than the step does (a host that accepts connections and never answers costs `timeout_s` per probe).")
+    else:
+        finding = Finding(
+            "run.step_error", Status.ERROR, f"{where[0].upper()}{where[1:]} could not run",
+            error, {"step": step.heading if step else "", "call": step.source if step else ""},
+            "This is a fault of the runbook, not of the registry: keep the .ipynb and report it with the step's "
+            "output.")
+    report = Report(scenario_id, parameters=dict(values))
+    report.add(finding)
+    report.finished = report.started
+    return report
 
 
 def _error_text(exc: BaseException) -> str:
@@ -101,6 +169,7 @@ def run_scenario(
         progress = sys.stderr.isatty()
     _quiet_papermill()
     error: str | None = None
+    timed_out = False
     t0 = time.monotonic()
     socket_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
     try:
@@ -111,15 +180,16 @@ def run_scenario(
             kernel_name=KERNEL,
             progress_bar=progress,
             execution_timeout=cell_timeout,
-            cwd=str(sc.notebook.parent),
+            cwd=os.getcwd(),  # relative paths in -p values mean what they mean in the caller's shell
             log_output=False,
             kernel_manager_class=_ipc_kernel_manager(socket_dir),
         )
     except pm.PapermillExecutionError as exc:
         error = _error_text(exc)
-        error = f"step {exc.exec_count} raised {error}" if getattr(exc, "exec_count", None) else error
+        error = f"raised {error}"
     except Exception as exc:  # kernel died, cell timeout, no such kernel: still write what we have
-        error = _error_text(exc)
+        timed_out = _is_timeout(exc)
+        error = f"timed out after {cell_timeout:g} s" if timed_out and cell_timeout else _error_text(exc).splitlines()[0]
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
     error = redact_text(error, secrets) if error else None
@@ -137,6 +207,13 @@ def run_scenario(
         nb = nbformat.read(str(nb_path), as_version=4)
     else:  # papermill failed before writing anything: render the source notebook unexecuted
         nb = nbformat.read(str(sc.notebook), as_version=4)
+    if error is not None and report is None:
+        step = failed_step(nb)
+        if step is not None and step.heading:
+            error = f"step '{step.heading}' {error}"
+        report = _step_report(sc.id, values, step, timed_out, error, cell_timeout)
+        report.write(str(findings_path))
+        scrub_file(findings_path, secrets)
     head = summary_cell_html(sc.title, report, error, values)
     page = render_report(nb, head, footer_html(report, time.monotonic() - t0))
     html_path.write_text(scrub(page, secrets), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The scenario notebooks, shipped inside the wheel as ``runbooklib.notebooks`` (package data)."""

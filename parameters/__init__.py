@@ -1,0 +1,1 @@
+"""Example parameter files, shipped inside the wheel as ``runbooklib.parameters`` (package data)."""

@@ -1,0 +1,75 @@
+"""Every user error is one line on stderr and exit 2; help says what each command does and how runs end."""
+
+from __future__ import annotations
+
+import stat
+
+from runbooklib.lab import faults as F
+from tests.conftest import runbook
+
+
+def test_runbook_alone_prints_usage_with_every_command_and_exits_2():
+    r = runbook()
+    assert r.returncode == 2
+    for command in ("list", "params", "open", "run", "triage", "discover", "lab", "verify", "keygen", "kernel"):
+        assert f"    {command} " in r.stderr, command
+    assert "Traceback" not in r.stderr
+
+
+def test_help_lists_subcommands_one_line_each_and_the_exit_codes():
+    r = runbook("--help")
+    assert r.returncode == 0
+    assert "commands:" in r.stdout and "open " in r.stdout and "discover " in r.stdout
+    assert "exit codes: 0" in " ".join(r.stdout.split())
+
+
+def test_run_help_states_the_exit_codes():
+    text = " ".join(runbook("run", "--help").stdout.split())
+    assert "0 = ran, no fail finding" in text and "1 = ran, at least one fail finding" in text
+    assert "2 = could not run" in text
+
+
+def test_lab_help_lists_every_fault_with_its_meaning():
+    r = runbook("lab", "--help")
+    assert r.returncode == 0
+    F.load_plugins()
+    for fault in F.FAULTS.values():
+        line = next((ln for ln in r.stdout.splitlines() if ln.strip().startswith(fault.name + " ")), None)
+        assert line is not None, fault.name
+        assert fault.description[:30] in line
+
+
+def test_keygen_creates_a_missing_folder_private_to_the_user(tmp_path):
+    key = tmp_path / "new" / "deeper" / "bundle.key"
+    r = runbook("keygen", str(key))
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and key.with_name("bundle.key.pub").exists()
+
+
+def test_keygen_into_a_folder_is_one_line_naming_it(tmp_path):
+    r = runbook("keygen", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and str(tmp_path) in r.stderr and "is a folder" in r.stderr
+
+
+def test_output_that_is_a_file_is_refused_before_anything_runs(tmp_path):
+    target = tmp_path / "report"
+    target.write_text("keep me")
+    for argv in (("run", "logs", "-p", "log_paths", str(tmp_path), "-o", str(target)),
+                 ("triage", "-p", "registry_url", "http://127.0.0.1:9", "-o", str(target))):
+        r = runbook(*argv)
+        assert r.returncode == 2, argv
+        assert r.stderr.strip() == f"runbook: output folder {target} is a file, not a folder"
+    assert target.read_text() == "keep me"
+
+
+def test_discover_on_a_missing_root_is_one_line(tmp_path):
+    r = runbook("discover", "--root", str(tmp_path / "nope"), "-o", str(tmp_path / "p.yaml"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "nope" in r.stderr
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_discover_on_a_root_without_omnibus_files_says_what_it_looked_for(tmp_path):
+    r = runbook("discover", "--root", str(tmp_path), "-o", str(tmp_path / "p.yaml"))
+    assert r.returncode == 2 and "etc/gitlab/gitlab.rb" in r.stderr and r.stderr.count("\n") == 1
