@@ -66,7 +66,16 @@ class Session:
     def http(self) -> httpx.Client:
         """A client bounded by `timeout_s`, trusting `ca_bundle` when given."""
         if self._http is None:
-            self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
+            from .probes.http import CABundleError
+
+            try:
+                self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
+            except CABundleError as exc:  # a finding, once; probes go on with the system store
+                self.add(Finding("params.ca_bundle_unusable", "error", "The ca_bundle parameter cannot be used",
+                                 f"{exc}. Probes below verify against the system store instead.",
+                                 {"ca_bundle": self.p.ca_bundle},
+                                 "Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
+                self._http = make_client(float(self.p.timeout_s))
         return self._http
 
     def add(self, result: Finding | Iterable[Finding]) -> Findings:

@@ -27,24 +27,20 @@ class ConfigError(ValueError):
 
 
 def read_text(path: str | Path) -> str:
-    """The file's text, or a ConfigError that names it and says why not (missing, a folder, no permission)."""
+    """The file's text, or a ConfigError that names it and says why not (missing, a folder, a device or
+    FIFO, too large, no permission). Reads through `safefile`: regular files only, at most MAX_BYTES."""
+    from ..safefile import UnsafeFile, read_bytes
+
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise ConfigError(p, "is a directory, not a file", kind="unreadable")
-        if size > MAX_BYTES:
-            raise ConfigError(p, f"is {size} bytes: too large for a config file", kind="invalid")
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(p, "no such file", kind="unreadable") from None
-    except PermissionError:
-        raise ConfigError(p, "permission denied (read it as a user that may, e.g. with sudo, or copy it)",
-                          kind="unreadable") from None
-    except IsADirectoryError:
-        raise ConfigError(p, "is a directory, not a file", kind="unreadable") from None
-    except OSError as exc:
-        raise ConfigError(p, f"cannot be read: {exc.strerror or exc}", kind="unreadable") from None
+        data = read_bytes(p, MAX_BYTES)
+    except UnsafeFile as exc:
+        reason = exc.reason
+        if exc.kind == "unreadable" and "permission" in reason:
+            reason = "permission denied (read it as a user that may, e.g. with sudo, or copy it)"
+        elif exc.kind == "too_large":
+            reason = f"is larger than {MAX_BYTES} bytes: too large for a config file"
+        raise ConfigError(p, reason, kind="invalid" if exc.kind == "too_large" else "unreadable") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

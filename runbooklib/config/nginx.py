@@ -26,6 +26,10 @@ from .errors import ConfigError, read_text
 OMNIBUS_REGISTRY_CONF = "/var/opt/gitlab/nginx/conf/gitlab-registry.conf"
 SEED_NGINX = "Before investigating: review the NGINX configuration file for the container registry"
 SEED_PUSH = "Image push errors"
+MAX_INCLUDE_FILES = 200
+# Config folders an include may reach besides the main config's own (Omnibus, Debian/RHEL, GitLab's custom conf.d)
+INCLUDE_ROOTS = ("/etc/nginx", "/etc/gitlab/nginx", "/var/opt/gitlab/nginx", "/usr/local/nginx/conf",
+                 "/opt/homebrew/etc/nginx")
 MAX_INCLUDE_DEPTH = 16
 DEFAULT_BODY_SIZE = "1m"  # NGINX's default client_max_body_size
 
@@ -225,9 +229,19 @@ class _Reader:
             if not _glob.has_magic(full):
                 self.missing_includes.append({"include": pattern, "resolved": full, "where": f"{file}:{line}"})
             return []
+        from ..safefile import is_within
+
         out: list[Directive] = []
-        for m in matches:
+        for m in matches[:MAX_INCLUDE_FILES]:
+            if not any(is_within(m, root) for root in (self.base_dir, *INCLUDE_ROOTS)):
+                # only the config's own tree and NGINX's usual config folders: an include is no way to read /etc/shadow
+                self.problems.append(f"{file}:{line}: include {m} is outside the config's folder {self.base_dir}: "
+                                     "not read (give that file as nginx_config to read it)")
+                continue
             out.extend(self.read_file(Path(m), depth + 1))
+        if len(matches) > MAX_INCLUDE_FILES:
+            self.problems.append(f"{file}:{line}: include {pattern!r} matches {len(matches)} files: "
+                                 f"read the first {MAX_INCLUDE_FILES}")
         return out
 
 

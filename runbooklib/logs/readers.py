@@ -82,6 +82,14 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tupl
                 problems.append(PathProblem(text, "empty", "the folder holds no log files"))
             files.extend(found)
         elif p.exists():
+            if not p.is_file():  # a device, FIFO or socket: reading it would never end (or never start)
+                from ..safefile import UnsafeFile, check_regular
+
+                try:
+                    check_regular(p)
+                except UnsafeFile as exc:
+                    problems.append(PathProblem(text, "unreadable", exc.reason))
+                continue
             files.append(p)
         elif _GLOB_CHARS.search(text):
             matches = [Path(m) for m in _glob.glob(os.path.expanduser(text), recursive=True)]
@@ -112,7 +120,9 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tupl
 def compression(path: Path) -> str | None:
     """``gzip``, ``bzip2``, ``xz`` or None, from the file's magic bytes (strictly: a text line may start
     with ``BZh``)."""
-    with open(path, "rb") as fh:
+    from ..safefile import open_regular
+
+    with open_regular(path) as fh:
         head = fh.read(10)
     if head[:3] == b"\x1f\x8b\x08":
         return "gzip"
@@ -128,7 +138,9 @@ def open_log(path: Path, raw: bool = False) -> tuple[IO[bytes], str | None]:
 
     ``raw=True`` gives an unbuffered plain file for callers that ``readinto`` their own big buffer.
     """
-    kind = compression(path)
+    from ..safefile import open_regular
+
+    kind = compression(path)  # opens through open_regular: devices, FIFOs and sockets are refused here
     if kind == "gzip":
         import gzip
 
@@ -141,7 +153,7 @@ def open_log(path: Path, raw: bool = False) -> tuple[IO[bytes], str | None]:
         import lzma
 
         return lzma.open(path, "rb"), kind
-    return open(path, "rb", buffering=0 if raw else -1), None
+    return open_regular(path, buffering=0 if raw else -1), None
 
 
 def iter_lines(path: Path, max_line: int = 1 << 20) -> Iterator[bytes]:

@@ -160,6 +160,45 @@ def _add(result: ParseResult, fam: Any) -> None:
         result.families[name] = Family(name, ftype, fam.documentation or "", samples)
 
 
+MAX_SERIES_PER_FAMILY = 2_000  # a registry exposes tens per family; thousands mean a label exploded
+MAX_SERIES = 20_000
+_HIST_SUFFIXES = ("_bucket", "_sum", "_count", "_created", "_total")
+
+
+def cap_series(text: str, per_family: int = MAX_SERIES_PER_FAMILY, total: int = MAX_SERIES) -> tuple[str, dict[str, int]]:
+    """The exposition with at most ``per_family`` sample lines per family and ``total`` in all; and how many
+    lines of which family were left out. Parsing and plotting cost grows with series, so an exposition with
+    an exploded label is summarised instead of read whole."""
+    kept: list[str] = []
+    seen: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    count = 0
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            kept.append(line)
+            continue
+        end = len(line)
+        for stop in ("{", " ", "\t"):
+            at = line.find(stop)
+            if 0 <= at < end:
+                end = at
+        name = line[:end]
+        for suffix in _HIST_SUFFIXES:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        n = seen.get(name, 0)
+        if n >= per_family or count >= total:
+            dropped[name] = dropped.get(name, 0) + 1
+            continue
+        seen[name] = n + 1
+        count += 1
+        kept.append(line)
+    if not dropped:
+        return text, {}
+    return "\n".join(kept), dropped
+
+
 def parse_exposition(text: str) -> ParseResult:
     """Parse Prometheus text format; never raises. Unknown ``# TYPE`` values are parsed as untyped,
     unparseable lines are counted and skipped, and a body that does not end with a newline (or a histogram

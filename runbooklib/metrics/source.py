@@ -16,10 +16,11 @@ import httpx
 
 from ..findings import Finding, Findings, Status
 from ..probes.api import transport_remedy
+from ..probes.bounded import truncated
 from ..probes.http import exchange
 from .catalogue import CATALOGUE, canonical_name
 from .compute import View
-from .parse import Family, Sample, Snapshot, parse_exposition
+from .parse import cap_series, Family, Sample, Snapshot, parse_exposition
 
 SEED_DEBUG = "Enable the Registry debug server"
 SEED_METRICS = "Prometheus metrics"
@@ -117,6 +118,7 @@ def scrape(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics")
                               "a proxy's error page or another service on this port.", ev,
                               "Point `debug_url` at the registry's debug address (`http.debug.addr`, Omnibus "
                               "`registry['debug_addr']`) and `metrics_path` at `http.debug.prometheus.path`.", refs)]
+    text, dropped = cap_series(text)
     parsed = parse_exposition(text)
     ev["families"] = len(parsed.families)
     if parsed.problems:
@@ -128,6 +130,23 @@ def scrape(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics")
                               "Point `debug_url`/`metrics_path` at the registry's Prometheus endpoint.", refs)]
     snap = Snapshot(url, taken, dict(parsed.families), tuple(parsed.problems), len(r.content))
     found: list[Finding] = []
+    if truncated(r):
+        found.append(Finding("metrics.body_capped", Status.WARN, f"Metrics answer larger than {len(r.content) >> 20} MiB: "
+                             "read only its start",
+                             f"{url} sent more than {len(r.content)} bytes; the rest was not read (every answer is "
+                             "capped so one endpoint cannot exhaust memory). Families cut off are incomplete.", ev,
+                             "A registry's exposition is normally well under 1 MiB: look for a label with unbounded "
+                             "values (e.g. per-repository or per-path labels) in the families listed.", refs))
+    if dropped:
+        top = dict(sorted(dropped.items(), key=lambda kv: -kv[1])[:10])
+        found.append(Finding("metrics.series_capped", Status.WARN,
+                             f"{sum(dropped.values())} series left out: too many series in {len(dropped)} famil"
+                             f"{'y' if len(dropped) == 1 else 'ies'}",
+                             "Only the first series of each family (and of the whole exposition) were read; the "
+                             "count of what was left out is in the evidence.", {**ev, "left_out_by_family": top},
+                             "High-cardinality labels on the registry's metrics make scrapes slow and expensive: "
+                             "check the families listed for a label that grows with repositories, tags or paths.",
+                             refs))
     if parsed.truncated:
         found.append(Finding("metrics.truncated", Status.WARN, "Metrics body looks cut off",
                              "The exposition ends mid-line or lacks the closing parts of a histogram; what parsed is "

@@ -53,28 +53,30 @@ def _headers(items: Any) -> dict[str, str]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_har(path: str | Path) -> list[Hop]:
     """The capture's request/response pairs as hops, in order. Raises HarError for anything not a HAR."""
+    from ..safefile import UnsafeFile, read_bytes
+
     p = Path(path).expanduser()
     try:
-        size = p.stat().st_size
-        if p.is_dir():
-            raise HarError(f"{p}: is a directory, not a HAR file")
-        if size > MAX_BYTES:
-            raise HarError(f"{p}: {size} bytes is too large for a HAR capture here (limit {MAX_BYTES >> 20} MiB)")
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise HarError(f"{p}: no such file") from None
-    except PermissionError:
-        raise HarError(f"{p}: permission denied") from None
-    except OSError as exc:
-        raise HarError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        raw = read_bytes(p, MAX_BYTES)
+    except UnsafeFile as exc:
+        reason = f"too large for a HAR capture here (limit {MAX_BYTES >> 20} MiB)" if exc.kind == "too_large" else exc.reason
+        raise HarError(f"{p}: {reason}") from None
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise HarError(f"{p}: not a HAR file (not UTF-8 text)") from None
+    except RecursionError:
+        raise HarError(f"{p}: not a HAR file (JSON nested too deeply)") from None
     except json.JSONDecodeError as exc:
         raise HarError(f"{p}: not a HAR file (not JSON: {exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:  # Infinity / NaN: not JSON numbers, and nothing a capture tool writes
+        raise HarError(f"{p}: not a HAR file ({exc})") from None
     log = data.get("log") if isinstance(data, dict) else None
     entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):

@@ -9,24 +9,47 @@ from typing import Any
 
 import httpx
 
+from .bounded import DEFAULT_BODY_CAP, BoundedTransport, truncated
+
 USER_AGENT = "registry-runbooks/0.1 (+runbooklib)"
 
 
-def make_client(timeout_s: float = 10.0, ca_bundle: str = "", verify: bool = True) -> httpx.Client:
-    """A client whose every phase (connect, read, write, pool) is bounded by ``timeout_s``.
+class CABundleError(ValueError):
+    """`ca_bundle` cannot be used: missing, not a regular file, or holds no certificate."""
+
+
+def ssl_context_for(ca_bundle: str) -> ssl.SSLContext:
+    """A verifying context trusting ``ca_bundle``; CABundleError (one line naming the file) when unusable."""
+    from ..safefile import UnsafeFile, read_bytes
+
+    try:
+        pem = read_bytes(ca_bundle, 16 << 20)
+    except UnsafeFile as exc:
+        raise CABundleError(f"ca_bundle {exc.path}: {exc.reason}") from None
+    try:
+        return ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError) as exc:
+        raise CABundleError(f"ca_bundle {ca_bundle}: holds no usable PEM certificate ({exc})") from None
+
+
+def make_client(timeout_s: float = 10.0, ca_bundle: str = "", verify: bool = True,
+                body_cap: int = DEFAULT_BODY_CAP) -> httpx.Client:
+    """A client whose every request ends within ``timeout_s`` in total (connect, TLS, headers and body
+    together) and reads at most ``body_cap`` bytes of any answer.
 
     No proxy from the environment is used: like the seed's ``curl --noproxy "*"``, we want to see what
-    the registry itself answers.
+    the registry itself answers. An unusable ``ca_bundle`` raises CABundleError; callers that must not
+    fail use :func:`check_ca_bundle` first.
     """
     verify_arg: Any = verify
     if verify and ca_bundle:
-        verify_arg = ssl.create_default_context(cafile=ca_bundle)
+        verify_arg = ssl_context_for(ca_bundle)
     return httpx.Client(
         timeout=httpx.Timeout(timeout_s),
-        verify=verify_arg,
+        transport=BoundedTransport(timeout_s, body_cap, verify=verify_arg),
         trust_env=False,
         follow_redirects=False,
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
 
 
@@ -116,6 +139,8 @@ class Exchange:
         body = r.text[:body_limit] if r.content else ""
         if body:
             ev["body"] = body
+        if truncated(r):
+            ev["body_truncated_at_bytes"] = len(r.content)
         return ev
 
 

@@ -228,6 +228,16 @@ def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str
                         {"url": url}, "", refs)]
     host = parts.hostname or ""
     port = parts.port or 443
+    if ca_bundle:
+        from .http import CABundleError, ssl_context_for
+
+        try:
+            ssl_context_for(ca_bundle)
+        except CABundleError as exc:
+            return [Finding(f"tls.{label}.ca_bundle_unusable", Status.ERROR, f"{label}: the ca_bundle cannot be used",
+                            str(exc), {"ca_bundle": ca_bundle},
+                            "Point `ca_bundle` at a readable PEM file holding the CA certificate(s) that signed the "
+                            "registry's certificate (Omnibus: a file from `/etc/gitlab/trusted-certs/`).", refs)]
     p = probe_tls(host, port, ca_bundle, timeout_s)
     base_ev: dict[str, Any] = {"endpoint": f"{host}:{port}", "ca_bundle": ca_bundle or "system store"}
     if p.connect_error:
@@ -342,7 +352,9 @@ def check_served_certificate(url: str, configured: Any, timeout_s: float = 10.0)
         return [Finding("tls.configured.not_https", Status.WARN, "TLS configured but the URL is plain HTTP",
                         f"The config names {configured_cert} but clients are pointed at {url}.", {}, "", refs)]
     try:
-        configured = x509.load_pem_x509_certificates(open(configured_cert, "rb").read())
+        from ..safefile import read_bytes
+
+        configured = x509.load_pem_x509_certificates(read_bytes(configured_cert, 1 << 20))
     except (OSError, ValueError) as exc:
         return [Finding("tls.configured.unreadable", Status.ERROR, "Configured certificate cannot be read",
                         f"{configured_cert}: {exc}", {}, "Fix the path or the PEM file.", refs)]

@@ -242,6 +242,59 @@ def _raw_timestamp(value: str) -> str:
     return value
 
 
+S3_BODY_CAP = 8 << 20  # an S3 answer we parse whole (a LIST page, an error, a 71-byte link) is far smaller
+
+
+def _bound_http_session(client: Any, total_s: float, cap: int = S3_BODY_CAP) -> None:
+    """Give every HTTP attempt of ``client`` one total deadline and a byte cap on answers read whole.
+
+    botocore bounds each socket read, not their sum: an endpoint that trickles bytes or sends gigabytes
+    would hold a scan forever. Each attempt runs in a worker thread joined with the deadline (an abandoned
+    attempt can read at most ``cap`` bytes more); a timeout is raised as botocore's ReadTimeoutError, so
+    the usual retry and error handling applies.
+    """
+    from botocore.exceptions import HTTPClientError, ReadTimeoutError
+    from botocore.httpsession import URLLib3Session
+
+    session = client._endpoint.http_session
+    if not isinstance(session, URLLib3Session):
+        return
+
+    class BoundedSession(type(session)):  # type: ignore[misc]
+        def send(self, request: Any) -> Any:
+            whole = not request.stream_output
+            request.stream_output = True
+            outcome: dict[str, Any] = {}
+
+            def attempt() -> None:
+                try:
+                    response = URLLib3Session.send(self, request)
+                    if whole:
+                        parts, size = [], 0
+                        for part in response.raw.stream(1 << 16, decode_content=False):
+                            size += len(part)
+                            if size > cap:
+                                response.raw.close()
+                                raise HTTPClientError(error=f"answer larger than {cap >> 20} MiB")
+                            parts.append(part)
+                        response._content = b"".join(parts)
+                    outcome["response"] = response
+                except BaseException as exc:  # handed to the caller's thread below
+                    outcome["error"] = exc
+
+            worker = threading.Thread(target=attempt, daemon=True, name="s3-attempt")
+            worker.start()
+            worker.join(total_s)
+            if worker.is_alive():
+                raise ReadTimeoutError(endpoint_url=request.url,
+                                       error=f"no complete answer within the total deadline of {total_s:g} s")
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome["response"]
+
+    session.__class__ = BoundedSession
+
+
 def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int = DEFAULT_ATTEMPTS,
                 pool: int = 10, service: str = "s3") -> Any:
     """A boto3 client bounded by ``timeout_s`` per connect/read, with standard-mode retries and backoff.
@@ -279,7 +332,9 @@ def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int
         kwargs["endpoint_url"] = settings.endpoint
         if settings.endpoint.startswith("http://"):
             kwargs["use_ssl"] = False
-    return session.client(service, **kwargs)
+    client = session.client(service, **kwargs)
+    _bound_http_session(client, timeout_s)
+    return client
 
 
 def connect(settings: S3Settings, timeout_s: float = 10.0, workers: int = 8,
