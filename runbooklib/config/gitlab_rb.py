@@ -444,7 +444,10 @@ def _masked_source(ts: list[Tok], text: str) -> str:
                         last_index_key = nxt.value
                 stack.append(pending if array_literal else None)
                 pending = None
-            elif v in ("{", "("):
+            elif v == "(":  # a call computing a secret's value (ENV.fetch('X', 'default')): its literals are secret
+                stack.append(pending if pending is not None and is_secret_key(pending) else None)
+                pending = None
+            elif v == "{":
                 stack.append(None)
                 pending = None
             elif v in ("}", "]", ")"):
@@ -456,7 +459,8 @@ def _masked_source(ts: list[Tok], text: str) -> str:
         elif t.kind == "label":
             pending = t.value
         elif t.kind == "ident":
-            pending = None
+            if not (pending is not None and is_secret_key(pending)):
+                pending = None  # a secret key's value may be an expression: keep its context
         elif t.kind in ("str", "istr", "bad", "num", "words", "sym", "heredoc", "other"):
             key = pending if pending is not None else stack[-1]
             secret_value = t.kind == "str" and isinstance(t.value, str) and "PRIVATE KEY" in t.value

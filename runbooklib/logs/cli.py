@@ -23,6 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + [0x7f] if c not in (0x09,)}
+_CONTROL.update({c: f"\\u{c:04x}" for c in range(0x80, 0xa0)})  # C1 controls (CSI 0x9b) act like ESC [
+
+
+def terminal_safe(text: str) -> str:
+    """A log line made harmless for a terminal: control characters (ESC, CR, BEL, C1) shown escaped, so a
+    line cannot move the cursor, recolour the screen or set the window title."""
+    return str(text).translate(_CONTROL)
+
+
 def _print_text(scan, findings, out: TextIO) -> None:
     from ..findings import worst
 
@@ -31,15 +41,15 @@ def _print_text(scan, findings, out: TextIO) -> None:
     for st in scan.matched:
         out.write(f"  {st.effective_severity:4}  {st.count:>8}  {st.signature.id:28}  -> {st.signature.scenario}\n")
         for ex in st.examples[:1]:
-            out.write(f"        e.g. {ex[:200]}\n")
+            out.write(f"        e.g. {terminal_safe(ex[:200])}\n")
     for loop in scan.uploads.loops():
         out.write(f"  fail  {loop.starts:>8}  push-retry-loop               -> push-retry-relative-urls: "
                   f"{loop.describe()}\n")
     for p in scan.problems:
-        out.write(f"  not read: {p.path}: {p.reason}\n")
+        out.write(f"  not read: {terminal_safe(p.path)}: {terminal_safe(p.reason)}\n")
     out.write("findings:\n")
     for f in findings:
-        out.write(f"  {f.status.value.upper():5} {f.id}: {f.title}\n")
+        out.write(f"  {f.status.value.upper():5} {f.id}: {terminal_safe(f.title)}\n")
     out.write(f"worst: {worst(findings).value}\n")
 
 

@@ -110,6 +110,22 @@ class CappedBody(httpx.SyncByteStream):
         self._inner.close()
 
 
+def _no_constant(name: str) -> typing.Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class BoundedResponse(httpx.Response):
+    """A response whose ``json()`` fails only with ValueError (what every caller handles): deep nesting and
+    the non-JSON constants NaN/Infinity a hostile server may send are refused, not passed on."""
+
+    def json(self, **kwargs: typing.Any) -> typing.Any:
+        kwargs.setdefault("parse_constant", _no_constant)
+        try:
+            return super().json(**kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 class BoundedTransport(httpx.BaseTransport):
     """``httpx.HTTPTransport`` whose requests each end within ``total_s`` and read at most ``cap`` bytes."""
 
@@ -125,8 +141,8 @@ class BoundedTransport(httpx.BaseTransport):
         self.clock.start()
         response = self._inner.handle_request(request)
         body = CappedBody(typing.cast(httpx.SyncByteStream, response.stream), self.cap)
-        return httpx.Response(response.status_code, headers=response.headers, stream=body,
-                              extensions={**response.extensions, "runbook_body": body})
+        return BoundedResponse(response.status_code, headers=response.headers, stream=body,
+                               extensions={**response.extensions, "runbook_body": body})
 
     def close(self) -> None:
         self._inner.close()
