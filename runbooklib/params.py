@@ -45,6 +45,8 @@ _V = [
     ParamSpec("username", "str", "", "GitLab user for the token flow"),
     ParamSpec("password", "str", "", "Password or personal access token: env:NAME or file:PATH", secret=True),
     ParamSpec("ca_bundle", "str", "", "PEM bundle trusted for TLS; empty = system store"),
+    ParamSpec("allow_insecure_realm", "bool", False,
+              "Send username/password to a plain-http token realm that is not loopback (cleartext)"),
     ParamSpec("debug_url", "str", "", "Registry debug server (http.debug.addr) as a URL"),
     ParamSpec("prometheus_url", "str", "", "Prometheus server to query for registry metrics"),
     ParamSpec("log_paths", "list", [], "Log files, folders or globs to scan"),
@@ -155,6 +157,43 @@ def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
     return _read_small_file(name, path, "secret file").strip("\r\n")
 
 
+# Parameters that are URLs (scheme http/https and a host); the first ones name a server root, not a page.
+URL_PARAMS = ("registry_url", "debug_url", "prometheus_url", "s3_endpoint", "realm_url", "gitlab_api_url")
+ROOT_URL_PARAMS = ("registry_url", "debug_url", "s3_endpoint")
+TIME_PARAMS = ("since", "until")
+
+
+def check_value(name: str, value: Any, source: str = "") -> None:
+    """ParamError (one line naming the parameter) for a URL or time that cannot be what was meant."""
+    if value in ("", None):
+        return
+    where = f"parameter {name!r}" + (f" ({source})" if source else "")
+    if name in URL_PARAMS:
+        from urllib.parse import urlsplit
+
+        text = str(value)
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise ParamError(f"{where}: {text!r} is not a URL ({exc})") from None
+        if parts.scheme not in ("http", "https"):
+            hint = "add the scheme, e.g. https://" + text if "://" not in text else "use http:// or https://"
+            raise ParamError(f"{where}: {text!r} needs the scheme http:// or https:// ({hint})")
+        if not parts.hostname:
+            raise ParamError(f"{where}: {text!r} has no host")
+        if name in ROOT_URL_PARAMS and parts.path not in ("", "/"):
+            raise ParamError(f"{where}: {text!r} has a path ({parts.path}); give the server's address only, "
+                             "e.g. " + f"{parts.scheme}://{parts.netloc}")
+    elif name in TIME_PARAMS:
+        from .logs.scan import parse_bound
+
+        try:
+            parse_bound(value)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise ParamError(f"{where}: {exc}") from None
+
+
 def _coerce(spec: ParamSpec, value: Any, source: str) -> Any:
     where = f"parameter {spec.name!r} ({source})"
     if value is None:
@@ -263,6 +302,7 @@ def validate(
                     value = value[:5] + str((file_base / target).resolve())
         if spec.required and value in ("", None, []):
             raise ParamError(f"parameter {name!r} is required{label}")
+        check_value(name, value, sources.get(name, ""))
         out[name] = value
     return out
 

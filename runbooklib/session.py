@@ -5,6 +5,7 @@ Notebooks stay narrative: ``rb = Session.start("triage", globals())`` then one `
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
@@ -12,8 +13,12 @@ import httpx
 
 from . import params as P
 from . import scenarios
-from .findings import Finding, Findings, Report
+from .findings import Finding, Findings, Report, Status
 from .probes.http import make_client
+
+
+# findings that speak about what answers at registry_url (an OK among them means nothing if that is no registry)
+_ABOUT_REGISTRY = ("tags.", "catalog.", "clock.", "token.", "trust.", "push.", "schema1.", "pull.", "forwarding.")
 
 
 def fill_from_running_lab(scenario_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,6 +53,7 @@ class Session:
         self._http: httpx.Client | None = None
         self.cfg = SimpleNamespace(registry=None, gitlab_yml=None, gitlab_rb=None)
         self._log_scan: Any = None
+        self._not_registry: Finding | None = None
 
     @classmethod
     def start(cls, scenario_id: str, namespace: Mapping[str, Any]) -> "Session":
@@ -79,7 +85,32 @@ class Session:
         return self._http
 
     def add(self, result: Finding | Iterable[Finding]) -> Findings:
-        return self.report.add(result)
+        """Record a step's findings. Once the forwarding check found that no registry answers at
+        `registry_url`, a later "OK" about that URL proves nothing: it is shown as not checked, with why."""
+        items = [result] if isinstance(result, Finding) else list(result)
+        if self._not_registry is not None:
+            items = [self._not_checked(f) for f in items]
+        added = self.report.add(items)
+        from .probes.api import NOT_A_REGISTRY
+
+        verdict = next((f for f in added if f.id in NOT_A_REGISTRY), None)
+        if verdict is not None and self._not_registry is None:
+            self._not_registry = verdict
+        return added
+
+    def _not_checked(self, f: Finding) -> Finding:
+        from dataclasses import replace
+
+        target = str(getattr(self.p, "registry_url", "") or "")
+        if f.status is not Status.OK or not target:
+            return f
+        about_registry = f.id.startswith(_ABOUT_REGISTRY) or target.rstrip("/") in json.dumps(f.evidence, default=str)
+        if not about_registry:
+            return f
+        v = self._not_registry
+        return replace(f, status=Status.SKIP, title=f"Not checked: {f.title}",
+                       detail=f"{target} is not answered by a registry ({v.title}), so this result says nothing "
+                              f"about the registry. {f.detail}".strip())
 
     def read_configs(self, *kinds: str) -> Findings:
         """Read the given configs (`registry`, `gitlab_yml`, `gitlab_rb`) into ``rb.cfg``; a file that cannot

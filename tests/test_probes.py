@@ -53,10 +53,12 @@ def test_bearer_challenge_parses_quoted_params():
 @pytest.mark.parametrize("status,headers,body,fid", [
     (200, {"Content-Type": "application/json"}, b'{"repositories":[]}', "forwarding.no_auth"),
     (404, {"Content-Type": "text/html"}, b"<html>404 Not Found</html>", "forwarding.not_registry"),
-    (200, {"Content-Type": "text/html"}, b"<html><body>GitLab</body></html>", "forwarding.no_auth"),
+    (200, {"Content-Type": "text/html"}, b"<html><body>GitLab</body></html>", "forwarding.not_registry"),
     (502, {"Content-Type": "text/html"}, b"<html>502 Bad Gateway</html>", "forwarding.upstream_down"),
     (503, {"Content-Type": "application/json"}, b'{"errors":[{"code":"UNAVAILABLE","message":"service unavailable","detail":"health check failed"}]}', "forwarding.upstream_down"),
-    (401, {"WWW-Authenticate": 'Basic realm="registry"'}, b"", "forwarding.not_token_auth"),
+    (401, {"WWW-Authenticate": 'Basic realm="registry"'}, b"", "forwarding.not_registry"),
+    (401, {"WWW-Authenticate": 'Basic realm="registry"', "Docker-Distribution-Api-Version": "registry/2.0"}, b"",
+     "forwarding.not_token_auth"),
     (401, {"WWW-Authenticate": 'Bearer realm="http://x/jwt/auth",service="other"',
            "Docker-Distribution-Api-Version": "registry/2.0"}, b"", "forwarding.service_mismatch"),
 ])

@@ -64,6 +64,25 @@ def _unreachable(ex: Exchange, fid: str, what: str, refs: tuple[str, ...]) -> Fi
     )
 
 
+_NOT_REGISTRY_REMEDY = (
+    "Check which port NGINX listens on for the registry and where it proxies: Omnibus "
+    "`/var/opt/gitlab/nginx/conf/gitlab-registry.conf` (set by `registry_external_url` and "
+    "`registry_nginx['listen_port']`); Helm: the registry Ingress host and path; source: your "
+    "NGINX server block must `proxy_pass` `/v2/` to the registry's `http.addr`.")
+
+# forwarding verdicts after which nothing answering at registry_url is the registry
+NOT_A_REGISTRY = ("forwarding.gitlab_ui", "forwarding.redirect", "forwarding.not_registry", "forwarding.unreachable",
+                  "forwarding.http_to_https")
+
+
+def _is_catalog(r: httpx.Response) -> bool:
+    try:
+        body = r.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "repositories" in body
+
+
 def check_forwarding(client: httpx.Client, registry_url: str, service: str = "container_registry") -> list[Finding]:
     """The seed's ``curl /v2/_catalog``: a 401 Bearer challenge naming our service proves requests reach
     the registry with token auth on; every other answer says where the path breaks."""
@@ -81,6 +100,41 @@ def check_forwarding(client: httpx.Client, registry_url: str, service: str = "co
     challenge = parse_bearer_challenge(challenge_header) if challenge_header else None
     findings: list[Finding] = []
 
+    location = r.headers.get("location", "")
+    looks_html = "html" in ctype.lower() or r.text.lstrip()[:200].lower().startswith(("<!doctype", "<html", "<head", "<body"))
+    if r.is_redirect or (looks_html and "sign_in" in r.text[:20000]):
+        gitlab_ui = "/users/sign_in" in location or "sign_in" in r.text[:20000] or "_gitlab_session" in r.headers.get("set-cookie", "")
+        if gitlab_ui:
+            return [Finding(
+                "forwarding.gitlab_ui", Status.FAIL, "registry_url reaches GitLab's web UI, not the registry",
+                f"`/v2/_catalog` answered {r.status_code}" + (f" redirecting to {location}" if location else "")
+                + ": that is GitLab's sign-in page. The registry URL is GitLab's own URL, or the registry's port "
+                "is not exposed and the request fell through to GitLab.", {**ev, "verdict": "gitlab_ui"},
+                "Use the registry's own address (`registry_external_url`, e.g. https://registry.example.com or "
+                "https://gitlab.example.com:5050), not GitLab's `external_url`. Omnibus: set `registry_external_url` "
+                "and run `gitlab-ctl reconfigure`; Helm: `registry.ingress` host; source: the NGINX server block "
+                "for the registry's host/port must `proxy_pass` to the registry.", refs)]
+        return [Finding(
+            "forwarding.redirect", Status.FAIL, f"Registry URL redirects ({r.status_code}) instead of answering",
+            f"`/v2/_catalog` answered {r.status_code} to {location or '(no Location)'}: the registry itself never "
+            "redirects this request, so something in front of it does (http→https, another host, a login).",
+            {**ev, "verdict": "redirect"},
+            "Point `registry_url` at the final address (scheme and port included), or fix the proxy rule that "
+            "redirects `/v2/`.", refs)]
+    if looks_html and r.status_code not in (502, 503, 504):  # a proxy's 5xx page is about the upstream: below
+        return [Finding(
+            "forwarding.not_registry", Status.FAIL,
+            f"An HTML page answers instead of the registry ({r.status_code})",
+            "Something other than the registry answered `/v2/_catalog` with a web page (a default web server "
+            "page, GitLab itself, or a proxy route that does not forward `/v2/`). Nothing below checked the "
+            "registry.", {**ev, "verdict": "html"}, _NOT_REGISTRY_REMEDY, refs)]
+    if r.status_code in (200, 401) and api_version != "registry/2.0" and challenge is None and not _is_catalog(r):
+        return [Finding(
+            "forwarding.not_registry", Status.FAIL,
+            f"Something that is not a registry answers ({r.status_code}, no registry API header)",
+            f"`/v2/_catalog` answered {r.status_code} without `Docker-Distribution-Api-Version: registry/2.0` "
+            "and without a Bearer challenge or a catalog: not the container registry.",
+            {**ev, "verdict": "other_http"}, _NOT_REGISTRY_REMEDY, refs)]
     if r.status_code == 401 and challenge is not None:
         got_service = challenge.get("service", "")
         if got_service != service:

@@ -132,14 +132,24 @@ class BoundedTransport(httpx.BaseTransport):
     def __init__(self, total_s: float, cap: int = DEFAULT_BODY_CAP, verify: typing.Any = True) -> None:
         self.clock = _Clock(total_s)
         self.cap = cap
+        self.dead: dict[tuple[str, str, int | None], tuple[type, str]] = {}
         self._inner = httpx.HTTPTransport(verify=verify, trust_env=False)
         old = self._inner._pool  # same pool settings, our network backend
         self._inner._pool = httpcore.ConnectionPool(ssl_context=old._ssl_context, network_backend=_DeadlineBackend(self.clock))
         old.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        earlier = self.dead.get(origin)
+        if earlier is not None:  # a dead host costs one timeout per run, not one per probe
+            kind, message = earlier
+            raise kind(f"not tried again: {message} (earlier in this run)", request=request)
         self.clock.start()
-        response = self._inner.handle_request(request)
+        try:
+            response = self._inner.handle_request(request)
+        except (httpx.TimeoutException, httpx.ConnectError) as exc:
+            self.dead[origin] = (type(exc), str(exc) or type(exc).__name__)
+            raise
         body = CappedBody(typing.cast(httpx.SyncByteStream, response.stream), self.cap)
         return BoundedResponse(response.status_code, headers=response.headers, stream=body,
                                extensions={**response.extensions, "runbook_body": body})
