@@ -64,12 +64,12 @@ def lab_s3(lab: "Lab", service: str = "s3") -> Any:
 
 
 def _token(lab: "Lab", *scopes: str) -> str:
-    import httpx
+    """A token the registry trusts, minted with the lab's own trusted key (an admin path): it does not go
+    through the realm, which another fault may have broken on purpose (untrusted key, clock skew)."""
+    from .issuer import Issuer
 
-    r = httpx.get(f"{lab.url('issuer')}/jwt/auth", params=[("service", "container_registry")] + [("scope", s) for s in scopes],
-                  auth=("lab-user", lab.secret("password")), timeout=10, trust_env=False)
-    r.raise_for_status()
-    return r.json()["token"]
+    cfg = {**lab.issuer_config(), "key_path": str(lab.issuer_key_path), "clock_offset_s": 0}
+    return Issuer(cfg).token("lab-user", "container_registry", list(scopes))
 
 
 def copy_image(lab: "Lab", source: str, target: str, tag: str, source_tag: str = "latest") -> None:
@@ -258,11 +258,11 @@ def _stale_uploads(lab: "Lab") -> None:
 
 
 register(Fault("empty-name-tags", "zero-byte folder markers (as DataSync leaves them) in some repositories",
-               "empty-name-tags", after_start=_empty_name_tags))
+               "empty-name-tags", after_start=_empty_name_tags, sets_up_data=True))
 register(Fault("s3-bad-secret", "the parameters' S3 secret does not match their access key (moto IAM auth on)",
                "s3-permissions", registry_config=_bad_secret))
 register(Fault("s3-missing-permissions", "the registry's IAM policy lacks s3:DeleteObject and "
                "s3:ListBucketMultipartUploads (moto IAM auth on)", "s3-permissions",
                registry_config=_iam_on, after_start=_strip_policy))
 register(Fault("stale-uploads", "abandoned registry uploads (one broken off mid-push) and open multipart uploads",
-               "bucket-metrics", after_start=_stale_uploads))
+               "bucket-metrics", after_start=_stale_uploads, sets_up_data=True))

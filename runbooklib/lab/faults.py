@@ -1,7 +1,9 @@
 """Faults the lab can inject, each a small piece: hooks that edit configs before start or act after it.
 
-Faults compose: several may be given at once, applied in the order given. A later issue adds a fault by
-registering one more `Fault` here.
+Faults compose: several may be given at once, in any order. They are applied in one canonical order —
+faults that set up data (markers, uploads) before faults that break a service (trust, clocks, storage) —
+so `--fault a --fault b` and `--fault b --fault a` give the same lab. A new fault registers one more
+`Fault` (in a `fault_*.py` module); one that writes data through the registry sets ``sets_up_data``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Fault:
     registry_config: ConfigHook = _noop_config
     issuer_config: ConfigHook = _noop_config
     after_start: LabHook = _noop
+    sets_up_data: bool = False  # writes through the registry/S3 after start: runs before faults that break them
 
 
 FAULTS: dict[str, Fault] = {}
@@ -53,7 +56,12 @@ def resolve(names: list[str]) -> list[Fault]:
     unknown = [n for n in names if n not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault {unknown[0]!r} (valid: {', '.join(sorted(FAULTS))})")
-    return [FAULTS[n] for n in dict.fromkeys(names)]
+    return canonical_order([FAULTS[n] for n in dict.fromkeys(names)])
+
+
+def canonical_order(faults: list[Fault]) -> list[Fault]:
+    """Data set-up first, then the rest, each by name: the order given on the command line never matters."""
+    return sorted(faults, key=lambda f: (not f.sets_up_data, f.name))
 
 
 def load_plugins() -> None:
