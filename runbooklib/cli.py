@@ -163,20 +163,39 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .report import manifest as M
 
+    if args.public_key and args.trust:
+        raise P.ParamError("verify: give --public-key or --trust, not both")
     try:
-        v = M.verify(Path(args.dir), Path(args.public_key) if args.public_key else None)
+        v = M.verify(Path(args.dir), Path(args.public_key) if args.public_key else None, args.trust or "")
     except M.BundleError as exc:
         raise P.ParamError(str(exc)) from None
+    for problem in v.manifest_problems:
+        print(f"manifest rejected: {problem}")
+    if v.manifest_problems:
+        print("manifest rejected: no file was hashed (a manifest may only name files inside the bundle)")
+    for rel, what in v.rejected:
+        print(f"rejected: {rel} ({what})")
     for rel in v.changed:
         print(f"changed: {rel}")
     for rel in v.missing:
         print(f"missing: {rel}")
     for rel in v.extra:
         print(f"extra:   {rel}")
-    pinned = "pinned key" if args.public_key else "the bundle's own key (pass --public-key to pin)"
-    print(f"signature: {v.signature} ({pinned}{', ' + v.key if v.key else ''})")
-    print("bundle verified" if v.ok else "bundle NOT verified")
-    return 0 if v.ok else 1
+    if v.pinned == "public-key":
+        signer = f"pinned key {args.public_key}, {v.key}"
+    elif v.pinned == "fingerprint":
+        signer = f"bundle key {v.key or 'none'}, trusted {v.trusted}"
+    else:
+        signer = f"the bundle's own key {v.key}" if v.key else "no key"
+    print(f"signature: {v.signature} ({signer})")
+    if v.signature == "untrusted":
+        print(f"signature: valid, but by {v.key}, not the trusted {v.trusted}")
+    if v.exit_code == 3:
+        print(f"integrity only: signer not pinned (signed by {v.key}); compare it with your signing key's "
+              "fingerprint and pin it with --trust SHA256:<hex> or --public-key FILE")
+    else:
+        print("bundle verified" if v.ok else "bundle NOT verified")
+    return v.exit_code
 
 
 def _cmd_open(args: argparse.Namespace) -> int:
@@ -317,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--file", help="YAML parameter file")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
     r.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
-    r.add_argument("--cell-timeout", type=float, default=None, help="seconds a step may take")
+    r.add_argument("--cell-timeout", type=float, default=None,
+                   help="seconds a step may take (default: 60 x timeout_s, at least 300)")
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle",
@@ -340,9 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true")
     k.set_defaults(func=_cmd_keygen)
 
-    v = sub.add_parser("verify", help="check a bundle's files against its manifest and signature")
+    v = sub.add_parser(
+        "verify", help="check a bundle's files against its manifest and signature",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check every file of a bundle against MANIFEST.sha256 and MANIFEST.sig. Symlinks, empty folders,\n"
+                    "special files and manifest paths outside the bundle are rejected (nothing outside is read).\n"
+                    "Pin the signer with --public-key or --trust: the bundle's own MANIFEST.pub proves integrity,\n"
+                    "not who signed.",
+        epilog="exit codes:\n"
+               "  0 = verified: every file as listed, signed by the pinned key\n"
+               "  1 = NOT verified: changed, missing, extra or rejected files, a rejected manifest,\n"
+               "      a bad signature, or a valid one by another key than the pinned one\n"
+               "  2 = could not verify: not a bundle, unreadable manifest or key (FIFO, device, too large)\n"
+               "  3 = integrity only: intact and validly signed, but the signer is not pinned;\n"
+               "      its fingerprint is printed (pin it with --trust SHA256:<hex>)")
     v.add_argument("dir")
     v.add_argument("--public-key", help="the signer's public key (PEM) to pin")
+    v.add_argument("--trust", metavar="FINGERPRINT",
+                   help="pin the signer by key fingerprint, SHA256:<hex> (SHA-256 of the raw Ed25519 public key)")
     v.set_defaults(func=_cmd_verify)
 
     lab = sub.add_parser("lab", help="start, stop or inspect the local lab", epilog=_fault_lines(),

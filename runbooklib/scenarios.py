@@ -40,7 +40,7 @@ class Scenario:
         return {n: VOCABULARY[n].required_for(n in self.required) for n in names}
 
 
-_HTTP = ("registry_url", "realm_url", "service", "username", "password", "ca_bundle")
+_HTTP = ("registry_url", "realm_url", "service", "username", "password", "ca_bundle", "allow_insecure_realm")
 _S3 = ("s3_bucket", "s3_region", "s3_endpoint", "s3_root", "s3_access_key", "s3_secret_key")
 _CONFIGS = ("registry_config", "gitlab_config", "gitlab_rb")
 _LOGS = ("log_paths", "since", "until")
@@ -87,11 +87,12 @@ CATALOGUE: dict[str, Scenario] = {
         Scenario("debug-logs", "Registry debug logs", "Enable registry debug logs",
                  ("registry_config", "gitlab_rb") + _LOGS),
         Scenario("empty-name-tags", "Tags with an empty name", "Tags with an empty name",
-                 _S3 + ("registry_url", "username", "password", "ca_bundle", "inventory", "apply", "confirm_digest")),
+                 _S3 + ("registry_url", "username", "password", "ca_bundle", "allow_insecure_realm", "inventory",
+                        "apply", "confirm_digest")),
         Scenario("cleanup-policy", "Investigate a cleanup policy", "Investigate a cleanup policy",
                  ("gitlab_api_url", "gitlab_token", "project", "tag", "policy_keep_n", "policy_older_than",
                   "policy_name_regex", "policy_name_regex_keep", "registry_url", "username", "password",
-                  "ca_bundle", "service")),
+                  "ca_bundle", "service", "allow_insecure_realm")),
         Scenario("ipv6-listener", "Registry listens on IPv6 instead of IPv4",
                  "Registry service listens on IPv6 address instead of IPv4",
                  ("registry_url", "registry_config", "gitlab_rb", "nginx_config") + _LOGS),

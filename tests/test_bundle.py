@@ -151,7 +151,7 @@ def test_a_crashing_runbook_still_completes_the_bundle_and_says_so(tmp_path):
     summary = json.loads((out / "findings.json").read_text())
     assert summary["scenarios"][0]["error"] and summary["status"] == "error"
     assert "could not finish" in (out / "triage.html").read_text()
-    assert runbook("verify", str(out)).returncode == 0
+    assert runbook("verify", str(out)).returncode == 3  # one-time key: integrity only, signer not pinned
 
 
 def test_no_canary_secret_in_any_file_of_a_bundle_of_every_built_scenario(lab, tmp_path):

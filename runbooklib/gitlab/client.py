@@ -3,7 +3,9 @@
 Every failure is a :class:`GitLabError` that knows what went wrong in GitLab's terms (which token scope or
 role is missing, which object was not found), so checks can turn it into a Finding with
 :func:`error_finding` instead of a traceback. The token is sent only as a header; it never appears in a URL,
-an error message or evidence.
+an error message or evidence. It is pinned to the configured API origin (scheme, host and port): a
+pagination ``Link`` (or any absolute URL) elsewhere, or from https to http, is refused with a
+``cross_origin`` error naming both URLs, and no request is made; redirects are never followed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 
 from ..findings import Finding, Status
 from ..probes.api import transport_remedy
+from ..probes.auth import show_origin, url_origin
 from ..probes.http import describe_failure, make_client
 
 SEED_CLEANUP = "Investigate a cleanup policy"
@@ -32,7 +35,7 @@ class GitLabError(Exception):
     """Why a GitLab API call gave no usable answer.
 
     ``kind`` is one of: not_configured, transport, unauthorized, insufficient_scope, forbidden, not_found,
-    rate_limited, server, bad_answer.
+    rate_limited, server, bad_answer, cross_origin (a URL outside the API origin: the token is not sent there).
     """
 
     kind: str
@@ -131,6 +134,7 @@ class GitLabClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_url = normalise_api_url(api_url)
+        self.origin = url_origin(self.api_url) if self.api_url else ("", "", None)
         self._token = token or ""
         self.token_header = token_header or ("JOB-TOKEN" if self._token.startswith(JOB_TOKEN_PREFIX) else "PRIVATE-TOKEN")
         self.http = http or make_client(timeout_s)
@@ -153,17 +157,37 @@ class GitLabClient:
     def url(self, path: str) -> str:
         return self.api_url + "/" + path.lstrip("/")
 
+    def check_origin(self, url: str, came_from: str = "") -> None:
+        """Raise ``cross_origin`` unless ``url`` is on the API origin (same scheme, host and port): the token
+        goes nowhere else, and never from https down to http."""
+        target = url_origin(url)
+        if target == self.origin:
+            return
+        api = show_origin(self.origin)
+        what = f"{came_from} points to {url}" if came_from else f"{url} is"
+        if self.origin[0] == "https" and target[0] == "http":
+            why = "from https down to plain http: the token would cross the network in cleartext"
+        else:
+            why = f"on another origin ({show_origin(target)})"
+        raise GitLabError(
+            "cross_origin",
+            f"{what} outside the configured GitLab API {self.api_url} ({why}); the {self.token_header} is only sent "
+            f"to {api}, so nothing was requested there",
+            url, None, {"api_url": self.api_url, "api_origin": api, "refused_url": url,
+                        "refused_origin": show_origin(target), "came_from": came_from or "caller"})
+
     def request(self, path_or_url: str, params: dict[str, Any] | None = None) -> httpx.Response:
         """GET one URL (a path under the API or an absolute Link URL); 429 waits and retries; errors raise."""
         if not self.api_url:
             raise GitLabError("not_configured", "no gitlab_api_url given (e.g. https://gitlab.example.com/api/v4)")
         url = path_or_url if path_or_url.startswith(("http://", "https://")) else self.url(path_or_url)
         shown = url if not params else f"{url}?{urlencode(params)}"
+        self.check_origin(url)
         attempt = 0
         while True:
             self.requests += 1
             try:
-                response = self.http.get(url, params=params, headers=self._headers())
+                response = self.http.get(url, params=params, headers=self._headers(), follow_redirects=False)
             except httpx.InvalidURL as exc:
                 raise GitLabError("bad_answer", f"invalid URL {shown}: {exc}", shown) from None
             except httpx.UnsupportedProtocol as exc:
@@ -243,7 +267,8 @@ class GitLabClient:
 
         Follows ``x-next-page`` (offset pagination); when GitLab sends none (keyset pagination, or more than
         10,000 rows) the ``Link: <...>; rel="next"`` URL. ``x-next-page`` is preferred because a GitLab behind a
-        proxy with a wrong ``external_url`` writes Link URLs for another host.
+        proxy with a wrong ``external_url`` writes Link URLs for another host. A Link outside the API origin
+        (another host or port, or https → http) raises ``cross_origin`` before any request goes there.
         """
         query = dict(params or {})
         query["per_page"] = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -267,6 +292,8 @@ class GitLabClient:
             link = response.links.get("next", {}).get("url") if response.headers.get("link") else None
             if not link:
                 return
+            link = str(response.url.join(link))  # a relative Link is relative to the page that sent it
+            self.check_origin(link, f"the `Link: rel=\"next\"` header of {target}")
             parts = urlsplit(link)
             target = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -414,6 +441,19 @@ def error_finding(err: GitLabError, what: str, fid_prefix: str = "gitlab", refs:
             "not sat through.", ev,
             "Run again later, or ask an administrator about the API rate limits (Admin > Settings > Network > "
             "User and IP rate limits).", refs)
+    if kind == "cross_origin":
+        return Finding(
+            f"{fid_prefix}.cross_origin", Status.FAIL, f"{what}: GitLab pointed outside its API origin; not followed",
+            f"{err.message}. What was listed before this point is incomplete.", ev,
+            "GitLab writes pagination `Link` URLs from its own `external_url`; one on another host, port or scheme "
+            "than `gitlab_api_url` means the two disagree (often a TLS proxy in front of an `http://` "
+            "external_url).\n"
+            "- Omnibus: set `external_url 'https://<the host clients use>'` in /etc/gitlab/gitlab.rb, then "
+            "`gitlab-ctl reconfigure`.\n"
+            "- Helm: `global.hosts.domain` / `global.hosts.https: true`.\n"
+            "- Source: `gitlab.host`, `gitlab.port` and `gitlab.https` in gitlab.yml.\n"
+            "If the other URL is the right GitLab, set `gitlab_api_url` to it instead: the token is only ever sent "
+            "to the origin you configure.", refs)
     if kind == "server":
         return Finding(f"{fid_prefix}.server_error", Status.FAIL, f"{what}: GitLab server error ({err.status})",
                        f"GitLab answered {err.status}: {err.message}.", ev,

@@ -32,6 +32,7 @@ import httpx
 
 from ..findings import Finding, Status
 from .api import parse_bearer_challenge, transport_remedy
+from .auth import realm_policy
 from .hops import SEED_403, SEED_PUSH, Hop, analyse_hops, hop_from_parts, short_url, strip_url, trace_rows
 from .http import describe_failure
 
@@ -245,7 +246,8 @@ class _Canary:
         return urlunsplit((self.origin[0], self.origin[1], p.path, p.query, ""))
 
     # -- token flow
-    def login(self, username: str, password: str, service: str, realm_url: str) -> bool:
+    def login(self, username: str, password: str, service: str, realm_url: str,
+              allow_insecure_realm: bool = False) -> bool:
         r = self.send("API version check", "GET", f"{self.base}/v2/", auth=False)
         if r is None:
             self.result.auth_failure = f"GET {self.base}/v2/ got no answer ({self.result.hops[-1].error})"
@@ -265,6 +267,13 @@ class _Canary:
             return False
         scope = f"repository:{self.result.repository}:pull,push,delete"
         creds = (username, password) if username else None
+        if creds:
+            policy = realm_policy(realm, self.base, realm_url=realm_url, allow_insecure_realm=allow_insecure_realm)
+            if not policy.send:  # plain http to a host that is not loopback: the password is not sent
+                self.result.auth_failure = (f"credentials withheld: {policy.reason} (set allow_insecure_realm to "
+                                            "send them anyway)")
+                self.result.auth_scenario = "triage"
+                return False
         tr = self.send("token request", "GET", realm, auth=False, basic=creds,
                        params={"service": challenge.get("service") or service, "scope": scope})
         if tr is None:
@@ -406,7 +415,8 @@ class _Canary:
 
 def run_canary(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
                service: str = "container_registry", realm_url: str = "", repository: str = CANARY_REPOSITORY,
-               layer_bytes: int = LAYER_BYTES, chunk_bytes: int = CHUNK_BYTES) -> CanaryResult:
+               layer_bytes: int = LAYER_BYTES, chunk_bytes: int = CHUNK_BYTES, *,
+               allow_insecure_realm: bool = False) -> CanaryResult:
     """Push the canary image and remove it again; every request is recorded in ``result.hops``.
 
     ``client`` must not follow redirects (we follow them ourselves, recording each hop) and must be bounded by
@@ -417,7 +427,7 @@ def run_canary(client: httpx.Client, registry_url: str, username: str = "", pass
     # one (``canary-x`` stays listed after deleting its manifest when ``canary-x-docker`` exists).
     tag = "canary-" + secrets.token_hex(4)
     c = _Canary(client, base, repository, tag)
-    if not c.login(username, password, service, realm_url):
+    if not c.login(username, password, service, realm_url, allow_insecure_realm):
         return c.result
     image = build_canary_image(layer_bytes)
     c.result.layer_size = len(image.layer)
@@ -474,7 +484,7 @@ def _route(res: CanaryResult) -> dict[str, str]:
 def check_canary_push(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
                       service: str = "container_registry", realm_url: str = "", enabled: bool = True,
                       repository: str = CANARY_REPOSITORY, layer_bytes: int = LAYER_BYTES,
-                      chunk_bytes: int = CHUNK_BYTES) -> list[Finding]:
+                      chunk_bytes: int = CHUNK_BYTES, *, allow_insecure_realm: bool = False) -> list[Finding]:
     """Push a canary image through the path clients use (``registry_url``: the proxy's URL) and say which
     hop fails; the hop trace is the evidence. Off unless ``enabled`` (it writes to the registry)."""
     refs = (SEED_PUSH, SEED_403)
@@ -486,7 +496,7 @@ def check_canary_push(client: httpx.Client, registry_url: str, username: str = "
         return [Finding("push.canary.not_run", Status.SKIP, "Canary push not run: no registry_url",
                         "Give `registry_url` as clients use it (the proxy's URL).", {}, "", refs)]
     res = run_canary(client, registry_url, username, password, service, realm_url, repository, layer_bytes,
-                     chunk_bytes)
+                     chunk_bytes, allow_insecure_realm=allow_insecure_realm)
     rows = res.rows()
     ev = res.evidence()
     found: list[Finding] = []

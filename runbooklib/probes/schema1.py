@@ -95,7 +95,7 @@ def check_schema1_config(registry: Any) -> list[Finding]:
 
 def check_schema1_live(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
                        service: str = "container_registry", realm_url: str = "",
-                       repository: str = CANARY_REPOSITORY) -> list[Finding]:
+                       repository: str = CANARY_REPOSITORY, *, allow_insecure_realm: bool = False) -> list[Finding]:
     """PUT a signed schema1 manifest that references a missing blob: the answer says whether schema1 is
     accepted (``MANIFEST_BLOB_UNKNOWN``) or refused (``manifest schema v1 unsupported``). Stores nothing."""
     refs = (SEED_SCHEMA1,)
@@ -116,8 +116,12 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
                             "The probe PUTs a manifest (never stored): give `username` and `password` of a user "
                             f"who may push to `{repository}`.", {"realm": realm}, "", refs)]
         answer = request_token(client, realm, challenge.get("service") or service,
-                               f"repository:{repository}:pull,push", username, password)
+                               f"repository:{repository}:pull,push", username, password,
+                               allow_insecure_realm=allow_insecure_realm)
         tr, token = answer.exchange, answer.token
+        if not token and answer.problem.startswith("credentials withheld"):
+            return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: credentials withheld",
+                            answer.problem, {"realm": realm}, "", refs)]
         if not token:
             ev = tr.evidence(body_limit=200)
             ev.pop("body", None)

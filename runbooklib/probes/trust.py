@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..findings import Finding, Status
+from ..safefile import UnsafeFile, read_bytes
 from ..tokens import decode_unverified, libtrust_key_id
 from .api import parse_bearer_challenge
 from .auth import request_token
@@ -49,9 +50,9 @@ def load_certificates(path: str | Path) -> list[x509.Certificate]:
     """Every certificate in a PEM bundle (or one DER certificate); garbage is named, not skipped."""
     p = Path(path)
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise KeyMaterialError(f"{p}: cannot read ({exc.strerror})") from None
+        data = read_bytes(p, 1 << 20)
+    except UnsafeFile as exc:
+        raise KeyMaterialError(f"{p}: cannot read ({exc.reason})") from None
     if b"-----BEGIN" not in data:
         try:
             return [x509.load_der_x509_certificate(data)]
@@ -70,9 +71,9 @@ def load_private_key(path: str | Path) -> Any:
     """A private key from PEM or DER; an encrypted key or a certificate given instead is named as such."""
     p = Path(path)
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise KeyMaterialError(f"{p}: cannot read ({exc.strerror})") from None
+        data = read_bytes(p, 1 << 20)
+    except UnsafeFile as exc:
+        raise KeyMaterialError(f"{p}: cannot read ({exc.reason})") from None
     if b"ENCRYPTED" in data:
         raise KeyMaterialError(f"{p}: the private key is encrypted with a passphrase; GitLab needs it unencrypted")
     if b"CERTIFICATE-----" in data and b"PRIVATE KEY-----" not in data:
@@ -122,8 +123,10 @@ def _date(response: httpx.Response | None) -> dt.datetime | None:
 
 
 def probe_token(client: httpx.Client, registry_url: str, username: str, password: str,
-                service: str = "container_registry", realm_url: str = "", scope: str = "") -> TokenProbe:
-    """Get a token for ``scope`` (default: the challenge's) and present it to the registry."""
+                service: str = "container_registry", realm_url: str = "", scope: str = "", *,
+                allow_insecure_realm: bool = False) -> TokenProbe:
+    """Get a token for ``scope`` (default: the challenge's) and present it to the registry. Credentials go
+    to a plain-http realm only on loopback or with ``allow_insecure_realm`` (else ``error`` says so)."""
     out = TokenProbe(local_time=dt.datetime.now(dt.timezone.utc))
     base = registry_url.rstrip("/")
     first = exchange(client, "GET", f"{base}/v2/_catalog")
@@ -136,7 +139,8 @@ def probe_token(client: httpx.Client, registry_url: str, username: str, password
         out.error = "no token realm: the registry gave no Bearer challenge and realm_url is empty"
         return out
     scope = scope or challenge.get("scope", "registry:catalog:*")
-    answer = request_token(client, out.realm, service, scope, username, password)
+    answer = request_token(client, out.realm, service, scope, username, password,
+                           allow_insecure_realm=allow_insecure_realm)
     out.realm_date = _date(answer.exchange.response)
     token = answer.token
     if not token:

@@ -40,7 +40,7 @@ from S3, in no registry log.
 A real push through `registry_url` into the dedicated `runbook-canary` repository, deleted afterwards: the
 HEAD of the pushed blob follows the redirect to storage without the registry token, exactly as Docker does.
 Each 403 is attributed to its origin below.
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push))"),
+""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
 ## 4. The canary's hop trace
 """, "trace_table(rb.report.findings)"),

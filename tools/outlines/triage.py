@@ -53,12 +53,12 @@ for a token with HTTP Basic, then present it to the registry. A refusal at the r
 problem; `invalid_token` from the registry means it does not trust GitLab's token (go to
 `token-untrusted-key`); `insufficient_scope` on the catalog means the token was trusted but the user is
 not an administrator, which is fine.
-""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
+""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
 ## 3b. Do repositories list a tag with an empty name?
 With catalog access (administrators), `tags/list` of the first repositories: a `""` tag comes from zero-byte
 marker objects in S3 and breaks GitLab's tag views and cleanup (go to `empty-name-tags`).
-""", "rb.add(check_empty_tag_names(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url))"),
+""", "rb.add(check_empty_tag_names(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
 ## 4. Are the clocks in sync?
 Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
@@ -90,7 +90,7 @@ When `nginx_config` is given: the port of `registry_url` is one NGINX listens on
 ## 9. Canary push (only with `canary_push: true`)
 A small random image pushed through `registry_url` into `runbook-canary` and deleted again; every hop is
 recorded and the failing one named.
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push))"),
+""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
 ## Where to go next
 The findings above, routed to the runbooks that dig deeper (routing rules live in
