@@ -619,7 +619,7 @@ def scan_logs(
                 info.skipped = "unreadable"
             except Exception as exc:  # truncated/corrupt compressed files, I/O errors: what was read counts
                 kind = "corrupt" if _is_corrupt(exc) else "unreadable"
-                if (kind == "corrupt" and not isinstance(exc, EOFError) and info.compression and info.bytes == 0
+                if (kind == "corrupt" and info.compression and info.bytes == 0
                         and _rescan_plain(scanner, path, info)):
                     continue  # it only looked compressed
                 result.problems.append(PathProblem(str(path), kind, f"{type(exc).__name__}: {exc}"))
@@ -636,6 +636,7 @@ def _rescan_plain(scanner: "_Scanner", path: Path, info: FileInfo) -> bool:
             size = os.fstat(fh.fileno()).st_size
             if size:
                 scanner.scan_plain(fh, 0, size, str(path), info)
+        return True
     except OSError:
         return False
     info.compression = None

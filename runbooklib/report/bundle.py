@@ -7,7 +7,6 @@ run, MANIFEST.sha256, MANIFEST.sig, MANIFEST.pub; with --archive also DIR.tar.gz
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import socket
 import time
@@ -22,7 +21,7 @@ from ..findings import Status
 from . import manifest as M
 from .index import render_index
 from .runner import run_scenario
-from .sanitize import archive, scrub_tree
+from .sanitize import Redactor, Withheld, archive, recheck_tree, withheld_page
 
 TRIAGE = "triage"
 
@@ -115,6 +114,7 @@ def run_bundle(req: BundleRequest) -> BundleResult:
     started = _now()
     incident = req.incident or "incident-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     secrets: set[str] = set(P.referenced_secrets(req.file_values, req.overrides, req.file_base))
+    usernames = {str(v) for n, v in [*req.file_values.items(), *req.overrides] if n == "username" and v}
     entries: list[dict[str, Any]] = []
     merged: list[dict[str, Any]] = []
 
@@ -126,10 +126,14 @@ def run_bundle(req: BundleRequest) -> BundleResult:
 
     def run_one(sc: scenarios.Scenario, values: dict[str, Any], why: str, finding: str) -> Any:
         secrets.update(P.secret_values(sc.schema, values))
+        if values.get("username"):
+            usernames.add(str(values["username"]))
         t0 = time.monotonic()
         if bar is not None:
             bar.set_postfix_str(sc.id)
-        result = run_scenario(sc.id, values, out, cell_timeout=req.cell_timeout, progress=False)
+        # every secret the bundle knows so far: one runbook may meet another's (a shared parameter file)
+        result = run_scenario(sc.id, values, out, cell_timeout=req.cell_timeout, progress=False,
+                              extra_secrets=sorted(secrets))
         entry = {"id": sc.id, "title": sc.title, "why": why, "finding": finding,
                  "status": result.report.status.value if result.report else Status.ERROR.value,
                  "exit_code": result.exit_code, "error": result.error, "html": result.html.name,
@@ -162,6 +166,14 @@ def run_bundle(req: BundleRequest) -> BundleResult:
     if bar is not None:
         bar.close()
 
+    # Each run masked its own artifacts; check them all against every secret the bundle met (a later runbook
+    # may have added one) and redact again, as objects, only where a form of one is found. What cannot be made
+    # safe is withheld and becomes a finding of the bundle.
+    redactor = Redactor(secrets, usernames)
+    withheld = recheck_tree(out, redactor)
+    for note in withheld:
+        merged.append({**note.finding().to_dict(), "scenario": note.artifact.split(".")[0]})
+
     codes = [e["exit_code"] for e in entries]
     exit_code = 2 if 2 in codes and any(e["html"] for e in entries if e["exit_code"] == 2) else (1 if 1 in codes else 0)
     worst = max((Status(f["status"]) for f in merged if f["status"] != "skip"), key=lambda s: s.severity,
@@ -179,6 +191,7 @@ def run_bundle(req: BundleRequest) -> BundleResult:
         "scenarios": entries,
         "findings": merged,
         "versions": _versions(),
+        "withheld": [note.to_dict() for note in withheld],
     }
     ephemeral = key is None
     if key is None:
@@ -187,13 +200,34 @@ def run_bundle(req: BundleRequest) -> BundleResult:
         key = Ed25519PrivateKey.generate()
     summary["signature"] = {"kind": "one-time (integrity only)" if ephemeral else "operator",
                             "fingerprint": M.key_fingerprint(key.public_key())}
-    (out / "findings.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    (out / "index.html").write_text(render_index(summary), encoding="utf-8")
-    scrub_tree(out, secrets)
+    _write_summary(out, summary, redactor)
     data = M.write_manifest(out)
     M.sign(out, data, key)
     tarball = archive(out) if req.archive else None
     return BundleResult(out, exit_code, summary, tarball)
+
+
+def _write_summary(out: Path, summary: dict[str, Any], redactor: Redactor) -> None:
+    """findings.json and index.html from the masked summary; either one withheld is said in the other."""
+
+    def withhold(note: Withheld) -> None:
+        summary["withheld"].append(note.to_dict())
+        summary["findings"].append({**note.finding().to_dict(), "scenario": "bundle"})
+        summary["status"] = max(Status(summary["status"]), Status.ERROR, key=lambda s: s.severity).value
+
+    _, note = redactor.write_json(summary, out / "findings.json")
+    if note is not None:
+        withhold(note)
+    try:
+        note = redactor.write_html(render_index(redactor.obj(summary)), out / "index.html")
+    except Exception as exc:  # noqa: BLE001 - rendering failed: the bundle still completes
+        note = Withheld("index.html", redactor.reason(exc))
+    if note is not None:
+        withhold(note)
+        (out / "index.html").write_text(withheld_page([Withheld(**w) for w in summary["withheld"]]),
+                                        encoding="utf-8")
+        if (out / "findings.json").exists():
+            redactor.write_json(summary, out / "findings.json")
 
 
 def _shown_parameters(req: BundleRequest) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from .. import scenarios
 from ..kernel import KERNEL_NAME, kernel_spec
 from ..findings import Report, Status
 from .html import footer_html, render_report, summary_cell_html
-from .redact import redact_file, redact_text
-from .sanitize import scrub, scrub_file
+from .sanitize import Redactor, Withheld
 
 KERNEL = KERNEL_NAME
 
@@ -78,6 +77,15 @@ class RunResult:
         if self.error is not None or self.report is None:
             return 2
         return 1 if self.report.status is Status.FAIL else 0
+
+
+def default_cell_timeout(timeout_s: Any) -> float:
+    """The bound on one step when none is given: room for many probes of ``timeout_s`` each, never forever."""
+    try:
+        per_call = float(timeout_s)
+    except (TypeError, ValueError):
+        per_call = 10.0
+    return max(300.0, 60.0 * per_call)
 
 
 def _quiet_papermill() -> None:
@@ -164,6 +172,8 @@ def run_scenario(
     for stale in (nb_path, html_path, findings_path):
         stale.unlink(missing_ok=True)
     secrets = P.secret_values(sc.schema, values) + list(extra_secrets or [])
+    if cell_timeout is None:
+        cell_timeout = default_cell_timeout(values.get("timeout_s", 10.0))
     parameters = {**values, P.FINDINGS_PATH: str(findings_path)}
     if progress is None:
         progress = sys.stderr.isatty()
@@ -192,29 +202,45 @@ def run_scenario(
         error = f"timed out after {cell_timeout:g} s" if timed_out and cell_timeout else _error_text(exc).splitlines()[0]
     finally:
         shutil.rmtree(socket_dir, ignore_errors=True)
-    error = redact_text(error, secrets) if error else None
-
-    for artifact in (nb_path, findings_path):
-        redact_file(artifact, secrets)
-        scrub_file(artifact, secrets)
-    report = None
-    if findings_path.exists():
-        try:
-            report = Report.load(str(findings_path))
-        except (ValueError, KeyError) as exc:
-            error = error or f"findings file unreadable: {exc}"
+    # One redaction pass per artifact, on objects before they are written or rendered (never on serialized
+    # text); an artifact that cannot be made safe is withheld, and the report says which and why.
+    redactor = Redactor(secrets, usernames=[str(values.get("username") or "")])
+    error = redactor.safe_text(error) if error else None
+    withheld: list[Withheld] = []
+    nb = None
     if nb_path.exists():
-        nb = nbformat.read(str(nb_path), as_version=4)
-    else:  # papermill failed before writing anything: render the source notebook unexecuted
+        nb, note = redactor.notebook_file(nb_path)
+        withheld += [note] if note else []
+    report = None
+    fresh = False  # a report made here (not the kernel's): stamped when written
+    if findings_path.exists():
+        data, note = redactor.json_file(findings_path)
+        if note is not None:
+            withheld.append(note)
+            error = error or f"{note.artifact} withheld: {note.reason}"
+            report, fresh = Report(sc.id, parameters=dict(values)), True
+        else:
+            try:
+                report = Report.from_dict(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                error = error or redactor.safe_text(f"findings file unreadable: {exc}")
+    if nb is None:  # papermill failed before writing anything, or the notebook was withheld: render the source
         nb = nbformat.read(str(sc.notebook), as_version=4)
     if error is not None and report is None:
         step = failed_step(nb)
         if step is not None and step.heading:
             error = f"step '{step.heading}' {error}"
-        report = _step_report(sc.id, values, step, timed_out, error, cell_timeout)
-        report.write(str(findings_path))
-        scrub_file(findings_path, secrets)
-    head = summary_cell_html(sc.title, report, error, values)
+        report, fresh = _step_report(sc.id, values, step, timed_out, error, cell_timeout), True
+    if report is not None and (fresh or withheld):
+        for note in withheld:
+            report.add(note.finding())
+        note = redactor.write_report(report, findings_path, stamp=fresh)
+        if note is not None:
+            report.add(note.finding())
+    head = summary_cell_html(sc.title, report, error, values)  # parameters: secrets are references
     page = render_report(nb, head, footer_html(report, time.monotonic() - t0))
-    html_path.write_text(scrub(page, secrets), encoding="utf-8")
+    note = redactor.write_html(page, html_path)
+    if note is not None and report is not None:
+        report.add(note.finding())
+        redactor.write_report(report, findings_path, stamp=False)
     return RunResult(sc.id, nb_path, html_path, findings_path, report, error)
