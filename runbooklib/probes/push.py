@@ -247,7 +247,7 @@ class _Canary:
 
     # -- token flow
     def login(self, username: str, password: str, service: str, realm_url: str,
-              allow_insecure_realm: bool = False) -> bool:
+              allow_insecure_realm: bool = False, scope: str = "") -> bool:
         r = self.send("API version check", "GET", f"{self.base}/v2/", auth=False)
         if r is None:
             self.result.auth_failure = f"GET {self.base}/v2/ got no answer ({self.result.hops[-1].error})"
@@ -265,7 +265,7 @@ class _Canary:
             self.result.auth_scenario = "triage"
             self.result.no_api = r.status_code != 401
             return False
-        scope = f"repository:{self.result.repository}:pull,push,delete"
+        scope = scope or f"repository:{self.result.repository}:pull,push,delete"
         creds = (username, password) if username else None
         if creds:
             policy = realm_policy(realm, self.base, realm_url=realm_url, allow_insecure_realm=allow_insecure_realm)

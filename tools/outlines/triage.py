@@ -29,6 +29,7 @@ from runbooklib.metrics import check_metrics_verdict
 from runbooklib.config.nginx import check_nginx_config
 from runbooklib.probes.push import check_canary_push
 from runbooklib.probes.catalog import check_empty_tag_names
+from runbooklib.probes.pull import check_pull_path
 """,
     steps=[
         ("""
@@ -59,6 +60,12 @@ not an administrator, which is fine.
 With catalog access (administrators), `tags/list` of the first repositories: a `""` tag comes from zero-byte
 marker objects in S3 and breaks GitLab's tag views and cleanup (go to `empty-name-tags`).
 """, "rb.add(check_empty_tag_names(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+        ("""
+## 3c. Does an existing image read back, storage redirect included?
+HEAD and GET of one layer of an existing image, as Docker does, following the registry's redirect to the
+storage without the registry token. Read-only (no canary): a 403 from the storage, the proxy or the registry
+is named by the hop that answered it (go to `push-403`).
+""", "rb.add(check_pull_path(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
 ## 4. Are the clocks in sync?
 Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
