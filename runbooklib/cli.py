@@ -157,6 +157,8 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     private, public = M.generate_key(out)
     print(f"private key {private} (mode 0600): pass it as --sign-key file:{private}")
     print(f"public key  {public}: give it to whoever verifies bundles")
+    print(f"fingerprint {M.key_fingerprint(M.load_public_key(public))}: "
+          "or pin by it (`runbook verify DIR --trust FINGERPRINT`)")
     return 0
 
 
@@ -390,16 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, `timeout`, systemd) unwinds like Ctrl-C: `finally` blocks stop the kernel
+    and remove its private socket folder instead of leaving /tmp/runbook-kernel-* behind."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (e.g. called from a test runner's worker)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    _exit_cleanly_on_sigterm()
     if not args_list:
         build_parser().print_help(sys.stderr)
         return 2
-    if args_list[:1] == ["logs"]:  # a quick look without a notebook: `runbook logs PATH... [--json]`
-        from .logs.cli import main as logs_main
-
-        return logs_main(args_list[1:])
     try:
+        if args_list[:1] == ["logs"]:  # a quick look without a notebook: `runbook logs PATH... [--json]`
+            from .logs.cli import main as logs_main
+
+            return logs_main(args_list[1:])
         args = build_parser().parse_args(args_list)
         return int(args.func(args))
     except (UsageError, P.ParamError) as exc:
@@ -408,6 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("runbook: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `runbook logs ... | head`: the reader left, nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -73,3 +73,59 @@ def test_discover_on_a_missing_root_is_one_line(tmp_path):
 def test_discover_on_a_root_without_omnibus_files_says_what_it_looked_for(tmp_path):
     r = runbook("discover", "--root", str(tmp_path), "-o", str(tmp_path / "p.yaml"))
     assert r.returncode == 2 and "etc/gitlab/gitlab.rb" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_sigterm_during_a_run_stops_the_kernel_and_removes_its_socket_folder(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    from tests.test_hostile_servers import _Server
+    from tests.test_reachability import _blackhole
+
+    server = _Server(_blackhole)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "runbooklib.cli", "run", "triage", "-p", "registry_url", server.url,
+                             "-p", "timeout_s", "60", "-o", str(tmp_path / "out")], cwd=ROOT,
+                            env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while server.connections == 0:  # the kernel is up and the first probe is waiting on the dead host
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        assert [p.name for p in tmp.iterdir() if p.name.startswith("runbook-kernel-")]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        server.close()
+    assert proc.returncode == 130 and b"interrupted" in err
+    assert not [p.name for p in tmp.iterdir() if p.name.startswith("runbook-kernel-")]
+
+
+def test_force_replaces_a_bundle_with_a_symlinked_folder_without_following_it(tmp_path):
+    from runbooklib.report.bundle import _clean
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("not ours")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "MANIFEST.sha256").write_text("")
+    (bundle / "linked").symlink_to(outside, target_is_directory=True)
+    (bundle / "sub").mkdir()
+    _clean(bundle)
+    assert list(bundle.iterdir()) == [] and (outside / "keep").read_text() == "not ours"
+
+
+def test_force_never_empties_a_folder_that_holds_no_bundle(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "precious").write_text("x")
+    r = runbook("triage", "-p", "registry_url", "http://127.0.0.1:9", "-o", str(folder), "--force")
+    assert r.returncode == 2 and "never empties another folder" in r.stderr
+    assert (folder / "precious").exists()

@@ -65,6 +65,9 @@ def _check_request(req: BundleRequest) -> tuple[dict[str, Any], Any]:
     out = req.out_dir
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not req.force:
         raise P.ParamError(f"output folder {out} exists and is not empty (use --force to replace its bundle)")
+    if req.force and out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in BUNDLE_MARKERS):
+        raise P.ParamError(f"output folder {out} holds files but no bundle (no {BUNDLE_MARKERS[0]}): --force "
+                           "only replaces a previous bundle, it never empties another folder")
     for name, _ in req.overrides:
         if name not in P.VOCABULARY:
             raise P.ParamError(f"unknown parameter {name!r} (valid: {', '.join(sorted(P.VOCABULARY))})")
@@ -97,11 +100,18 @@ def _plan(triage_findings: list[Any], only: list[str] | None) -> list[dict[str, 
             if r["scenario"] != TRIAGE and scenarios.CATALOGUE[r["scenario"]].built]
 
 
+BUNDLE_MARKERS = ("MANIFEST.sha256", "findings.json", "index.html")
+
+
 def _clean(folder: Path) -> None:
+    """Empty a previous bundle's folder for --force. Symlinks are removed, never followed."""
     import shutil
 
     for child in folder.iterdir():
-        shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if child.is_symlink() or not child.is_dir():
+            child.unlink()
+        else:
+            shutil.rmtree(child)
 
 
 def run_bundle(req: BundleRequest) -> BundleResult:
