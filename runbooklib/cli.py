@@ -89,7 +89,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     extra = P.referenced_secrets(P.load_file(args.file) if args.file else {},
                                  [(n, P.parse_override(v)) for n, v in (args.param or [])],
                                  Path(args.file).resolve().parent if args.file else None)
-    result = run_scenario(sc.id, values, Path(args.output), cell_timeout=args.cell_timeout, extra_secrets=extra)
+    progress = True if args.progress else None  # None: on when stderr is a terminal
+    result = run_scenario(sc.id, values, Path(args.output), cell_timeout=args.cell_timeout, extra_secrets=extra,
+                          progress=progress)
     status = result.report.status.value if result.report else "not finished"
     print(f"{sc.id}: {status} -> {result.html}")
     if result.error:
@@ -340,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
     r.add_argument("--cell-timeout", type=float, default=None,
                    help="seconds a step may take (default: 60 x timeout_s, at least 300)")
+    r.add_argument("--progress", action="store_true",
+                   help="a line per step on stderr even when it is not a terminal (always on a terminal)")
     r.set_defaults(func=_cmd_run)
 
     t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle",

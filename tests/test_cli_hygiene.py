@@ -129,3 +129,18 @@ def test_force_never_empties_a_folder_that_holds_no_bundle(tmp_path):
     r = runbook("triage", "-p", "registry_url", "http://127.0.0.1:9", "-o", str(folder), "--force")
     assert r.returncode == 2 and "never empties another folder" in r.stderr
     assert (folder / "precious").exists()
+
+
+def test_progress_prints_one_line_per_step_naming_it(tmp_path):
+    import nbformat
+
+    from runbooklib import scenarios
+    from runbooklib.report.runner import step_titles
+
+    r = runbook("run", "logs", "-p", "log_paths", str(tmp_path), "-o", str(tmp_path / "o"), "--progress")
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("logs [")]
+    titles = list(step_titles(nbformat.read(str(scenarios.get("logs").notebook), as_version=4)).values())
+    assert len(lines) == len(titles) >= 3
+    assert lines[1].startswith(f"logs [2/{len(titles)}] {titles[1]}")
+    quiet = runbook("run", "logs", "-p", "log_paths", str(tmp_path), "-o", str(tmp_path / "q"))
+    assert "logs [1/" not in quiet.stderr  # not a terminal and no --progress: no step lines

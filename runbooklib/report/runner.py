@@ -79,6 +79,44 @@ class RunResult:
         return 1 if self.report.status is Status.FAIL else 0
 
 
+def step_titles(nb: Any) -> dict[str, str]:
+    """Code cell id -> the heading of the step it runs (the markdown cell before it), for progress lines.
+    Ids, not positions: papermill inserts the injected-parameters cell, which shifts every position."""
+    titles: dict[str, str] = {}
+    heading = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            if first.startswith("#"):
+                heading = first.lstrip("#").strip()
+        elif "parameters" not in cell.metadata.get("tags", []) and heading and cell.get("id"):
+            titles[cell["id"]] = heading
+            heading = ""  # one line per step, not per code cell
+    return titles
+
+
+class StepProgress:
+    """``[3/11] 3. Is the token flow working?`` on stderr as each step starts (nbclient's on_cell_start hook),
+    so nobody stares at a silent terminal during an incident."""
+
+    def __init__(self, scenario_id: str, nb: Any, stream: Any = None) -> None:
+        self.scenario = scenario_id
+        self.titles = step_titles(nb)
+        self.order = {cid: n for n, cid in enumerate(self.titles, 1)}
+        self.stream = stream or sys.stderr
+        self.t0 = time.monotonic()
+
+    def __call__(self, cell: Any = None, cell_index: int = 0, **_: Any) -> None:
+        cid = (cell or {}).get("id", "")
+        title = self.titles.get(cid)
+        if title is None:
+            return
+        elapsed = time.monotonic() - self.t0
+        self.stream.write(f"{self.scenario} [{self.order[cid]}/{len(self.titles)}] {title} "
+                          f"({elapsed:.0f} s)\n")
+        self.stream.flush()
+
+
 def default_cell_timeout(timeout_s: Any) -> float:
     """The bound on one step when none is given: room for many probes of ``timeout_s`` each, never forever."""
     try:
@@ -177,6 +215,9 @@ def run_scenario(
     parameters = {**values, P.FINDINGS_PATH: str(findings_path)}
     if progress is None:
         progress = sys.stderr.isatty()
+    hooks: dict[str, Any] = {}
+    if progress:
+        hooks["on_cell_start"] = StepProgress(sc.id, nbformat.read(str(sc.notebook), as_version=4))
     _quiet_papermill()
     error: str | None = None
     timed_out = False
@@ -188,11 +229,12 @@ def run_scenario(
             str(nb_path),
             parameters=parameters,
             kernel_name=KERNEL,
-            progress_bar=progress,
+            progress_bar=False,
             execution_timeout=cell_timeout,
             cwd=os.getcwd(),  # relative paths in -p values mean what they mean in the caller's shell
             log_output=False,
             kernel_manager_class=_ipc_kernel_manager(socket_dir),
+            **hooks,
         )
     except pm.PapermillExecutionError as exc:
         error = _error_text(exc)
