@@ -338,3 +338,47 @@ def test_every_other_token_caller_withholds_too(servers):
         assert tags[0].id == "tags.not_checked" and "credentials withheld" in tags[0].detail
     assert registry.carried("authorization") == []
     assert all(r["method"] in ("GET", "HEAD") for r in registry.seen)  # nothing was pushed
+
+
+def test_registry_tags_pagination_never_carries_the_bearer_token_to_another_origin():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from runbooklib.gitlab.registry import registry_tags
+    from runbooklib.probes.http import make_client
+
+    seen: list[str | None] = []
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"tags": ["stolen"]}')
+
+        def log_message(self, *args):
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Link", f'<http://127.0.0.1:{other.server_port}/v2/g/p/tags/list?last=a>; rel="next"')
+            self.end_headers()
+            self.wfile.write(b'{"name": "g/p", "tags": ["a"]}')
+
+        def log_message(self, *args):
+            pass
+
+    registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=registry.serve_forever, daemon=True).start()
+    try:
+        with make_client(5) as client:
+            result = registry_tags(client, f"http://127.0.0.1:{registry.server_port}", "g/p", "u", "p")
+    finally:
+        registry.shutdown()
+        other.shutdown()
+    assert seen == [] and result.tags == ["a"] and "another origin" in result.error

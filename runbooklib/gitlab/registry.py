@@ -13,7 +13,7 @@ import httpx
 
 from ..findings import Finding, Status
 from ..probes.api import parse_bearer_challenge
-from ..probes.auth import request_token
+from ..probes.auth import request_token, show_origin, url_origin
 from ..probes.http import exchange
 from .client import SEED_CLEANUP
 from .inventory import Inventory
@@ -73,7 +73,11 @@ def registry_tags(client: httpx.Client, registry_url: str, path: str, username: 
         nxt = response.links.get("next", {}).get("url") if response.headers.get("link") else None
         if not nxt:
             break
-        ex = exchange(client, "GET", str(httpx.URL(base).join(nxt)), headers=headers)
+        target = str(httpx.URL(base).join(nxt))
+        if url_origin(target) != url_origin(base):  # the Bearer token belongs to the registry's origin only
+            return RegistryTags(path, sorted(tags), f"pagination stopped: the next page is on another origin "
+                                f"({show_origin(url_origin(target))}); the token is not sent there", 200)
+        ex = exchange(client, "GET", target, headers=headers)
         if not ex.ok or ex.response is None:
             return RegistryTags(path, None, "pagination failed")
         response = ex.response
