@@ -67,12 +67,17 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
         return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no read token",
                         f"{probe.result.auth_failure}. The token flow step says why.", probe.result.evidence(), "", refs)]
     if not repository:
-        catalog = _json(probe.send("catalog", "GET", f"{base}/v2/_catalog", params={"n": "20"}, keep_body=True))
+        answer = probe.send("catalog", "GET", f"{base}/v2/_catalog", params={"n": "20"}, keep_body=True)
+        catalog = _json(answer)
         repos = [r for r in (catalog or {}).get("repositories") or [] if isinstance(r, str)] if isinstance(catalog, dict) else []
         if not repos:
+            why = ("the catalog lists no repository this token may see (only administrators read the catalog)"
+                   if answer is not None and answer.status_code == 200 else
+                   f"the catalog answered {answer.status_code if answer is not None else 'nothing'}"
+                   + (" (the registry refused the token: see the token flow step)"
+                      if answer is not None and answer.status_code == 401 else ""))
             return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no repository to read",
-                            "The catalog lists no repository this token may see; give `project` or push once.",
-                            probe.result.evidence(), "", refs)]
+                            f"{why[0].upper()}{why[1:]}.", probe.result.evidence(), "", refs)]
         repository = repos[0]
         probe.result.repository = repository
         if not probe.login(username, password, service, realm_url, allow_insecure_realm,
