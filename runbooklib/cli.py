@@ -128,7 +128,7 @@ def _cmd_triage(args: argparse.Namespace) -> int:
         overrides=[(n, P.parse_override(v)) for n, v in (args.param or [])],
         incident=args.incident or "", only=scenario_ids(args.only) if args.only else None,
         sign_key=args.sign_key or "", archive=args.archive, force=args.force, cell_timeout=args.cell_timeout,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty() or args.progress,
     )
     try:
         result = run_bundle(req)
@@ -358,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sign-key", help="Ed25519 private key as env:NAME or file:PATH (default: a one-time key)")
     t.add_argument("--archive", action="store_true", help="also write DIR.tar.gz")
     t.add_argument("--force", action="store_true", help="replace the contents of a non-empty output folder")
-    t.add_argument("--cell-timeout", type=float, default=None, help="seconds a step may take")
+    t.add_argument("--cell-timeout", type=float, default=None,
+                   help="seconds a step may take (default: 60 x timeout_s, at least 300)")
+    t.add_argument("--progress", action="store_true", help="a line per runbook and step on stderr (always on a terminal)")
     t.set_defaults(func=_cmd_triage)
 
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")

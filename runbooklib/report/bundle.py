@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,21 +129,17 @@ def run_bundle(req: BundleRequest) -> BundleResult:
     entries: list[dict[str, Any]] = []
     merged: list[dict[str, Any]] = []
 
-    bar = None
-    if req.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=1, desc="runbooks", unit="notebook")
+    done = [0]
 
     def run_one(sc: scenarios.Scenario, values: dict[str, Any], why: str, finding: str) -> Any:
         secrets.update(P.secret_values(sc.schema, values))
         if values.get("username"):
             usernames.add(str(values["username"]))
         t0 = time.monotonic()
-        if bar is not None:
-            bar.set_postfix_str(sc.id)
+        if req.progress:
+            print(f"runbook {done[0] + 1}: {sc.id} ({why})", file=sys.stderr, flush=True)
         # every secret the bundle knows so far: one runbook may meet another's (a shared parameter file)
-        result = run_scenario(sc.id, values, out, cell_timeout=req.cell_timeout, progress=False,
+        result = run_scenario(sc.id, values, out, cell_timeout=req.cell_timeout, progress=req.progress,
                               extra_secrets=sorted(secrets))
         entry = {"id": sc.id, "title": sc.title, "why": why, "finding": finding,
                  "status": result.report.status.value if result.report else Status.ERROR.value,
@@ -151,15 +148,14 @@ def run_bundle(req: BundleRequest) -> BundleResult:
         entries.append(entry)
         if result.report:
             merged.extend({**f.to_dict(), "scenario": sc.id} for f in result.report.findings)
-        if bar is not None:
-            bar.update(1)
+        done[0] += 1
         return result
 
     triage = run_one(scenarios.get(TRIAGE), triage_values, "first look: the seed's steps before investigating", "")
     plan = _plan(triage.report.findings if triage.report else [], req.only)
-    if bar is not None:
-        bar.total = 1 + len(plan)
-        bar.refresh()
+    if req.progress and plan:
+        print(f"triage routes to {len(plan)} runbook(s): {', '.join(p['scenario'] for p in plan)}",
+              file=sys.stderr, flush=True)
     for step in plan:
         sc = scenarios.get(step["scenario"])
         try:
@@ -173,8 +169,6 @@ def run_bundle(req: BundleRequest) -> BundleResult:
                             "duration_s": 0.0})
             continue
         run_one(sc, values, step["why"], step["finding"])
-    if bar is not None:
-        bar.close()
 
     # Each run masked its own artifacts; check them all against every secret the bundle met (a later runbook
     # may have added one) and redact again, as objects, only where a form of one is found. What cannot be made
