@@ -66,6 +66,7 @@ def _collect(args: argparse.Namespace, sc: scenarios.Scenario) -> dict:
     for name, spec in sc.schema.items():  # fail now, not inside the kernel, on a secret we cannot read
         if spec.secret:
             P.resolve_secret(name, values[name])
+    P.check_files_exist(values)
     return values
 
 

@@ -161,6 +161,22 @@ def resolve_secret(name: str, ref: str, base: Path | None = None) -> str:
 URL_PARAMS = ("registry_url", "debug_url", "prometheus_url", "s3_endpoint", "realm_url", "gitlab_api_url")
 ROOT_URL_PARAMS = ("registry_url", "debug_url", "s3_endpoint")
 TIME_PARAMS = ("since", "until")
+# Parameters naming one file that must be there (checked by the CLI before a run; a notebook opened by hand
+# reports a missing file as a finding instead)
+FILE_PARAMS = ("registry_config", "gitlab_config", "gitlab_rb", "nginx_config", "har_file", "ca_bundle")
+
+
+def check_files_exist(values: Mapping[str, Any]) -> None:
+    """ParamError naming the first file parameter whose path does not exist (or is a folder)."""
+    for name in FILE_PARAMS:
+        value = values.get(name)
+        if not value:
+            continue
+        path = Path(os.path.expanduser(str(value)))
+        if not path.exists():
+            raise ParamError(f"parameter {name!r}: {path} not found")
+        if path.is_dir():
+            raise ParamError(f"parameter {name!r}: {path} is a folder, not a file")
 
 
 def check_value(name: str, value: Any, source: str = "") -> None:

@@ -157,3 +157,20 @@ def test_an_exploded_metrics_exposition_is_summarised_not_read_whole(tmp_path):
     assert snap is not None and took < 10
     capped = next(f for f in found if f.id == "metrics.series_capped")
     assert capped.evidence["left_out_by_family"]["registry_http_requests"] > 90_000
+
+
+def test_deeply_nested_or_nan_json_from_the_debug_server_is_a_finding_not_a_crash():
+    from runbooklib.probes.debug_server import check_debug_vars
+
+    for body in (b'{"memstats":' + b"[" * 100_000 + b"]" * 100_000 + b"}", b'{"memstats": {"Alloc": NaN}}'):
+        def serve(conn: socket.socket, stop: threading.Event, body: bytes = body) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        server = _Server(serve)
+        try:
+            with make_client(5) as client:
+                found = check_debug_vars(client, server.url)
+        finally:
+            server.close()
+        assert [f.id for f in found] == ["vars.unexpected"]

@@ -105,6 +105,18 @@ def test_installed_runbook_runs_triage_on_the_lab_and_writes_the_report(fresh, f
     assert (out / "triage.findings.json").exists()
 
 
+def test_installed_runbook_shows_params_and_builds_a_triage_bundle(fresh, fresh_lab):
+    r = _run([fresh["runbook"], "params", "triage", "--json"], cwd=fresh["work"], env=fresh["env"])
+    assert r.returncode == 0 and any(row["name"] == "registry_url" for row in __import__("json").loads(r.stdout))
+    out = fresh["work"] / "bundle"
+    r = _run([fresh["runbook"], "triage", "-f", str(fresh_lab / "params.yaml"), "-o", str(out)],
+             cwd=fresh["work"], env=fresh["env"])
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert (out / "index.html").exists() and (out / "MANIFEST.sha256").exists()
+    v = _run([fresh["runbook"], "verify", str(out)], cwd=fresh["work"], env=fresh["env"])
+    assert v.returncode == 3  # intact, signed by a one-time key: integrity only
+
+
 def test_installed_runbook_discovers_the_labs_omnibus_layout_and_opens_a_prepared_notebook(fresh, fresh_lab):
     params = fresh["work"] / "discovered.yaml"
     r = _run([fresh["runbook"], "discover", "--root", str(fresh_lab / "omnibus-root"), "-o", str(params)],

@@ -79,3 +79,13 @@ def test_a_time_that_is_not_one_is_refused_naming_the_forms_that_work(tmp_path):
     assert r.returncode == 2 and "parameter 'since'" in r.stderr and "2h" in r.stderr
     ok = runbook("run", "logs", "-p", "log_paths", str(tmp_path), "-p", "since", "2h", "-o", str(tmp_path / "o2"))
     assert ok.returncode in (0, 1, 2) and "parameter 'since'" not in ok.stderr
+
+
+def test_a_config_path_that_is_not_there_is_refused_before_anything_runs(tmp_path):
+    r = runbook("run", "triage", "-p", "registry_url", "http://127.0.0.1:9", "-p", "registry_config",
+                str(tmp_path / "nope.yml"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.strip() == f"runbook: parameter 'registry_config': {tmp_path / 'nope.yml'} not found"
+    assert not (tmp_path / "o").exists()
+    b = runbook("triage", "-p", "registry_url", "http://127.0.0.1:9", "-p", "nginx_config", str(tmp_path),
+                "-o", str(tmp_path / "b"))
+    assert b.returncode == 2 and "is a folder, not a file" in b.stderr and not (tmp_path / "b").exists()

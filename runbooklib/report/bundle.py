@@ -87,6 +87,7 @@ def _check_request(req: BundleRequest) -> tuple[dict[str, Any], Any]:
     for name, spec in scenarios.get(TRIAGE).schema.items():
         if spec.secret:
             P.resolve_secret(name, triage_values[name])
+    P.check_files_exist({**dict(req.file_values), **dict(req.overrides)})
     return triage_values, key
 
 
