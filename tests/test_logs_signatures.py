@@ -205,6 +205,104 @@ SAMPLES: dict[str, list[str]] = {
         '"status":401,"time":"2026-11-27T15:40:37.123Z","remote_ip":"10.0.0.5","ua":"docker/24.0.7",'
         '"correlation_id":"01HQ3V4ZP7XJ6R1ABCDEF","duration_s":0.05}',
     ],
+    # --- issue #15: real-world wordings (sources in tests/data/logs/realworld/README.md) -----------------------
+    "upload-copy-unexpected-eof": [
+        # registry 2.0.1 (https://github.com/distribution/distribution/issues/775)
+        'time="2015-07-28T22:03:29.444091882Z" level=error msg="unknown error copying into upload: unexpected EOF" '
+        'environment=development http.request.method=PUT',
+        # registry 2.6 behind syslog's tag (https://github.com/goharbor/harbor/issues/5104)
+        'registry[22056]: time="2018-06-13T01:41:55.539299541Z" level=error msg="unknown error reading request '
+        'payload: unexpected EOF" auth.user.name=admin go.version=go1.7.3 http.request.method=PUT',
+    ],
+    "s3-clock-skew": [
+        SV + 'level=error msg="response completed with error" err.code=unknown err.detail="s3aws: RequestTimeTooSkewed: '
+        'The difference between the request time and the current time is too large."',
+    ],
+    "s3-slow-down": [
+        SV + 'level=error msg="response completed with error" err.code=unknown err.detail="s3aws: SlowDown: Please '
+        'reduce your request rate.\\n\\tstatus code: 503"',
+    ],
+    "s3-session-error": [
+        # real: Debian's docker-registry 2.8.2 at start-up (tests/data/logs/realworld/lab/registry-s3-panic.log)
+        "panic: failed to create new session with aws config: LoadCustomCABundleError: unable to load custom CA "
+        "bundle, HTTPClient's transport unsupported type",
+    ],
+    "registry-panic": [
+        "panic: failed to create new session with aws config: LoadCustomCABundleError: unable to load custom CA "
+        "bundle, HTTPClient's transport unsupported type",
+        "Nov 30 22:43:59 vm registry[661]: panic: Access Denied#012#011status code: 403, request id: 1#012#012"
+        "goroutine 1 [running]:",
+    ],
+    "x509-expired": [
+        'Error response from daemon: Get "https://registry.example.com/v2/": x509: certificate has expired or is '
+        'not yet valid',
+    ],
+    "registry-key-invalid": [
+        # GitLab production.log (https://gitlab.com/gitlab-org/gitlab-foss/issues/62361)
+        "OpenSSL::PKey::RSAError (Neither PUB key nor PRIV key: not enough data):",
+    ],
+    "rails-registry-ipv6": [
+        # GitLab production.log (https://gitlab.com/gitlab-org/omnibus-gitlab/-/issues/3703)
+        'Errno::EADDRNOTAVAIL (Failed to open TCP connection to localhost:5000 (Cannot assign requested address - '
+        'connect(2) for "localhost" port 5000)): lib/conta',
+    ],
+    "body-too-large-413": [
+        # https://github.com/distribution/distribution-library-image/issues/143
+        'error parsing HTTP 413 response body: invalid character \'<\' looking for beginning of value: "<html>\\r\\n'
+        '<head><title>413 Request Entity Too Large</title></head>\\r\\n"',
+        # real: skopeo 1.9.3 through NGINX 1.22 (tests/data/logs/realworld/lab/)
+        'time="2026-11-30T22:42:26Z" level=fatal msg="writing blob: uploading layer chunked: StatusCode: 413, '
+        '<html>\\r\\n<head><title>413 Request Entity Too Large<..."',
+        '2026/11/30 22:42:41 [error] 15918#15918: *11 client intended to send too large body: 8326 bytes, client: '
+        '127.0.0.1, server: , request: "PATCH /v2/group/app/blobs/uploads/8cd49d28 HTTP/1.1", host: "127.0.0.1"',
+        '127.0.0.1 - - [30/Nov/2026:22:42:26 +0000] "PATCH /v2/group/app/blobs/uploads/6e452ac1 HTTP/1.1" 413 183 '
+        '"-" "skopeo/1.9.3"',
+    ],
+    "client-denied": [
+        "denied: requested access to the resource is denied",  # https://github.com/docker/build-push-action/issues/291
+        "unauthorized: access to the requested resource is not authorized",  # distribution#985
+    ],
+    "client-unauthorized": [
+        # https://github.com/mr-smithers-excellent/docker-build-push/issues/48
+        "Error response from daemon: Get https://theykk.com/v2/: unauthorized: authentication required",
+        # kaniko (https://github.com/GoogleContainerTools/kaniko/issues/210)
+        'time="2018-06-20T14:42:27Z" level=error msg="UNAUTHORIZED: \\"authentication required\\""',
+        # https://gitlab.com/gitlab-org/gitlab/-/issues/2995
+        "Error response from daemon: login attempt to https://registry.anuary.com/v2/ failed with status: 401 "
+        "Unauthorized",
+    ],
+    "client-basic-denied": [
+        # real: skopeo against the lab's stand-in for GitLab's /jwt/auth
+        'time="2026-11-30T22:41:41Z" level=fatal msg="trying to reuse blob sha256:ea14 at destination: unable to '
+        'retrieve auth token: invalid username/password: unauthorized: HTTP Basic: Access denied. If a password '
+        'was provided for Git authentication, ..."',
+        # BuildKit (https://github.com/keikoproj/upgrade-manager/pull/354)
+        "ERROR: failed to solve: failed to push master: failed to authorize: failed to fetch oauth token: unexpected "
+        "status from GET request to https://auth.docker.io/token?scope=repository%3Alibrary%2Fmaster%3Apull%2Cpush"
+        "&service=registry.docker.io: 401 Unauthorized",
+    ],
+    "client-http-500": [
+        "received unexpected HTTP status: 500 Internal Server Error",  # https://github.com/docker/hub-feedback/issues/1761
+        "#12 ERROR: unexpected status: 500 Internal Server Error",
+    ],
+    "client-http-502": [
+        "received unexpected HTTP status: 502 Bad Gateway",  # https://gitlab.com/gitlab-org/gitlab-ce/issues/38678
+    ],
+    "client-http-503": [
+        "received unexpected HTTP status: 503 Service Unavailable",
+    ],
+    "blob-upload-unknown": [
+        "blob upload unknown",  # https://github.com/mesudip/nginx-proxy/issues/10
+        '{"code":"BLOB_UPLOAD_UNKNOWN","level":"error","method":"PATCH","msg":"response completed with error",'
+        '"status":404}',
+    ],
+    "client-retrying": [
+        "d46f9f76f72f: Retrying in 5 seconds",  # https://github.com/docker/hub-feedback/issues/1761
+        "d46f9f76f72f: Retrying in 1 second",
+        # dockerd through syslog (https://github.com/goharbor/harbor/issues/20405)
+        'May 10 10:18:53 master01 dockerd[2526225]: time="2024-05-10T10:18:53.505245247+07:00" level=error '
+        'msg="Upload failed, retrying: EOF"',
+    ],
 }
 
 # fields the first sample of a signature must yield

@@ -68,13 +68,36 @@ open_file_cache_valid open_file_cache_min_uses open_file_cache_errors stub_statu
 more_clear_headers zone hash ip_hash least_conn random max_fails fail_timeout weight backup down
 """.split())
 _BLOCKS_WITH_SERVER_ENTRIES = ("upstream",)
+# blocks whose lines are data, not directives (map's "'' 'registry/2.0';", types' "text/html html;")
+OPAQUE_BLOCKS = frozenset({"map", "types", "geo", "split_clients", "charset_map", "match"})
+# argument counts NGINX checks (from its module tables), for the directives a registry config uses: a missing
+# ';' glues the next line on, and NGINX then says "invalid number of arguments" at the line of the ';'
+ARITY: dict[str, tuple[int, int]] = {
+    "proxy_pass": (1, 1), "ssl_certificate": (1, 1), "ssl_certificate_key": (1, 1), "client_max_body_size": (1, 1),
+    "root": (1, 1), "alias": (1, 1), "proxy_read_timeout": (1, 1), "proxy_connect_timeout": (1, 1),
+    "proxy_send_timeout": (1, 1), "proxy_http_version": (1, 1), "ssl_session_timeout": (1, 1),
+    "ssl_dhparam": (1, 1), "ssl_trusted_certificate": (1, 1), "ssl_client_certificate": (1, 1),
+    "default_type": (1, 1), "include": (1, 1), "pid": (1, 1), "auth_basic_user_file": (1, 1), "auth_basic": (1, 1),
+    "worker_connections": (1, 1), "client_body_buffer_size": (1, 1), "proxy_buffer_size": (1, 1),
+    "proxy_set_header": (2, 2), "add_header": (2, 3), "ssl_session_cache": (1, 2), "keepalive_timeout": (1, 2),
+    "error_log": (1, 2), "return": (1, 2), "rewrite": (2, 3), "user": (1, 2), "worker_processes": (1, 1),
+    "proxy_buffers": (2, 2), "ssl_ciphers": (1, 1), "set_real_ip_from": (1, 1), "real_ip_header": (1, 1),
+    "access_log": (1, 6), "listen": (1, 20), "server_name": (1, 200), "ssl_protocols": (1, 10),
+    "error_page": (2, 50), "try_files": (2, 50), "index": (1, 50),
+}
+FLAGS = frozenset({
+    "chunked_transfer_encoding", "proxy_request_buffering", "proxy_buffering", "ssl_prefer_server_ciphers",
+    "ssl_session_tickets", "sendfile", "tcp_nopush", "tcp_nodelay", "gzip", "absolute_redirect",
+    "port_in_redirect", "proxy_intercept_errors", "ssl_stapling", "ssl_stapling_verify", "underscores_in_headers",
+    "merge_slashes", "proxy_ssl_verify", "proxy_ssl_server_name", "http2", "ssl",
+})
 
 
 class _Tok:
-    __slots__ = ("text", "line", "quoted")
+    __slots__ = ("text", "line", "quoted", "start", "end")
 
-    def __init__(self, text: str, line: int, quoted: bool = False) -> None:
-        self.text, self.line, self.quoted = text, line, quoted
+    def __init__(self, text: str, line: int, quoted: bool = False, start: int = 0, end: int = 0) -> None:
+        self.text, self.line, self.quoted, self.start, self.end = text, line, quoted, start, end
 
 
 def tokenize(text: str) -> tuple[list[_Tok], list[str]]:
@@ -93,7 +116,7 @@ def tokenize(text: str) -> tuple[list[_Tok], list[str]]:
             while i < n and text[i] != "\n":
                 i += 1
         elif c in "{};":
-            toks.append(_Tok(c, line))
+            toks.append(_Tok(c, line, False, i, i + 1))
             i += 1
         elif c in "\"'":
             start_line, j, buf = line, i + 1, []
@@ -108,7 +131,7 @@ def tokenize(text: str) -> tuple[list[_Tok], list[str]]:
                 j += 1
             if j >= n:
                 problems.append(f"line {start_line}: unterminated quoted string")
-            toks.append(_Tok("".join(buf), start_line, True))
+            toks.append(_Tok("".join(buf), start_line, True, i, min(j + 1, n)))
             i = j + 1
         else:
             j, buf = i, []
@@ -125,7 +148,7 @@ def tokenize(text: str) -> tuple[list[_Tok], list[str]]:
                     continue
                 buf.append(text[j])
                 j += 1
-            toks.append(_Tok("".join(buf), line))
+            toks.append(_Tok("".join(buf), line, False, i, j))
             i = j
     return toks, problems
 
@@ -169,40 +192,59 @@ class _Reader:
         toks, problems = tokenize(text)
         self.problems.extend(f"{path}: {p}" for p in problems)
         pos = [0]
-        out = self._parse(toks, pos, str(path), depth, top=True)
+        out = self._parse(toks, pos, str(path), depth, top=True, eof_line=text.count("\n") + 1)
         return out
 
-    def _parse(self, toks: list[_Tok], pos: list[int], file: str, depth: int, top: bool) -> list[Directive]:
+    def _parse(self, toks: list[_Tok], pos: list[int], file: str, depth: int, top: bool,
+               opaque: bool = False, eof_line: int = 0) -> list[Directive]:
+        """Directives up to the block's ``}`` (or the end); problems worded as ``nginx -t`` words them:
+        ``unexpected "}" in FILE:LINE``, ``unexpected end of file, expecting "}" in FILE:LINE``."""
         out: list[Directive] = []
         words: list[_Tok] = []
         while pos[0] < len(toks):
             t = toks[pos[0]]
             pos[0] += 1
             if not t.quoted and t.text == ";":
-                if words:
+                if words and not opaque:
+                    self._check_args(words, file, t.line)
                     out.extend(self._directive(words, file, None, depth))
                 words = []
             elif not t.quoted and t.text == "{":
                 if not words:
-                    self.problems.append(f"{file}:{t.line}: '{{' without a directive name")
-                children = self._parse(toks, pos, file, depth, top=False)
-                if words:
+                    self.problems.append(f'unexpected "{{" in {file}:{t.line}')
+                inner_opaque = opaque or (bool(words) and words[0].text in OPAQUE_BLOCKS)
+                children = self._parse(toks, pos, file, depth, top=False, opaque=inner_opaque, eof_line=eof_line)
+                if words and not opaque:
                     out.extend(self._directive(words, file, tuple(children), depth))
                 words = []
             elif not t.quoted and t.text == "}":
                 if top:
-                    self.problems.append(f"{file}:{t.line}: unexpected '}}' (more closing than opening braces)")
+                    self.problems.append(f'unexpected "}}" in {file}:{t.line} (more closing than opening braces)')
                     continue
                 if words:
-                    self.problems.append(f"{file}:{words[0].line}: directive {words[0].text!r} has no ';'")
+                    self.problems.append(f'unexpected "}}" in {file}:{t.line} (directive "{words[0].text}" at '
+                                         f"line {words[0].line} has no ';')")
                 return out
             else:
                 words.append(t)
         if words:
-            self.problems.append(f"{file}:{words[0].line}: directive {words[0].text!r} has no ';' at end of file")
+            self.problems.append(f'unexpected end of file, expecting ";" or "}}" in {file}:{eof_line or words[0].line}'
+                                 f" (directive \"{words[0].text}\" at line {words[0].line} has no ';')")
         if not top:
-            self.problems.append(f"{file}: a block is not closed ('}}' missing at end of file)")
+            self.problems.append(f'unexpected end of file, expecting "}}" in {file}:{eof_line} (a block is not '
+                                 "closed: '}' missing at end of file)")
         return out
+
+    def _check_args(self, words: list[_Tok], file: str, end_line: int) -> None:
+        """NGINX's own argument checks for the common directives: count, and on/off for flags."""
+        name, nargs = words[0].text, len(words) - 1
+        lo_hi = ARITY.get(name) or ((1, 1) if name in FLAGS and name not in ("ssl", "http2") else None)
+        if lo_hi and not lo_hi[0] <= nargs <= lo_hi[1]:
+            self.problems.append(f'invalid number of arguments in "{name}" directive in {file}:{end_line}'
+                                 + (f" (a ';' missing after line {words[1].line}?)" if nargs > lo_hi[1] else ""))
+        elif name in FLAGS and name not in ("ssl", "http2") and words[1].text.lower() not in ("on", "off"):
+            self.problems.append(f'invalid value "{words[1].text}" in "{name}" directive, it must be "on" or "off" '
+                                 f"in {file}:{end_line}")
 
     def _directive(self, words: list[_Tok], file: str, children: tuple[Directive, ...] | None,
                    depth: int) -> list[Directive]:
@@ -412,15 +454,37 @@ def _level(directives: tuple[Directive, ...], inherited: dict[str, Any]) -> dict
     return out
 
 
+def _rules_403(children: tuple[Directive, ...]) -> tuple[str, ...]:
+    """Directives that make NGINX itself answer 403: ``deny``, a ``limit_except`` that denies, ``auth_request``.
+    ``auth_basic`` answers 401 and ``return 404`` (Distribution's recipe turns away docker 1.5) neither: they are
+    no cause of a 403 during a push."""
+    out = []
+    for c in children:
+        if c.name == "deny" or c.name == "auth_request" and c.args[:1] != ("off",):
+            out.append(f"{c.name} {' '.join(c.args)} ({c.where})")
+        elif c.name == "limit_except" and any(g.name == "deny" for g in c.children or ()):
+            out.append(f"limit_except {' '.join(c.args)} {{ deny ... }} ({c.where})")
+    return tuple(out)
+
+
+def basic_auth(directives: tuple[Directive, ...]) -> list[Directive]:
+    """``auth_basic`` directives that turn basic authentication on, anywhere in the tree."""
+    found = []
+    for d in directives:
+        if d.name == "auth_basic" and d.args[:1] != ("off",):
+            found.append(d)
+        if d.children:
+            found.extend(basic_auth(d.children))
+    return found
+
+
 def _locations(directives: tuple[Directive, ...], ctx: dict[str, Any], server_ssl: bool) -> list[ProxyLocation]:
     out: list[ProxyLocation] = []
     for d in directives:
         if d.name != "location" or d.children is None:
             continue
         inner = _level(d.children, ctx)
-        rules = tuple(f"{c.name} {' '.join(c.args)} ({c.where})" for c in d.children
-                      if c.name in ("deny", "auth_basic", "limit_except", "auth_request", "allow")
-                      and not (c.name == "auth_basic" and c.args[:1] == ("off",)))
+        rules = _rules_403(d.children)
         proxy = next((c for c in d.children if c.name == "proxy_pass" and c.args), None)
         if proxy is not None:
             out.append(ProxyLocation(" ".join(d.args), proxy.args[0], d.where, inner.get("headers", {}),
@@ -452,9 +516,7 @@ def _build(source: str, reader: _Reader, directives: list[Directive]) -> NginxCo
                     for li in (_parse_listen(c) for c in d.children if c.name == "listen")
                 ) or (Listen("*", 80, old_ssl, "(no listen: NGINX's default *:80)", d.where),)
                 names = tuple(a for c in d.children if c.name == "server_name" for a in c.args)
-                rules = tuple(f"{c.name} {' '.join(c.args)} ({c.where})" for c in d.children
-                              if c.name in ("deny", "auth_basic", "auth_request")
-                              and not (c.name == "auth_basic" and c.args[:1] == ("off",)))
+                rules = _rules_403(d.children)
                 locs = _locations(d.children, {**sctx, "rules": rules}, any(li.ssl for li in listens))
                 servers.append(ServerBlock(listens, names, tuple(locs), d.where, d.file))
 
@@ -479,7 +541,7 @@ def parse_nginx_config(text: str, source: str = "<text>", prefix: str | Path = "
     reader.files.append(source)
     toks, problems = tokenize(text)
     reader.problems.extend(f"{source}: {p}" for p in problems)
-    directives = reader._parse(toks, [0], source, 0, top=True)
+    directives = reader._parse(toks, [0], source, 0, top=True, eof_line=text.count("\n") + 1)
     return _build(source, reader, directives)
 
 
@@ -519,11 +581,13 @@ def _upstream_ports(cfg: NginxConfig, servers: list[ServerBlock]) -> set[int]:
     return {u.port for s in servers for loc in s.locations for u in cfg.upstreams(loc.proxy_pass) if u.port}
 
 
-def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: Any = None) -> list[Finding]:
+def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: Any = None,
+                       nginx_t: bool | None = None) -> list[Finding]:
     """Read the NGINX config and check what pushes depend on: the port clients use is one NGINX listens on
     (with TLS when the URL is https), ``Host`` and ``X-Forwarded-Proto`` are forwarded (or the registry
     uses relative URLs), and the registry's body size is unlimited. ``registry`` is the RegistryConfig, if
-    read (for ``http.addr`` and ``http.relativeurls``)."""
+    read (for ``http.addr`` and ``http.relativeurls``). ``nginx_t``: also run ``nginx -t`` on a private copy
+    (see :func:`run_nginx_t`); None runs it when an ``nginx`` binary is installed here."""
     refs = (SEED_NGINX, SEED_PUSH)
     if not path:
         return [Finding("nginx.not_given", Status.SKIP, "No NGINX config given",
@@ -555,8 +619,21 @@ def check_nginx_config(path: str | Path | None, registry_url: str = "", registry
         findings.append(Finding(
             "nginx.parse_problems", Status.WARN, f"{len(cfg.problems)} syntax problem(s) in the NGINX config",
             "; ".join(cfg.problems[:5]) + ". The rest was read.", {"problems": list(cfg.problems)},
-            "Run `nginx -t` (Omnibus: `gitlab-ctl nginx -t` is not available; use "
-            "`/opt/gitlab/embedded/sbin/nginx -p /var/opt/gitlab/nginx -t`).", refs))
+            "Fix the file at the line named (`nginx -t` would refuse the config the same way: Omnibus "
+            "`/opt/gitlab/embedded/sbin/nginx -p /var/opt/gitlab/nginx -t`). NGINX keeps running its old config "
+            "after a failed reload, so the running proxy may differ from this file.", refs))
+    basic = basic_auth(cfg.directives)
+    if basic:
+        findings.append(Finding(
+            "nginx.auth_basic", Status.OK, "NGINX asks for basic authentication (context)",
+            f"`auth_basic` at {', '.join(d.where for d in basic[:3])}: NGINX answers 401 with a Basic challenge "
+            "before the registry sees the request (Distribution's NGINX recipe authenticates this way). It is no "
+            "cause of a 403; in front of a GitLab registry it replaces the registry's Bearer challenge, which "
+            "`triage` shows.", {"auth_basic": [d.where for d in basic]}, "", refs))
+    if nginx_t is None or nginx_t:
+        verdict = run_nginx_t(cfg) if (nginx_t or nginx_binary()) else None
+        if verdict is not None:
+            findings.append(verdict.finding(refs))
     addr = getattr(getattr(registry, "http", None), "addr", None) or ""
     from ..probes.procenv import effective_relativeurls
 
@@ -786,13 +863,16 @@ def _check_body(server: ServerBlock, loc: ProxyLocation, refs: tuple[str, ...]) 
         out.append(Finding("nginx.body_size.ok", Status.OK, "No body size limit for the registry",
                            f"`client_max_body_size 0` ({size.where}).", ev, "", refs))
     if loc.proxy_request_buffering.value.lower() == "on":
+        # context, not a cause: GitLab's and Distribution's own NGINX samples leave it on and pushes work; it
+        # only matters next to a full disk or short timeouts, which other findings name
+        context = {k: v for k, v in ev.items() if k != "scenario"}
         out.append(Finding(
-            "nginx.request_buffering_on", Status.WARN, "NGINX buffers whole uploads before passing them on",
-            f"`proxy_request_buffering` is on ({loc.proxy_request_buffering.where or 'NGINX default'}): every layer "
-            "is written to NGINX's disk first, then sent to the registry; large pushes are slow, fill the disk "
-            "and hit timeouts.", ev,
-            "Add `proxy_request_buffering off;` (and `proxy_buffering off;`) to the registry's location, as "
-            "Omnibus does.", refs))
+            "nginx.request_buffering_on", Status.OK, "NGINX buffers uploads before passing them on (context)",
+            f"`proxy_request_buffering` is on ({loc.proxy_request_buffering.where or 'NGINX default'}): each layer "
+            "is written to NGINX's temp folder first, then sent to the registry. Pushes work this way (GitLab's "
+            "and Distribution's sample configs do it); with very large layers it costs disk space and time.",
+            context, "If large pushes are slow or NGINX's disk fills up: `proxy_request_buffering off;` in the "
+            "registry's location, as Omnibus does.", refs))
     if loc.chunked_transfer_encoding.value.lower() == "off":
         out.append(Finding(
             "nginx.chunked_off", Status.WARN, "chunked_transfer_encoding is off",
@@ -800,3 +880,265 @@ def _check_body(server: ServerBlock, loc: ProxyLocation, refs: tuple[str, ...]) 
             "answers; Docker's documentation for NGINX in front of a registry sets it on.", ev,
             "Set `chunked_transfer_encoding on;` in the registry's server block.", refs))
     return out
+
+
+# ------------------------------------------------------------------------------------ nginx -t, privately
+
+NGINX_T_TIMEOUT_S = 15
+# directives whose file arguments are swapped for private stand-ins in the copy (argument index, what to put)
+_PRIVATE_FILES = {"ssl_certificate": "cert", "ssl_certificate_key": "key", "ssl_trusted_certificate": "cert",
+                  "ssl_client_certificate": "cert", "ssl_stapling_file": "drop", "ssl_dhparam": "drop",
+                  "ssl_password_file": "drop", "ssl_crl": "drop", "auth_basic_user_file": "empty",
+                  "access_log": "log", "error_log": "log", "pid": "pid", "lock_file": "pid", "user": "drop",
+                  "load_module": "drop", "client_body_temp_path": "temp", "proxy_temp_path": "temp",
+                  "fastcgi_temp_path": "temp", "uwsgi_temp_path": "temp", "scgi_temp_path": "temp"}
+_TEMP_PATHS = ("client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path")
+# nginx -t messages that depend on this machine rather than on the config's syntax
+_ENVIRONMENT = ("host not found", "cannot load certificate", "BIO_new_file", "open()", "unknown directive",
+                "getpwnam", "getgrnam", "dlopen", "could not build", "no resolver", "SSL_CTX_", "PEM_read",
+                "unknown log format", "no port in upstream")
+
+
+def nginx_binary() -> str | None:
+    """The ``nginx`` binary on this machine (PATH, or /usr/sbin/nginx), or None."""
+    import shutil
+
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx",
+                                                        "/opt/gitlab/embedded/sbin/nginx") if os.path.exists(p)), None)
+    return found
+
+
+@dataclass(frozen=True)
+class NginxTVerdict:
+    """What ``nginx -t`` said about the private copy, with its file:line mapped back to the original files."""
+
+    ok: bool
+    messages: tuple[str, ...]
+    environment_only: bool
+    binary: str
+    wrapped: bool
+
+    def finding(self, refs: tuple[str, ...]) -> Finding:
+        quote = "; ".join(self.messages[:5]) or "(no output)"
+        ev = {"binary": self.binary, "messages": list(self.messages), "wrapped_in_http": self.wrapped}
+        how = (f"`{self.binary} -t` on a private copy (own prefix, temp paths, logs and stand-in certificates; "
+               + ("the server blocks wrapped in `events {}` / `http {}`" if self.wrapped else "the full config")
+               + ")")
+        if self.ok:
+            return Finding("nginx.nginx_t.ok", Status.OK, "nginx -t accepts the config", f"{how}: {quote}.", ev,
+                           "", refs)
+        if self.environment_only:
+            return Finding("nginx.nginx_t.environment", Status.OK,
+                           "nginx -t could not check everything on this machine",
+                           f"{how}: {quote}. That depends on the machine the config runs on (names, files, "
+                           "modules), not on its syntax.", ev, "", refs)
+        return Finding("nginx.nginx_t.failed", Status.WARN, "nginx -t rejects the config",
+                       f"{how}: {quote}.", ev,
+                       "Fix the line named; NGINX refuses to load a config that fails `nginx -t` (a reload keeps "
+                       "the old one running).", refs)
+
+
+def _private_cert(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime as dt
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nginx-t.invalid")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2)).sign(key, hashes.SHA256()))
+    crt, pem = folder / "stand-in.crt", folder / "stand-in.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    os.chmod(pem, 0o600)
+    return crt, pem
+
+
+class _Flattener:
+    """One config text with its includes inlined and its file paths made private, and for each output line the
+    original file and line (so nginx's ``in FILE:LINE`` can be mapped back)."""
+
+    def __init__(self, base_dir: Path, private: Path) -> None:
+        self.base_dir, self.private = base_dir, private
+        self.lines: list[str] = []
+        self.origin: list[tuple[str, int]] = []
+        self.defined_formats: set[str] = set()
+        self.used_formats: set[str] = set()
+        self.seen_directives: set[str] = set()
+        self.counter = 0
+        self.cert: tuple[Path, Path] | None = None
+
+    def _emit(self, text: str, file: str, line: int) -> None:
+        for i, piece in enumerate(text.split("\n")):
+            if self.lines and i == 0 and self.origin[-1] == (file, line) and not self.lines[-1].endswith("\n"):
+                self.lines[-1] += piece
+                continue
+            self.lines.append(piece)
+            self.origin.append((file, line + i))
+
+    def _newline(self) -> None:
+        self.lines.append("")
+        self.origin.append(("", 0))
+
+    def _stand_in(self, kind: str, original: str) -> str:
+        self.counter += 1
+        if kind in ("cert", "key"):
+            if self.cert is None:
+                self.cert = _private_cert(self.private)
+            return str(self.cert[0] if kind == "cert" else self.cert[1])
+        if kind == "empty":
+            path = self.private / f"empty-{self.counter}"
+            path.write_text("")
+            return str(path)
+        if kind == "temp":
+            path = self.private / f"temp-{self.counter}"
+            path.mkdir(exist_ok=True)
+            return str(path)
+        if kind == "pid":
+            return str(self.private / f"nginx-{self.counter}.pid")
+        if original in ("off", "stderr") or original.startswith(("syslog:", "memory:")):
+            return original
+        return str(self.private / f"log-{self.counter}.log")
+
+    def add_file(self, path: Path, depth: int = 0) -> None:
+        text = read_text(path)
+        toks, _ = tokenize(text)
+        edits: list[tuple[int, int, Any]] = []  # (start, end, replacement str or list of include files)
+        words: list[_Tok] = []
+        for t in toks:
+            if not t.quoted and t.text in (";", "{", "}"):
+                if words and t.text in (";", "{"):
+                    self._directive(words, t, edits, depth)
+                words = []
+            else:
+                words.append(t)
+        pos, line = 0, 1
+        for start, end, repl in sorted(edits, key=lambda e: e[0]):
+            chunk = text[pos:start]
+            self._emit(chunk, str(path), line)
+            line += chunk.count("\n")
+            if isinstance(repl, list):
+                self._newline()
+                for inc in repl:
+                    self.add_file(inc, depth + 1)
+                    self._newline()
+            else:
+                self._emit(repl, str(path), line)
+            line += text[start:end].count("\n")
+            pos = end
+        self._emit(text[pos:], str(path), line)
+
+    def _directive(self, words: list[_Tok], end: _Tok, edits: list, depth: int) -> None:
+        name = words[0].text
+        self.seen_directives.add(name)
+        if name == "log_format" and len(words) > 1:
+            self.defined_formats.add(words[1].text)
+        if name == "include" and len(words) == 2 and end.text == ";":
+            edits.append((words[0].start, end.end, self._include(words[1].text, depth)))
+            return
+        kind = _PRIVATE_FILES.get(name)
+        if kind is None or len(words) < 2:
+            return
+        if kind == "drop":
+            edits.append((words[0].start, end.end, "# (left out of the private copy)"))
+            return
+        arg = words[1]
+        if "$" in arg.text:
+            return
+        if name == "access_log" and len(words) > 2 and "=" not in words[2].text:
+            self.used_formats.add(words[2].text)
+        edits.append((arg.start, arg.end, '"' + self._stand_in(kind, arg.text).replace('"', '\\"') + '"'))
+
+    def _include(self, pattern: str, depth: int) -> list[Path]:
+        from ..safefile import is_within
+
+        if depth >= MAX_INCLUDE_DEPTH:
+            return []
+        full = pattern if os.path.isabs(pattern) else str(self.base_dir / pattern)
+        matches = sorted(_glob.glob(full)) if _glob.has_magic(full) else ([full] if os.path.exists(full) else [])
+        return [Path(m) for m in matches[:MAX_INCLUDE_FILES]
+                if any(is_within(m, root) for root in (self.base_dir, *INCLUDE_ROOTS)) and os.path.isfile(m)]
+
+
+def run_nginx_t(cfg: NginxConfig, binary: str | None = None) -> NginxTVerdict | None:
+    """``nginx -t`` on a private copy of ``cfg``: includes inlined, log/pid/temp paths and certificates swapped for
+    files in a temporary folder that is also NGINX's prefix (``-p``, ``-e``), so nothing of the system's NGINX is
+    read or written. A file holding only server blocks (Omnibus' gitlab-registry.conf, GitLab's sample) is wrapped
+    in ``events {}`` / ``http {}``, with stand-in ``log_format``s it names but does not define. Messages come back
+    with the original file and line. None when there is no binary or nothing to check."""
+    import subprocess
+    import tempfile
+
+    binary = binary or nginx_binary()
+    source = Path(cfg.source)
+    if not binary or not source.is_file():
+        return None
+    with tempfile.TemporaryDirectory(prefix="runbook-nginx-t-") as tmp:
+        private = Path(tmp)
+        flat = _Flattener(source.parent, private)
+        try:
+            flat.add_file(source)
+        except ConfigError:
+            return None
+        top = {d.name for d in cfg.directives}
+        wrapped = "http" not in top and bool(top & {"server", "upstream", "map", "location"})
+        body = "\n".join(flat.lines)
+        extra_formats = sorted(flat.used_formats - flat.defined_formats - {"combined"})
+        http_extra = " ".join(f"log_format {f} '$remote_addr';" for f in extra_formats)
+        http_extra += " " + " ".join(f'{d} "{private / d}";' for d in _TEMP_PATHS if d not in flat.seen_directives)
+        for d in _TEMP_PATHS:
+            (private / d).mkdir(exist_ok=True)
+        conf = private / "nginx.conf"
+        if wrapped:
+            header = f"events {{}} http {{ {http_extra}"
+            conf.write_text(header + "\n" + body + "\n}\n")
+            offset = 1
+        else:
+            offset = 0
+            if "http" in top:  # the temp paths and missing formats go into the config's own http block
+                body = _inject_after_http(body, http_extra)
+            conf.write_text(body if body.endswith("\n") else body + "\n")
+        args = [binary, "-t", "-p", str(private) + "/", "-c", str(conf), "-e", str(private / "error.log")]
+        if "pid" not in flat.seen_directives:
+            args += ["-g", f"pid {private / 'nginx.pid'};"]
+        try:
+            res = subprocess.run(args, capture_output=True, text=True, timeout=NGINX_T_TIMEOUT_S,
+                                 stdin=subprocess.DEVNULL, cwd=tmp)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return NginxTVerdict(False, (f"could not run {binary}: {exc}",), True, binary, wrapped)
+        messages = []
+        for raw in (res.stderr + res.stdout).splitlines():
+            text = raw.removeprefix("nginx: ").strip()
+            if not text or text.startswith("configuration file") and ("test is successful" in text or
+                                                                         "test failed" in text):
+                continue
+            messages.append(_map_back(text, str(conf), flat.origin, offset).replace(tmp, "<private copy>"))
+        ok = res.returncode == 0
+        env = not ok and bool(messages) and all(any(k in m for k in _ENVIRONMENT) for m in messages
+                                                if "[emerg]" in m or "[crit]" in m)
+        return NginxTVerdict(ok, tuple(messages), env, binary, wrapped)
+
+
+def _inject_after_http(body: str, extra: str) -> str:
+    toks, _ = tokenize(body)
+    for a, b in zip(toks, toks[1:]):
+        if not a.quoted and a.text == "http" and not b.quoted and b.text == "{":
+            return body[:b.end] + " " + extra + body[b.end:]
+    return body
+
+
+def _map_back(message: str, conf: str, origin: list[tuple[str, int]], offset: int) -> str:
+    import re
+
+    def repl(m):
+        n = int(m.group(1)) - 1 - offset
+        if 0 <= n < len(origin) and origin[n][0]:
+            return f"in {origin[n][0]}:{origin[n][1]}"
+        return m.group(0)
+
+    return re.sub(r"in " + re.escape(conf) + r":(\d+)", repl, message)

@@ -153,17 +153,80 @@ REMEDIES: dict[str, tuple[str, str]] = {
                                "`bucket-metrics`; for more context raise the log level (`debug-logs`)."),
     "request-error": ("Registry requests answered with an error",
                       "Listed for context: the other findings and the failing-requests table say which matter."),
-    "missing-registry-key": ("GitLab cannot read gitlab-registry.key",
-                             "GitLab needs the registry key to sign tokens, even to delete repositories.\n"
+    "missing-registry-key": ("GitLab cannot read its registry key (missing or not readable)",
+                             "GitLab needs the registry key to sign tokens, even to delete repositories. "
+                             "`Errno::ENOENT`: the file is missing; `Errno::EACCES`: it exists but the user "
+                             "GitLab runs as (git) cannot read it: `chown git` / `chmod 0600` it.\n"
                              "- Omnibus: temporarily set `gitlab_rails['registry_enabled'] = true`, "
                              "`gitlab-ctl reconfigure` (it writes the key), retry the removal; or restore the "
                              "key at `gitlab_rails['registry_key_path']`.\n"
                              "- Helm: check the registry key secret mounted into webservice/sidekiq.\n"
-                             "- Source: gitlab.yml `registry.key` must point at a readable key file."),
+                             "- Source: gitlab.yml `registry.key` (default `config/registry.key` in the GitLab "
+                             "folder) must point at a key file the git user can read."),
     "rails-jwt-auth-error": ("GitLab's /jwt/auth refused or failed token requests",
                              "401: wrong credentials (with 2FA use a personal access token); 403: no access to "
                              "the project; 500: a GitLab error, see `exception.class` (Errno::ENOENT on "
                              "gitlab-registry.key: `missing-registry-key`). `triage` replays the token flow."),
+    "upload-copy-unexpected-eof": ("Blob uploads broke off while the registry copied them (unexpected EOF)",
+                                   "Registry 2.0-2.2 wording of the S3 large-push failure: set the S3 "
+                                   "`chunksize` (see `s3-push-unexpected-eof`), and check that no proxy cuts "
+                                   "long uploads (`proxy_read_timeout`, `client_body_timeout`)."),
+    "s3-clock-skew": ("S3 refuses the registry's requests: its clock is off (RequestTimeTooSkewed)",
+                      "S3 allows 15 minutes between the request's signature time and its own: synchronise the "
+                      "registry host's clock (NTP: `timedatectl status`, chrony). " + _S3_IAM),
+    "s3-slow-down": ("S3 throttles the registry (SlowDown)",
+                     "Too many requests per prefix: spread the load (fewer concurrent pushes/GC runs), ask AWS to "
+                     "raise the bucket's limits, and watch the registry's storage metrics (`bucket-metrics`)."),
+    "s3-session-error": ("The registry's S3 driver could not start", _S3_IAM),
+    "registry-panic": ("A panic: the program crashed",
+                       "The panic message says why (its other findings name the cause when it is a known one). "
+                       "A registry that panics at start-up restarts in a loop: read the first lines of its log "
+                       "after the restart (Omnibus: `gitlab-ctl tail registry`; Helm: `kubectl logs --previous`)."),
+    "x509-expired": ("A certificate was refused as expired or not yet valid",
+                     "Renew the certificate (check `openssl x509 -noout -dates`), or fix the clock of the side that "
+                     "refused it.\n\n" + _TLS),
+    "body-too-large-413": ("Request bodies refused as too large (413)",
+                           "Docker sends each layer in one PATCH: every proxy on the way must accept any size.\n"
+                           "- Omnibus: the bundled NGINX sets `client_max_body_size 0` for the registry; check "
+                           "`registry_nginx['custom_gitlab_server_config']` and any outer proxy.\n"
+                           "- NGINX (source, or an outer proxy): `client_max_body_size 0;` in the registry's "
+                           "server block.\n"
+                           "- Helm / ingress-nginx: `nginx.ingress.kubernetes.io/proxy-body-size: \"0\"`.\n"
+                           "- CDNs and cloud load balancers (Cloudflare, Azure Application Gateway) have their own "
+                           "upload limits: bypass them for the registry host."),
+    "client-denied": ("The client was denied access (push or pull)",
+                      "The registry refuses a token without the asked action: check the user's or job's role "
+                      "(Developer to push), that the image path is the project's path (`path-naming`), and "
+                      "whether a proxy or object storage said 403 (`push-403`)."),
+    "client-unauthorized": ("The registry refused the client's token (unauthorized)",
+                            "The client got a token from GitLab but the registry rejected it; the registry log "
+                            "names the reason.\n\n" + _TOKEN_PAIR),
+    "client-basic-denied": ("GitLab refused the client's credentials",
+                            "Use a personal, project or deploy token with `read_registry`/`write_registry` (2FA "
+                            "accounts cannot use their password); in CI use `$CI_REGISTRY_USER` / "
+                            "`$CI_REGISTRY_PASSWORD`. `triage` replays the token flow."),
+    "client-http-500": ("The registry answered 500 to a push",
+                        "Look for the matching `err.code=unknown` line in the registry log: `unexpected EOF` "
+                        "(`s3-push-unexpected-eof`: set the S3 chunksize) or an S3 error (`s3-permissions`)."),
+    "client-http-502": ("A proxy answered 502 to the client",
+                        "The registry behind the proxy failed or is down: check it runs and the proxy's upstream "
+                        "(`triage`, `ipv6-listener`)."),
+    "client-http-503": ("The registry answered 503 to the client", _HEALTH),
+    "blob-upload-unknown": ("The registry did not recognise uploads the client continued",
+                            "Upload URLs must come back to the registry that started the upload: forward `Host` "
+                            "and `X-Forwarded-Proto` or turn on relative URLs (`push-retry-relative-urls`); with "
+                            "several registries behind one balancer give them the same `http.secret`."),
+    "client-retrying": ("The client retries layer uploads",
+                        "A few retries are a flaky network; a retry loop that ends in an error is the push "
+                        "problem of `push-retry-relative-urls` (headers, relative URLs) or a body limit (413)."),
+    "registry-key-invalid": ("GitLab cannot load its registry key",
+                             "The key file exists but is not a usable RSA private key (empty, truncated, or a "
+                             "certificate). Restore the key that pairs with the registry's rootcertbundle (see "
+                             "`missing-registry-key` and `token-untrusted-key`)."),
+    "rails-registry-ipv6": ("GitLab cannot reach the registry API at localhost (IPv6)",
+                            "`localhost` resolved to ::1. Point GitLab at the registry's IPv4 address: Omnibus "
+                            "`gitlab_rails['registry_api_url'] = \"http://127.0.0.1:5000\"`; source: gitlab.yml "
+                            "`registry.api_url`. Run `ipv6-listener`."),
     "push-retry-loop": ("Pushes stuck in retry loops (uploads restarted, never finished)",
                         "The upload URLs the registry hands out do not work through the proxy.\n"
                         "- Omnibus: `registry['env'] = { 'REGISTRY_HTTP_RELATIVEURLS' => true }`, reconfigure.\n"
@@ -257,8 +320,9 @@ def check_logs(scan: LogScan) -> list[Finding]:
         if f.format == "unknown" and f.sampled_lines:
             findings.append(Finding(
                 "logs.unknown_format", Status.WARN, f"Log format not recognised: {f.path}",
-                f"None of the first {f.sampled_lines} lines is a registry, NGINX or Rails log line; signatures "
-                "were still searched, but times and request fields are missing.",
+                f"None of the first {f.sampled_lines} lines is a registry, NGINX, Rails, client or CI log line; "
+                "signatures were still searched, but times and request fields are missing."
+                + (f" First line not read: {f.unparsed_sample!r}." if f.unparsed_sample else ""),
                 f.to_json(),
                 "Point `log_paths` at the registry (`current`), NGINX (`gitlab_registry_*.log`) and Rails "
                 "(`production_json.log`) logs.",

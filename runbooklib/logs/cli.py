@@ -47,6 +47,17 @@ def _print_text(scan, findings, out: TextIO) -> None:
                   f"{loop.describe()}\n")
     for p in scan.problems:
         out.write(f"  not read: {terminal_safe(p.path)}: {terminal_safe(p.reason)}\n")
+    for info in scan.files:
+        if info.unparsed:
+            out.write(f"  unparsed: {terminal_safe(info.path)}: {info.unparsed} line(s) in no known format ({info.format})"
+                      + (f", e.g. {terminal_safe(info.unparsed_sample[:120])}" if info.unparsed_sample else "") + "\n")
+    from .views import suggested_scenarios
+
+    suggested = suggested_scenarios(scan)
+    if suggested:
+        out.write("next:\n")
+        for sug in suggested[:5]:
+            out.write(f"  runbook run {sug.scenario}   # {terminal_safe(sug.why[:160])}\n")
     out.write("findings:\n")
     for f in findings:
         out.write(f"  {f.status.value.upper():5} {f.id}: {terminal_safe(f.title)}\n")

@@ -77,6 +77,8 @@ def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo)
     res.events_dropped += max(0, len(part._rows) - room)
     res.uploads.merge(part.uploads)
     info.unparsed += part_info.unparsed
+    if info.unparsed_sample is None:
+        info.unparsed_sample = part_info.unparsed_sample
     info.bytes += part_info.bytes
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Literal
 
-from .formats import Event, decode, parse_line
+from .formats import Event, LineContext, decode, parse_line
 
 ProblemKind = Literal["missing", "unreadable", "empty", "corrupt"]
 
@@ -175,23 +175,46 @@ def iter_lines(path: Path, max_line: int = 1 << 20) -> Iterator[bytes]:
             yield line
 
 
+_CONTINUATION = ("go-stack", "blank")  # "blank": an envelope with nothing in it (syslog of an empty line)
+
+
+def _is_continuation(ev: Event) -> bool:
+    """A line that belongs to the event before it: a Go stack under its panic, Rails' indented lines (the
+    Parameters of a request, an exception's backtrace)."""
+    fmt = ev.format.rsplit("+", 1)[-1]
+    return fmt in _CONTINUATION or (fmt == "rails" and ev.level is None)
+
+
 def iter_events(paths, include_unparsed: bool = False) -> Iterator[Event]:
     """Every line of every file as an Event (slow path: for small logs and notebooks, not for gigabytes).
 
-    Unparsed lines are skipped unless ``include_unparsed``: then they come as events of format ``unknown``.
+    Multi-line records become one event: a Go panic with its ``goroutine N [running]:`` stack (also when
+    syslog split it over many lines), Rails' request with its indented lines and backtraces; the event's
+    ``raw`` then holds all its lines. Unparsed lines are skipped unless ``include_unparsed``: then they come as
+    events of format ``unknown``.
     """
     files, _ = expand_paths(paths)
     for f in files:
+        context = LineContext()
+        pending: Event | None = None
         try:
             for line in iter_lines(f):
-                ev = parse_line(line, str(f))
+                ev = parse_line(line, str(f), context)
+                if ev is not None and pending is not None and _is_continuation(ev):
+                    pending = pending._replace(raw=pending.raw + "\n" + ev.raw)
+                    continue
                 if ev is None and include_unparsed:
                     ev = Event(None, str(f), "unknown", None, decode(line), None, None, None, None, None,
                                decode(line))
-                if ev is not None:
-                    yield ev
+                if ev is None:
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = ev
         except (OSError, EOFError, ValueError):
-            continue
+            pass
+        if pending is not None:
+            yield pending
 
 
 def read_events(paths, since=None, until=None, limit: int | None = 100_000, redact: bool = True):

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 
 import re2
 
-from .formats import COLUMNS, Event, decode, parse_line, quick_method, quick_time
+from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, expand_paths, open_log
 from .redact import redact_line
 from .signatures import (AGGREGATES, CATALOGUE, SEVERITY_RANK, Signature, latin1_options, re2_pattern,
@@ -44,6 +44,7 @@ RAW_KEEP = 2000  # characters of a raw line kept in the events table
 FIELD_VALUES = 50  # distinct values kept per extracted field
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
 _DIGITS = re.compile(r"[0-9]+")
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # --- time bounds -----------------------------------------------------------------------------------------
@@ -138,6 +139,12 @@ class FileInfo:
     sampled_lines: int = 0
     unparsed: int = 0
     skipped: str | None = None
+    unparsed_sample: str | None = None  # the first line no format reads (masked, cut to 300 characters)
+
+    def note_unparsed(self, line: bytes) -> None:
+        self.unparsed += 1
+        if self.unparsed_sample is None:
+            self.unparsed_sample = redact_line(decode(line[:2000]))[:300]
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -321,7 +328,7 @@ class _Scanner:
             ev = parse_line(line, source)
             if ev is None:
                 self.result.unparsed += 1
-                info.unparsed += 1
+                info.note_unparsed(line)
             elif not self.in_window(ev.time):
                 return
             t, method = (ev.time, ev.method) if ev is not None else (None, None)
@@ -366,7 +373,8 @@ class _Scanner:
                     counter[text] += 1
             if len(st.examples) < self.examples and st.count <= EXAMPLE_TRIES:
                 if redacted is None:
-                    redacted = redact_line(decode(line))[:RAW_KEEP]
+                    # colours (SGR) go; any other escape stays, for the CLI to show escaped
+                    redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
                     shape = _DIGITS.sub("#", redacted)
                 if shape not in st.example_shapes:  # lines that differ only in times and numbers: one example
                     st.example_shapes.add(shape)
@@ -497,6 +505,8 @@ class _Scanner:
     def _overlong(self, info: FileInfo) -> None:
         self.result.unparsed += 1
         info.unparsed += 1
+        if info.unparsed_sample is None:
+            info.unparsed_sample = f"(a line longer than {MAX_LINE} bytes)"
 
     def _region(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
         """Lines in buf[start:end] (start is a line start; the last line may lack its newline only at EOF):
@@ -553,17 +563,18 @@ class _Scanner:
         if len(head) > SAMPLE_BYTES:
             lines = lines[:-1]  # the cut last line is not a line
         formats: Counter = Counter()
+        context = LineContext()
         for raw in lines:
             if not raw.strip():
                 continue
             info.sampled_lines += 1
-            ev = parse_line(raw[:MAX_LINE])
+            ev = parse_line(raw[:MAX_LINE], "", context)
             if ev is not None:
                 formats[ev.format] += 1
             elif not (self.classify and self.classify(raw)) and len(raw) <= MAX_LINE:
                 # signature lines are counted by the main pass; this one it would never parse
                 self.result.unparsed += 1
-                info.unparsed += 1
+                info.note_unparsed(raw)
         if formats:
             info.format = "+".join(sorted(formats, key=lambda f: -formats[f])[:3])
         elif info.sampled_lines == 0:
@@ -641,6 +652,16 @@ def _rescan_plain(scanner: "_Scanner", path: Path, info: FileInfo) -> bool:
         return False
     info.compression = None
     return True
+
+
+def _looks_binary_after_magic(path: Path) -> bool:
+    """Whether the bytes after a compression magic look like an archive header (binary), not text."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)[3:16]
+    except OSError:
+        return True
+    return any(b < 9 or 13 < b < 32 or b > 126 for b in head)
 
 
 def _is_corrupt(exc: BaseException) -> bool:

@@ -87,15 +87,40 @@ class Signature:
         return None
 
 
+# logrus's TTY format colours each field name: ``\x1b[31merr.code\x1b[0m=unknown``. Patterns that tie a field
+# to its value allow one SGR escape around the name (written without ``\x1b``, which grep -E cannot read:
+# ``[^ -~]`` is any byte outside printable ASCII, ESC included)
+_E = r"([^ -~]\[[0-9;]*m)?"
+
+
+def _kv(key: str) -> str:
+    """``key`` then ``=`` (logfmt, TTY with colours) or ``":"`` (JSON), before the value."""
+    return key + r'("|' + _E + r")?[:=]" + '"?'
+
+
+def _scenario(preferred: str, fallback: str) -> str:
+    """``preferred`` when the scenario catalogue has it (it may land later), else ``fallback``."""
+    try:
+        from ..scenarios import CATALOGUE as SCENARIOS
+    except Exception:  # the catalogue is optional here
+        return fallback
+    return preferred if preferred in SCENARIOS else fallback
+
+
 # statuses are exactly three digits, so nothing needs to follow them (and no ``$``, which RE2 reads as
 # end of buffer, not end of line)
-_STATUS = r'HTTP/[0-9.]+" {code} |http\.response\.status={code}|"(http\.response\.)?status":{code}'
+_STATUS = (r'HTTP/[0-9.]+" {code} |http\.response\.status' + _E.replace("{", "{{").replace("}", "}}")
+           + r'={code}|"(http\.response\.)?status":{code}')
+_UNKNOWN_THEN_DETAIL = _kv(r"err\.code") + r'(unknown|UNKNOWN)"?[ ,]"?' + _E + _kv(r"err\.detail")
+_CLIENT_STATUS = r"(received unexpected HTTP status|unexpected status( from [A-Z]+ request to [^ ]+)?): {code}"
+BODY_LIMIT_SCENARIO = _scenario("body-limit-413", "push-retry-relative-urls")
 
 CATALOGUE: tuple[Signature, ...] = (
     # --- token auth (seed: "token signed by untrusted key"; "Before investigating": token flow) ----------
     Signature(
         "token-untrusted-key", "token-untrusted-key", "fail", ("signed by untrusted key",),
-        r'token signed by untrusted key with ID: \\?"(?P<key_id>[A-Z0-9]{4}(:[A-Z0-9]{4})+)',
+        # any ID shape: libtrust's "ABCD:EFGH:...", Distribution 3.x's JWKS key IDs, thumbprints
+        r'token signed by untrusted key with ID: \\?"(?P<key_id>[^"\\]+)',
         "The registry does not trust the key that signed the token: GitLab's registry key and the "
         "registry's rootcertbundle are not a pair.",
     ),
@@ -144,9 +169,16 @@ CATALOGUE: tuple[Signature, ...] = (
     # --- storage -------------------------------------------------------------------------------------
     Signature(
         "s3-unexpected-eof", "s3-push-unexpected-eof", "fail", ("unexpected EOF",),
-        r'err\.code"?[:=]"?unknown"?[ ,]"?err\.detail"?[:=]"?unexpected EOF|"code":"(UNKNOWN|unknown)".*'
-        r'"detail":"unexpected EOF',
+        _UNKNOWN_THEN_DETAIL + r'unexpected EOF|"code":"(UNKNOWN|unknown)".*"detail":"unexpected EOF',
         "A blob upload to S3 broke off (unexpected EOF): large layers need a smaller storage chunksize.",
+    ),
+    Signature(
+        # registry 2.0-2.2 put the failure in the message itself
+        "upload-copy-unexpected-eof", "s3-push-unexpected-eof", "fail",
+        ("unknown error copying into upload", "unknown error reading request payload"),
+        r"unknown error (copying into upload|reading request payload): unexpected EOF",
+        "The registry lost a blob upload half-way (unexpected EOF while copying it to storage): large layers on "
+        "S3 need a smaller storage chunksize; proxies that cut long uploads cause it too.",
     ),
     Signature(
         "blob-patch-unexpected-eof", "s3-push-unexpected-eof", "warn", ("client disconnected during blob PATCH",),
@@ -155,14 +187,18 @@ CATALOGUE: tuple[Signature, ...] = (
         "the chunksize and at proxies cutting long uploads.",
     ),
     Signature(
-        "s3-access-denied", "s3-permissions", "fail", ("AccessDenied", "status code: 403", "StatusCode: 403"),
-        r'AccessDenied|s3aws: [^"]*status code: 403|s3_v2: [^"]*StatusCode: 403',
+        "s3-access-denied", "s3-permissions", "fail",
+        ("AccessDenied", "Access Denied", "status code: 403", "StatusCode: 403"),
+        r'AccessDenied|Access Denied|s3aws: [^"]*status code: 403|s3_v2: [^"]*StatusCode: 403',
         "S3 refused the registry's request (403 AccessDenied): the IAM policy lacks an action or the bucket.",
     ),
     Signature(
         "s3-bad-credentials", "s3-permissions", "fail",
-        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "NoCredentialProviders", "ExpiredToken"),
-        r"(?P<s3_error>InvalidAccessKeyId|SignatureDoesNotMatch|NoCredentialProviders|ExpiredToken)",
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "NoCredentialProviders", "ExpiredToken",
+         "The AWS Access Key Id you provided does not exist", "The request signature we calculated does not match"),
+        r"(?P<s3_error>InvalidAccessKeyId|SignatureDoesNotMatch|NoCredentialProviders|ExpiredToken|"
+        r"The AWS Access Key Id you provided does not exist in our records|"
+        r"The request signature we calculated does not match the signature you provided)",
         "S3 did not accept the registry's credentials (unknown key, wrong secret, none found, or expired).",
     ),
     Signature(
@@ -171,6 +207,27 @@ CATALOGUE: tuple[Signature, ...] = (
         r"the region '(?P<region>[a-z0-9-]+)' is wrong; expecting '(?P<expected_region>[a-z0-9-]+)'|"
         r"PermanentRedirect|IllegalLocationConstraintException",
         "The registry talks to the bucket with the wrong region or endpoint.",
+    ),
+    Signature(
+        "s3-clock-skew", "s3-permissions", "fail",
+        ("RequestTimeTooSkewed", "difference between the request time and the current time"),
+        r"RequestTimeTooSkewed|The difference between the request time and the current time is too large",
+        "S3 refused the registry's signed requests because the registry's clock is off (RequestTimeTooSkewed).",
+    ),
+    Signature(
+        "s3-slow-down", "bucket-metrics", "warn", ("SlowDown", "Please reduce your request rate"),
+        r"SlowDown|Please reduce your request rate",
+        "S3 throttles the registry (503 SlowDown): too many requests on the bucket's prefixes.",
+    ),
+    Signature(
+        "s3-session-error", "s3-permissions", "fail", ("failed to create new session with aws config",),
+        r"failed to create new session with aws config",
+        "The registry's S3 driver could not even start its AWS session (configuration, CA bundle, credentials).",
+    ),
+    Signature(
+        "registry-panic", "triage", "fail", ("panic: ",),
+        r"panic: (?P<panic>[^\t]{1,120})",
+        "A Go program (the registry, at start-up or on a request) panicked; the panic message names the cause.",
     ),
     Signature(
         "gcs-http2-error", "gcs-http2", "fail", ("http2: ", "stream error: stream ID"),
@@ -191,7 +248,7 @@ CATALOGUE: tuple[Signature, ...] = (
     # --- TLS -----------------------------------------------------------------------------------------
     Signature(
         "tls-handshake-unknown-ca", "x509-unknown-authority", "fail", ("TLS handshake error",),
-        r"http: TLS handshake error from (?P<client>[^ ]+): (remote error: tls: (unknown certificate "
+        r"http: TLS handshake error from (?P<client>[^ ]+): (remote error: (tls: )?(unknown certificate "
         r"authority|bad certificate)|x509: certificate signed by unknown authority)",
         "Clients reject the registry's certificate during the TLS handshake: they do not trust its CA.",
     ),
@@ -203,9 +260,16 @@ CATALOGUE: tuple[Signature, ...] = (
         "A client does not trust the certificate it was shown (self-signed or private CA).",
     ),
     Signature(
-        "x509-hostname-mismatch", "x509-unknown-authority", "fail", ("x509: certificate is valid for",),
-        r'x509: certificate is valid for (?P<valid_for>[^,"]+), not (?P<host>[^ "\\]+)',
+        "x509-hostname-mismatch", "x509-unknown-authority", "fail",
+        ("x509: certificate is valid for", "x509: certificate is not valid for any names"),
+        r'x509: certificate is valid for (?P<valid_for>([^,"]+, )*[^,"]+), not (?P<host>[^ "\\]+)|'
+        r'x509: certificate is not valid for any names, but wanted to match (?P<wanted>[^ "\\]+)',
         "The certificate does not name the host the client connected to.",
+    ),
+    Signature(
+        "x509-expired", "x509-unknown-authority", "fail", ("x509: certificate has expired or is not yet valid",),
+        r"x509: certificate has expired or is not yet valid",
+        "A client refused the certificate it was shown: expired, not valid yet, or the client's clock is off.",
     ),
     Signature(
         "client-403-empty-body", "push-403", "fail", ("error parsing HTTP 403 response body",),
@@ -214,14 +278,17 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     # --- proxy and routing ---------------------------------------------------------------------------
     Signature(
-        "nginx-ipv6-upstream-refused", "ipv6-listener", "fail", ("[::1]",),
-        r'connect\(\) failed \(111: Connection refused\) while connecting to upstream.*upstream: '
-        r'"(?P<upstream>http://\[::1\]:[0-9]+)',
+        "nginx-ipv6-upstream-refused", "ipv6-listener", "fail", ("while connecting to upstream",),
+        # the refusal comes as "connect() failed" (asynchronous) or "connect() to [::1]:5000 failed" (at once);
+        # without an IPv6 loopback the kernel answers 99 (glibc and musl word it differently)
+        r'connect\(\) (to \[[0-9a-f:.]*\]:[0-9]+ )?failed \((111: Connection refused|99: Cannot assign requested '
+        r'address|99: Address not available)\) while connecting to upstream.*upstream: '
+        r'"(?P<upstream>https?://\[[0-9a-f:.]+\](:[0-9]+)?)',
         "NGINX proxies to the registry on [::1] (localhost resolved to IPv6) but the registry listens on IPv4.",
     ),
     Signature(
         "nginx-upstream-refused", "triage", "fail", ("Connection refused",),
-        r"connect\(\) failed \(111: Connection refused\) while connecting to upstream",
+        r"connect\(\) (to [^ ]+ )?failed \(111: Connection refused\) while connecting to upstream",
         "NGINX cannot reach the registry: nothing listens where it proxies to.",
     ),
     Signature(
@@ -237,8 +304,8 @@ CATALOGUE: tuple[Signature, ...] = (
     Signature(
         "push-403-response", "push-403", "fail", ("403",),
         r'"(HEAD|GET|PUT|PATCH|POST) /v2/[^ "]*/blobs/[^ "]* HTTP/[0-9.]+" 403 |'
-        r'http\.request\.method=(HEAD|PUT|PATCH|POST) .*http\.request\.uri="?/v2/[^ "]*/blobs/.*'
-        r'http\.response\.status=403|"method":"(HEAD|PUT|PATCH|POST)".*"status":403,.*"uri":"/v2/[^"]*/blobs/',
+        r'http\.request\.method' + _E + r'=(HEAD|PUT|PATCH|POST) .*http\.request\.uri' + _E + r'="?/v2/[^ "]*/blobs/.*'
+        r'http\.response\.status' + _E + r'=403|"method":"(HEAD|PUT|PATCH|POST)".*"status":403,.*"uri":"/v2/[^"]*/blobs/',
         "A blob request of a push got 403: storage permissions (HEAD after the redirect) or the proxy.",
     ),
     # --- clients and manifests -----------------------------------------------------------------------
@@ -254,19 +321,19 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     Signature(
         "blob-unknown", "triage", "warn", ("blob unknown", "BLOB_UNKNOWN"),
-        r'err\.code"?[:=]"?blob unknown|"code":"BLOB_UNKNOWN"',
+        _kv(r"err\.code") + r'blob unknown|"code":"BLOB_UNKNOWN"',
         "A blob was asked for that the registry does not have (routine for HEAD checks before a push).",
         benign_methods=("HEAD",),
     ),
     Signature(
         "manifest-unknown", "triage", "warn", ("manifest unknown", "MANIFEST_UNKNOWN"),
-        r'err\.code"?[:=]"?manifest unknown|"code":"MANIFEST_UNKNOWN"',
+        _kv(r"err\.code") + r'manifest unknown|"code":"MANIFEST_UNKNOWN"',
         "A manifest (tag or digest) was asked for that the registry does not have.",
         benign_methods=("HEAD",),
     ),
     Signature(
-        "registry-unknown-error", "triage", "warn", ("unknown",),
-        r'err\.code"?[:=]"?unknown"?[ ,]"?err\.detail"?[:=]"?(?P<detail>[^"\\]*)',
+        "registry-unknown-error", "triage", "warn", ("unknown", "UNKNOWN"),
+        _UNKNOWN_THEN_DETAIL + r'(?P<detail>[^"\\]*)',
         "The registry failed a request with an unclassified error; the detail names the cause.",
     ),
     Signature(
@@ -276,14 +343,88 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     # --- GitLab Rails --------------------------------------------------------------------------------
     Signature(
-        "missing-registry-key", "missing-registry-key", "fail", ("gitlab-registry.key",),
-        r'No such file or directory @ rb_sysopen - (?P<key_path>[^" ]*gitlab-registry\.key)',
-        "GitLab cannot read gitlab-registry.key, so it cannot sign registry tokens (repository deletion fails).",
+        "missing-registry-key", "missing-registry-key", "fail", ("registry.key",),
+        # missing (ENOENT) or not readable (EACCES); Omnibus' gitlab-registry.key or a source install's
+        # config/registry.key
+        r'(?P<reason>No such file or directory|Permission denied) @ rb_sysopen - (?P<key_path>[^" )]*registry\.key)',
+        "GitLab cannot read its registry key (missing or not readable), so it cannot sign registry tokens "
+        "(repository deletion fails).",
+    ),
+    Signature(
+        "registry-key-invalid", "missing-registry-key", "fail", ("Neither PUB key nor PRIV key",),
+        r"OpenSSL::PKey::RSAError[^A-Za-z]*Neither PUB key nor PRIV key",
+        "GitLab could not load its registry key (empty or not an RSA key): it cannot sign registry tokens.",
+    ),
+    Signature(
+        "rails-registry-ipv6", "ipv6-listener", "fail", ("Failed to open TCP connection to localhost",),
+        r"Failed to open TCP connection to localhost:(?P<port>[0-9]+) \(Cannot assign requested address",
+        "GitLab reaches the registry API at localhost, which resolves to ::1 where nothing can listen (no IPv6 "
+        "loopback): registry pages and deletions fail with 500.",
     ),
     Signature(
         "rails-jwt-auth-error", "triage", "warn", ("/jwt/auth",),
         r'"path":"/jwt/auth[^"]*".*"status":(?P<status>[45][0-9][0-9])',
         "GitLab's token endpoint /jwt/auth refused or failed a token request.",
+    ),
+    # --- request bodies too large (NGINX, an outer proxy, the client's view) ---------------------------
+    Signature(
+        "body-too-large-413", BODY_LIMIT_SCENARIO, "fail", ("413", "too large body"),
+        r"error parsing HTTP 413 response body|413 Request Entity Too Large|413 Payload Too Large|"
+        r"client intended to send too large body|StatusCode: 413|" + _STATUS.format(code=413),
+        "A request body (a layer) was refused as too large (413) by NGINX or a proxy in front of the registry: "
+        "client_max_body_size or the proxy's body limit.",
+    ),
+    # --- clients and CI (docker push/login, BuildKit, kaniko, skopeo/podman, GitLab Runner job logs) ----
+    Signature(
+        "client-denied", "push-403", "fail",
+        ("requested access to the resource is denied", "access to the requested resource is not authorized"),
+        # registry 2.1's wording was "unauthorized: access to the requested resource is not authorized"
+        r"requested access to the resource is denied|access to the requested resource is not authorized",
+        "The registry (or a hop before it) denied the push: no push permission for this path, a token for "
+        "another project, or a 403 from a proxy.",
+    ),
+    Signature(
+        "client-unauthorized", "token-untrusted-key", "fail", ("authentication required", "login attempt to "),
+        # docker's "unauthorized: ...", kaniko's UNAUTHORIZED: \"authentication required\", old docker login's
+        # "login attempt to https://.../v2/ failed with status: 401 Unauthorized"
+        r'(unauthorized|UNAUTHORIZED): (\\?")?authentication required|login attempt to [^ ]+ failed with status: 401',
+        "The registry refused the token the client got from GitLab (the registry log says why: key, issuer, "
+        "audience or clock).",
+    ),
+    Signature(
+        "client-basic-denied", "triage", "fail", ("HTTP Basic: Access denied", "failed to fetch oauth token"),
+        # GitLab's /jwt/auth answer, and BuildKit's view of a 401 from the token endpoint
+        r"HTTP Basic: Access denied|failed to fetch oauth token: unexpected status( from [A-Z]+ request to [^ ]+)?: 401",
+        "GitLab's /jwt/auth refused the client's credentials (wrong password, a password where 2FA needs a "
+        "token, or an expired CI job token).",
+    ),
+    Signature(
+        "client-http-500", "s3-push-unexpected-eof", "fail", ("unexpected HTTP status: 500", "unexpected status"),
+        _CLIENT_STATUS.format(code="500"),
+        "The registry answered 500 during a push: most often a blob upload to S3 that broke off (chunksize) or "
+        "S3 refusing the registry; the registry log names which.",
+    ),
+    Signature(
+        "client-http-502", "triage", "fail", ("unexpected HTTP status: 502", "unexpected status"),
+        _CLIENT_STATUS.format(code="502"),
+        "A proxy in front of the registry answered 502 Bad Gateway: the registry behind it failed or is down.",
+    ),
+    Signature(
+        "client-http-503", "debug-server-metrics", "fail", ("unexpected HTTP status: 503", "unexpected status"),
+        _CLIENT_STATUS.format(code="503"),
+        "The registry answered 503 Service Unavailable: usually its storage health check fails.",
+    ),
+    Signature(
+        "blob-upload-unknown", "push-retry-relative-urls", "fail", ("blob upload unknown", "BLOB_UPLOAD_UNKNOWN"),
+        r"blob upload unknown|BLOB_UPLOAD_UNKNOWN",
+        "The registry did not know the upload the client continued: upload URLs that do not lead back to it "
+        "(proxy headers, relative URLs) or registries behind one balancer without a shared http.secret.",
+    ),
+    Signature(
+        "client-retrying", "push-retry-relative-urls", "warn", ("etrying in ", "Upload failed, retrying"),
+        r"[Rr]etrying in [0-9]+ second|Upload failed, retrying",
+        "The client retries layer uploads: a push retry loop when it goes on (proxy headers, relative URLs, "
+        "body limits).",
     ),
     # --- aggregate detectors: the pattern is only their prefilter ------------------------------------
     Signature(
