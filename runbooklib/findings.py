@@ -77,8 +77,15 @@ class Finding:
         if not self.id or " " in self.id:
             raise ValueError(f"finding id must be a non-empty dotted name, got {self.id!r}")
 
+    @property
+    def cause(self) -> str:
+        """The root cause this finding establishes (runbooklib.causes), '' when it names none."""
+        from .causes import cause_of
+
+        return cause_of(self.id, self.status.value)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "status": self.status.value,
             "title": self.title,
@@ -87,6 +94,9 @@ class Finding:
             "remedy": self.remedy,
             "refs": list(self.refs),
         }
+        if self.cause:
+            out["cause"] = self.cause
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Finding":

@@ -152,7 +152,7 @@ def run_bundle(req: BundleRequest) -> BundleResult:
         done[0] += 1
         return result
 
-    triage = run_one(scenarios.get(TRIAGE), triage_values, "first look: the seed's steps before investigating", "")
+    triage = run_one(scenarios.get(TRIAGE), triage_values, "first look: GitLab's documented checks before investigating", "")
     plan = _plan(triage.report.findings if triage.report else [], req.only)
     if req.progress and plan:
         print(f"triage routes to {len(plan)} runbook(s): {', '.join(p['scenario'] for p in plan)}",
@@ -185,6 +185,9 @@ def run_bundle(req: BundleRequest) -> BundleResult:
                 default=Status.OK)
     if any(e["error"] and e["html"] for e in entries):
         worst = max(worst, Status.ERROR, key=lambda s: s.severity)
+    from ..causes import group
+
+    causes, symptoms = group(merged)
     summary = {
         "incident": incident,
         "started": started,
@@ -194,6 +197,8 @@ def run_bundle(req: BundleRequest) -> BundleResult:
         "exit_code": exit_code,
         "parameters": _shown_parameters(req),
         "scenarios": entries,
+        "causes": causes,
+        "other_symptoms": symptoms,
         "findings": merged,
         "versions": _versions(),
         "withheld": [note.to_dict() for note in withheld],

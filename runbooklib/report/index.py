@@ -14,11 +14,46 @@ table{border-collapse:collapse;width:100%;font-size:90%} td,th{border:1px solid 
 th{background:#f6f8fa} code{font-size:90%} .muted{color:#6e7781} a{color:#0969da}
 .rb-head{display:flex;gap:16px;align-items:baseline;flex-wrap:wrap}
 footer{margin-top:24px;color:#6e7781;font-size:85%}
+.rb-fix{width:auto;font-size:95%} .rb-fix th{background:none;border:none;padding:1px 6px 1px 0;white-space:nowrap}
+.rb-fix td{border:none;padding:1px 0} .rb-index-causes>tbody>tr>td:nth-child(3){width:45%}
+details summary{cursor:pointer;color:#0969da;font-size:90%} ul{margin:2px 0;padding-left:18px}
 """
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
+
+
+def md_inline(text: str) -> str:
+    """Our remedies' inline Markdown (code spans) as HTML; everything else escaped. No other markup is
+    interpreted, so text from the network can never become HTML here."""
+    parts = str(text).split("`")
+    return "".join(f"<code>{_e(p)}</code>" if i % 2 else _e(p) for i, p in enumerate(parts)) if len(parts) % 2 \
+        else _e(text)
+
+
+def _cause_row(c: dict[str, Any], links: dict[str, Any]) -> str:
+    seen = []
+    for e in c["evidence"]:
+        href = links.get(e["scenario"]) or "#"
+        kind = "symptom" if e.get("symptom") else "shows it"
+        seen.append(f'<li><a href="{_e(href)}">{_e(e["scenario"])}</a>: {_e(e["title"])} '
+                    f'<span class="muted">({kind})</span></li>')
+    fixes = "".join(f"<tr><th>{_e(k)}</th><td>{md_inline(v)}</td></tr>" for k, v in c.get("remedy", {}).items())
+    dig = links.get(c.get("scenario", ""))
+    more = (f' · runbook: <a href="{_e(dig)}">{_e(c["scenario"])}</a>' if dig else
+            (f' · runbook: <code>{_e(c["scenario"])}</code>' if c.get("scenario") else ""))
+    return (f'<tr class="rb-cause" data-cause="{_e(c["key"])}"><td>{_badge(Status(c["status"]))}</td>'
+            f'<td><b>{_e(c["title"])}</b><br>{md_inline(c["diagnosis"])}'
+            f'<details><summary>{len(c["evidence"])} finding(s) from '
+            f'{len({e["scenario"] for e in c["evidence"]})} runbook(s){more}</summary><ul>{"".join(seen)}</ul></details></td>'
+            f'<td><table class="rb-fix">{fixes}</table></td></tr>')
+
+
+def _symptom_row(r: dict[str, Any], links: dict[str, Any]) -> str:
+    runs = ", ".join(f'<a href="{_e(links.get(s) or "#")}">{_e(s)}</a>' for s in r["scenarios"])
+    return (f'<tr><td>{_badge(Status(r["status"]))}</td><td>{_e(r["title"])}</td><td>{runs}</td>'
+            f'<td><code>{_e(r["id"])}</code></td></tr>')
 
 
 def _scenario_row(s: dict[str, Any]) -> str:
@@ -30,16 +65,23 @@ def _scenario_row(s: dict[str, Any]) -> str:
 
 
 def render_index(bundle: dict[str, Any], max_rows: int = 12) -> str:
-    """``bundle`` is the merged findings.json content."""
-    findings = sorted(bundle["findings"], key=lambda f: -Status(f["status"]).severity)
+    """``bundle`` is the merged findings.json content: causes first (one row each, with the fix), then the
+    symptoms no cause explains, then which runbooks ran."""
+    findings = bundle["findings"]
     status = Status(bundle["status"]) if bundle.get("status") else Status.OK
     links = {s["id"]: s.get("html") for s in bundle["scenarios"]}
-    top = [f for f in findings if f["status"] not in ("ok", "skip")][:max_rows] or findings[:max_rows]
-    rows = "".join(
-        f"<tr><td>{_badge(Status(f['status']))}</td><td>{_e(f['title'])}</td>"
-        f"<td><a href=\"{_e(links.get(f['scenario']) or '#')}\">{_e(f['scenario'])}</a></td>"
-        f"<td><code>{_e(f['id'])}</code></td></tr>" for f in top)
-    more = len(findings) - len(top)
+    causes = bundle.get("causes", [])
+    symptoms = bundle.get("other_symptoms", [])
+    cause_rows = "".join(_cause_row(c, links) for c in causes)
+    if causes:
+        head = (f'<h2>Causes ({len(causes)})</h2><table class="rb-index-summary rb-index-causes"><thead><tr><th>status</th>'
+                f"<th>what is wrong</th><th>fix</th></tr></thead><tbody>{cause_rows}</tbody></table>")
+    else:
+        head = ('<h2>Causes</h2><p class="rb-index-summary">No known cause was found'
+                + (" (see the findings below)." if symptoms else ": every check passed or was skipped.") + "</p>")
+    rows = "".join(_symptom_row(r, links) for r in symptoms[:max_rows])
+    more = len(symptoms) - max_rows
+    checked = sum(1 for f in findings if f["status"] in ("ok", "info"))
     scen_rows = "".join(_scenario_row(s) for s in bundle["scenarios"])
     params = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>"
                      for k, v in bundle.get("parameters", {}).items())
@@ -50,10 +92,10 @@ def render_index(bundle: dict[str, Any], max_rows: int = 12) -> str:
 <style>{_CSS}</style></head><body>
 <div class="rb-head"><h1>Incident {_e(bundle['incident'])}</h1>{_badge(status)}
 <span class="muted">{_e(bundle['started'])} → {_e(bundle['finished'])} · host {_e(bundle['host'])}</span></div>
-<h2>Worst findings</h2>
-<table class="rb-index-summary"><thead><tr><th>status</th><th>finding</th><th>scenario</th><th>id</th></tr></thead>
-<tbody>{rows}</tbody></table>
-{f'<p class="muted">and {more} more finding(s) in the reports below</p>' if more > 0 else ''}
+{head}
+{f'<h2>Other findings ({len(symptoms)})</h2><table class="rb-index-symptoms"><thead><tr><th>status</th><th>finding</th><th>seen by</th><th>id</th></tr></thead><tbody>{rows}</tbody></table>' if symptoms else ''}
+{f'<p class="muted">and {more} more in the reports below</p>' if more > 0 else ''}
+<p class="muted">{checked} check(s) passed; every finding is in the runbooks' reports.</p>
 <h2>Runbooks run</h2>
 <table class="rb-index-scenarios"><thead><tr><th>status</th><th>runbook</th><th>title</th><th>why it ran</th><th>error</th><th>time</th></tr></thead>
 <tbody>{scen_rows}</tbody></table>
