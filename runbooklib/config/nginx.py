@@ -1,6 +1,6 @@
 """NGINX configuration for the registry, read (never run) the way NGINX reads it: directives, blocks, includes.
 
-The seed's pre-check 4 ("review the NGINX configuration ... to confirm which port receives requests") and
+GitLab's documented pre-check 4 ("review the NGINX configuration ... to confirm which port receives requests") and
 "Image push errors" both live here: which ports the registry's ``server`` listens on (and with ``ssl``), where
 it proxies (``proxy_pass``, ``upstream`` blocks), which headers it forwards (``Host``, ``X-Forwarded-Proto``,
 ``X-Forwarded-For``), and the body settings pushes depend on (``client_max_body_size``,
@@ -763,7 +763,7 @@ def _check_upstream(cfg: NginxConfig, servers: list[ServerBlock], registry_addr:
                     out.append(Finding(
                         "nginx.upstream.localhost", Status.WARN, f"NGINX proxies to {up.address}",
                         f"`proxy_pass {loc.proxy_pass}` ({loc.where}) resolves `localhost`, which may give ::1 before "
-                        f"127.0.0.1, while the registry listens on {registry_addr} only (the seed's IPv6 case).", ev,
+                        f"127.0.0.1, while the registry listens on {registry_addr} only (GitLab's documented IPv6 case).", ev,
                         "Use the registry's literal address in `proxy_pass` (Omnibus: set "
                         "`registry['registry_http_addr'] = \"127.0.0.1:5000\"`). Run `ipv6-listener`.", refs))
                 else:
@@ -818,7 +818,7 @@ def _check_headers(cfg: NginxConfig, server: ServerBlock, loc: ProxyLocation, re
                 f"`proxy_set_header X-Forwarded-Proto` ({loc.where}). "
                 + ("The registry uses relative URLs, so its Locations are not affected." if relative else
                    "The registry (relativeurls off) then sends clients `Location: http://...` on the TLS port: "
-                   "`docker login` works, pushes retry in a loop (the seed's 'Image push errors')."),
+                   "`docker login` works, pushes retry in a loop (GitLab's documented 'Image push errors')."),
                 ev, remedy_headers, refs))
         elif proto.value.strip().lower() == "http":
             problems += 1

@@ -1,6 +1,6 @@
 """Replay a cleanup policy tag by tag, exactly as GitLab's cleanup service builds its delete list.
 
-The seed's Rails-console script, step by step, each step a table:
+GitLab's documented Rails-console script, step by step, each step a table:
 
 1. all tags of the repository;
 2. drop ``latest`` (never deleted by a policy);
@@ -235,7 +235,7 @@ def replay_all(inv: Inventory, load: PolicyLoad, now: dt.datetime | None = None,
 
 
 def step_table(replays: list[Replay], step: str):
-    """The tags still in the list after ``step`` (like the seed's ``tags.map(&:name)``), and those the step
+    """The tags still in the list after ``step`` (like GitLab's documented ``tags.map(&:name)``), and those the step
     removed from the delete list with the reason."""
     from .tables import table, when
 

@@ -1,6 +1,6 @@
 """A project's registry repositories and their tags with details, read through GitLab's API.
 
-GitLab's tag list holds names only; ``created_at`` needs one details call per tag (the seed script's
+GitLab's tag list holds names only; ``created_at`` needs one details call per tag (GitLab's documentation script's
 "lengthy operation"): a progress bar shows how far it got.
 """
 

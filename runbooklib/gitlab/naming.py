@@ -91,7 +91,7 @@ def component_rules(component: str) -> list[tuple[str, str]]:
         found.append(("trailing_separator", "a name component must end with a letter or digit"))
     if "--" in low:
         found.append(("double_hyphen", "Distribution 2.x accepts repeated hyphens, but older Docker clients and "
-                                       "registries allowed only single separators (the seed lists it as a cause)"))
+                                       "registries allowed only single separators (GitLab's documentation lists it as a cause)"))
     specific = {r for r, _ in found} - {"uppercase", "double_hyphen"}
     if low and not specific and not COMPONENT.fullmatch(low):
         found.append(("grammar", f"must match `{COMPONENT.pattern}` (letters, digits, and single `.`/`_`, `__` "

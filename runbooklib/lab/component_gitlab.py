@@ -127,7 +127,7 @@ def push_real_tags(lab: "Lab", now: dt.datetime | None = None) -> dict[str, str]
         for tag, age in REAL_TAGS:
             if age not in bodies:
                 if age is None:
-                    body = json.dumps(manifest).encode()  # the seed image as is: its config has no `created`
+                    body = json.dumps(manifest).encode()  # GitLab's documentation image as is: its config has no `created`
                 else:
                     created = (now - dt.timedelta(days=age)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                     data = json.dumps({**config, "created": created}).encode()

@@ -5,7 +5,7 @@
 * ``storage-down``: the S3 server is stopped after the lab is up; the registry's storage health check
   (interval 2 s, threshold 2) then fails, /debug/health names the driver error and /v2/ answers 503.
 * ``debug-logging`` (seed: "Enable registry debug logs"): config.yml says ``log.level: debug`` while the
-  gitlab.rb stand-in keeps ``registry['log_level'] = 'info'``: the seed's temporary Omnibus edit.
+  gitlab.rb stand-in keeps ``registry['log_level'] = 'info'``: GitLab's documented temporary Omnibus edit.
 """
 
 from __future__ import annotations

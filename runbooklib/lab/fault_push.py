@@ -4,7 +4,7 @@ on IPv6 address instead of IPv4"), each injected for real in NGINX, the registry
 * ``missing-forwarded-proto``: NGINX terminates TLS and does not send ``X-Forwarded-Proto``; the registry has
   ``relativeurls`` off, so its upload ``Location`` says ``http://`` and clients hit the TLS port in plain HTTP.
 * ``ipv6-upstream``: NGINX proxies to ``[::1]`` while the registry listens on 127.0.0.1 only (502, and the
-  seed's ``connect() failed (111: Connection refused) ... upstream: "http://[::1]:..."`` error-log line).
+  GitLab's documented ``connect() failed (111: Connection refused) ... upstream: "http://[::1]:..."`` error-log line).
 * ``storage-403``: storage redirects on, and a small proxy in front of the S3 server answers HEAD/GET of blob
   data on presigned URLs with an S3 ``AccessDenied`` 403 (like a policy without ``s3:GetObject``); the
   registry's own signed requests pass.

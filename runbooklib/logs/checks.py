@@ -13,7 +13,7 @@ _STATUS = {"fail": Status.FAIL, "warn": Status.WARN, "info": Status.OK}
 _TOKEN_PAIR = (
     "GitLab signs registry tokens with `gitlab-registry.key`; the registry trusts only the certificate(s) in "
     "`auth.token.rootcertbundle`. They must be one key pair (compare the key ID above with the certificate's, "
-    "or the two `openssl ... -modulus` hashes as in the seed).\n"
+    "or the two `openssl ... -modulus` hashes as in GitLab's documentation).\n"
     "- Omnibus: `gitlab_rails['registry_key_path']` (default /var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key) "
     "and /var/opt/gitlab/registry/gitlab-registry.crt (`registry['internal_certificate']`). After a restore or a "
     "move, copy both from the same host, `gitlab-ctl reconfigure`, `gitlab-ctl restart registry`.\n"
@@ -96,7 +96,7 @@ REMEDIES: dict[str, tuple[str, str]] = {
                             "the challenge. Many of them without a following authorized request mean clients "
                             "cannot get a token from the realm: run `triage`."),
     "s3-unexpected-eof": ("Blob uploads to S3 break off (unexpected EOF)",
-                          "Set a chunk size for the S3 driver (the seed uses 25 MB):\n"
+                          "Set a chunk size for the S3 driver (GitLab's documentation uses 25 MB):\n"
                           "- Omnibus: `registry['storage'] = { 's3' => { ..., 'chunksize' => 25000000 } }`, "
                           "then `gitlab-ctl reconfigure`.\n"
                           "- Helm: `chunksize: 25000000` under `s3` in the registry storage secret.\n"
@@ -119,7 +119,7 @@ REMEDIES: dict[str, tuple[str, str]] = {
                                + _TLS),
     "client-403-empty-body": ("A push got a 403 that did not come from the registry",
                               "A 403 without a registry error body comes from another hop: object storage after "
-                              "the redirect (the seed's HEAD on S3) or a proxy. Run `push-403` to find the hop; "
+                              "the redirect (GitLab's documented HEAD on S3) or a proxy. Run `push-403` to find the hop; "
                               "for S3 check that the policy allows `s3:GetObject` (which covers HEAD), or "
                               "disable redirects (Omnibus `registry['storage']['redirect'] = { 'disable' => "
                               "true }`; config.yml `storage.redirect.disable: true`)."),

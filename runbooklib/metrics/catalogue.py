@@ -1,11 +1,11 @@
-"""The metric catalogue: every family of the seed's Prometheus tables, plus the upstream Distribution families.
+"""The metric catalogue: every family of GitLab's documented Prometheus tables, plus the upstream Distribution families.
 
 Data, not code: each :class:`MetricSpec` says what a family is (type, labels, label values, buckets), what it
-means, which group of the seed's page it belongs to, which registry emits it and when. The health rules that
+means, which group of GitLab's documented page it belongs to, which registry emits it and when. The health rules that
 read these families live in :mod:`runbooklib.metrics.rules` and name the families they need, so a table of
 the catalogue can show which rule watches which family.
 
-Sources: ``gitlab`` = GitLab's registry fork only (the seed's tables); ``upstream`` = Docker Distribution
+Sources: ``gitlab`` = GitLab's registry fork only (GitLab's documented tables); ``upstream`` = Docker Distribution
 2.x families, also emitted by the fork; ``runtime`` = the Go client library's process and runtime families.
 """
 
@@ -278,7 +278,7 @@ def canonical_name(name: str, type_: str) -> str:
 
 
 def seed_families() -> list[MetricSpec]:
-    """The families of the seed's tables (GitLab's fork)."""
+    """The families of GitLab's documented tables (GitLab's fork)."""
     return [s for s in _SPECS if s.source == "gitlab"]
 
 

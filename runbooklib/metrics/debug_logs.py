@@ -18,7 +18,7 @@ WARNING = ("Debug logs may contain sensitive information such as authentication 
 
 ENABLE_STEPS = {
     "omnibus": (
-        "Omnibus (temporary, as the seed does it):\n"
+        "Omnibus (temporary, as GitLab's documentation does it):\n"
         "1. Edit /var/opt/gitlab/registry/config.yml: under `log:` set `level: debug`.\n"
         "2. `sudo gitlab-ctl restart registry`.\n"
         "3. Reproduce the problem, collect /var/log/gitlab/registry/current.\n"
@@ -48,7 +48,7 @@ def revert_steps(install: str, rb_level: str | None) -> str:
                     "1. In /etc/gitlab/gitlab.rb remove that line or set `registry['log_level'] = 'info'`.\n"
                     "2. `sudo gitlab-ctl reconfigure` (rewrites /var/opt/gitlab/registry/config.yml and restarts "
                     "the registry).")
-        return ("Omnibus: the debug level is the seed's temporary edit of /var/opt/gitlab/registry/config.yml:\n"
+        return ("Omnibus: the debug level is GitLab's documented temporary edit of /var/opt/gitlab/registry/config.yml:\n"
                 "1. `sudo gitlab-ctl reconfigure` discards it (config.yml is rewritten from gitlab.rb, level "
                 f"`{rb_level or 'info'}`), and restarts the registry;\n"
                 "   or edit config.yml back to `level: info` under `log:` and `sudo gitlab-ctl restart registry`.")

@@ -588,13 +588,13 @@ def check_catalogue_coverage(metrics: Metrics | View | None) -> Findings:
     unknown = sorted(n for n in names if n not in CATALOGUE and not n.startswith(RUNTIME_PREFIXES))
     by_group = {GROUPS[g]: sum(1 for s in CATALOGUE.values() if s.group == g and s.name in names) for g in GROUPS}
     if seed_present:
-        flavour = "GitLab's registry fork (it exposes families of the seed's tables)"
+        flavour = "GitLab's registry fork (it exposes families of GitLab's documented tables)"
     elif any(s.name in names for s in upstream):
         flavour = ("upstream Docker Distribution, or GitLab's fork with none of its optional features used yet: "
-                   "the seed's tables describe GitLab's fork, so their families are absent here")
+                   "GitLab's documented tables describe GitLab's fork, so their families are absent here")
     else:
         flavour = "unknown (no registry family at all)"
-    detail = (f"{len(seed_present)} of {len(seed)} families of the seed's tables present, "
+    detail = (f"{len(seed_present)} of {len(seed)} families of GitLab's documented tables present, "
               f"{sum(1 for s in upstream if s.name in names)} of {len(upstream)} upstream families; "
               f"registry looks like {flavour}. {len(unknown)} family(ies) not in the catalogue"
               + (f": {', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}." if unknown else "."))

@@ -88,7 +88,7 @@ def request_table(metrics: Metrics | View | None):
 
 
 def catalogue_table(metrics: Metrics | View | None = None):
-    """The whole catalogue: every family of the seed's tables and the upstream ones, whether this endpoint
+    """The whole catalogue: every family of GitLab's documented tables and the upstream ones, whether this endpoint
     exposes it (with its series count), and which rules read it."""
     import pandas as pd
 

@@ -84,7 +84,7 @@ def _is_catalog(r: httpx.Response) -> bool:
 
 
 def check_forwarding(client: httpx.Client, registry_url: str, service: str = "container_registry") -> list[Finding]:
-    """The seed's ``curl /v2/_catalog``: a 401 Bearer challenge naming our service proves requests reach
+    """GitLab's documented ``curl /v2/_catalog``: a 401 Bearer challenge naming our service proves requests reach
     the registry with token auth on; every other answer says where the path breaks."""
     refs = (SEED_FORWARDING,)
     url = registry_url.rstrip("/") + "/v2/_catalog"
@@ -228,7 +228,7 @@ def check_forwarding(client: httpx.Client, registry_url: str, service: str = "co
         )]
     return [Finding(
         "forwarding.unexpected", Status.WARN, f"Unexpected answer {r.status_code} from /v2/_catalog",
-        "The seed expects a 401 Bearer challenge here.", ev,
-        "Compare with the expected answer in the seed section and check the proxy in front of the registry.",
+        "GitLab's documentation expects a 401 Bearer challenge here.", ev,
+        "Compare with the expected answer in GitLab's troubleshooting page and check the proxy in front of the registry.",
         refs,
     )]

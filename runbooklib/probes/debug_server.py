@@ -1,5 +1,5 @@
 """The registry's debug server beyond /debug/health: what the configs say about it, whether it is exposed
-beyond loopback (the seed warns it serves sensitive data), the storage driver's own error text when health
+beyond loopback (GitLab's documentation warns it serves sensitive data), the storage driver's own error text when health
 fails, /debug/vars (memory, notification queues) and /debug/pprof.
 
 Traffic goes only to the given ``debug_url`` and to this host's own addresses.
@@ -234,7 +234,7 @@ def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg
             why.append("it answers on a non-loopback address: " + ", ".join(answered))
         status = Status.WARN if helm_only else Status.FAIL
         return [Finding("debug.exposed", status, "Debug server exposed beyond loopback",
-                        "The debug server is " + "; ".join(why) + ". The seed warns that it serves sensitive data "
+                        "The debug server is " + "; ".join(why) + ". GitLab's documentation warns that it serves sensitive data "
                         "(/debug/vars, /debug/pprof, /metrics) and must be locked down in production.",
                         evidence, EXPOSURE_REMEDY, refs)]
     if not configured and not port:

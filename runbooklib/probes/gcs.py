@@ -1,6 +1,6 @@
 """Push failures and high CPU with Google Cloud Storage: is the registry talking HTTP/2 to GCS?
 
-The seed's workaround is ``GODEBUG=http2client=0`` in the registry's environment. It can be set in
+GitLab's documented workaround is ``GODEBUG=http2client=0`` in the registry's environment. It can be set in
 several places and only one counts: the environment of the running process. We look at all of them:
 Omnibus ``registry['env']`` in gitlab.rb (and the runit env folder it generates), Helm ``registry.extraEnv``,
 and ``/proc/<pid>/environ`` of the registry process serving the given config (when readable), then at the
@@ -120,7 +120,7 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
                                     {"driver": driver}, "", refs)]
     if running and all(s["disables_http2"] for s in running):
         found.append(Finding("gcs.http2_disabled", Status.OK, "The running registry has GODEBUG=http2client=0",
-                             "HTTP/2 to GCS is off in the process environment: the seed's workaround is in effect.",
+                             "HTTP/2 to GCS is off in the process environment: GitLab's documented workaround is in effect.",
                              ev, "", refs))
         return found
     if running and configured:

@@ -1,7 +1,7 @@
 """Captures: import a HAR file (browsers' devtools, ``mitmdump --set hardump=FILE``) and run the same hop
-analysis as the canary push, so the seed's mitmproxy walk-through ends in a table naming the failing hop.
+analysis as the canary push, so GitLab's documented mitmproxy walk-through ends in a table naming the failing hop.
 
-How to capture a Docker push (the seed's mitmproxy section, ending in a file instead of a screen):
+How to capture a Docker push (GitLab's documented mitmproxy section, ending in a file instead of a screen):
 ``mitmdump --listen-port 9000 --set hardump=/tmp/push.har``, start ``dockerd`` with
 ``HTTP_PROXY``/``HTTPS_PROXY=http://localhost:9000`` (and mitmproxy's CA trusted), ``docker push ...``, then stop
 mitmdump: it writes the HAR. The canary push can write its own trace as HAR too (:func:`write_har`).
@@ -23,7 +23,7 @@ MAX_EVIDENCE_ROWS = 200
 CAPTURE_HOWTO = (
     "Capture a failing push as HAR: `mitmdump --listen-port 9000 --set hardump=/tmp/push.har`; run the Docker "
     "daemon with `HTTP_PROXY=http://localhost:9000 HTTPS_PROXY=http://localhost:9000` (trust "
-    "`~/.mitmproxy/mitmproxy-ca-cert.pem` as the seed shows); `docker push`; stop mitmdump (Ctrl-C writes the "
+    "`~/.mitmproxy/mitmproxy-ca-cert.pem` as GitLab's documentation shows); `docker push`; stop mitmdump (Ctrl-C writes the "
     "file). A browser's devtools \"Save all as HAR\" works for registry API calls made from a page."
 )
 

@@ -6,7 +6,7 @@ redirects are on, the storage itself (presigned S3/GCS URLs). Clients report onl
 
 * ``Location`` headers whose scheme or host differ from what the client used (the registry builds absolute
   URLs from ``X-Forwarded-Proto`` / ``Host``; when NGINX does not forward them, clients are sent to
-  ``http://`` on the TLS port and retry forever: the seed's "Image push errors"),
+  ``http://`` on the TLS port and retry forever: GitLab's documented "Image push errors"),
 * the origin of each 403: storage (S3 XML ``AccessDenied``, ``Server: AmazonS3``, a presigned URL), the
   registry (JSON ``DENIED``), GitLab's realm, or the proxy (an NGINX HTML page),
 * 413 (NGINX ``client_max_body_size``), 502/504 at the proxy,
@@ -181,7 +181,7 @@ def trace_rows(hops: Iterable[Hop], registry_host: str = "", realm_url: str = ""
 
 
 def hops_table(hops: Iterable[Hop], registry_host: str = "", realm_url: str = ""):
-    """The hop trace as a DataFrame (the table the seed's mitmproxy walk-through ends in)."""
+    """The hop trace as a DataFrame (the table GitLab's documented mitmproxy walk-through ends in)."""
     import pandas as pd
 
     cols = ["#", "step", "method", "url", "status", "origin", "location", "server", "content_type", "error_code",
@@ -265,7 +265,7 @@ def _location_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -
             f"{short_url(first.get('location', ''))}). The registry builds "
             "absolute URLs from the request: behind a proxy that terminates TLS and does not send "
             f"`X-Forwarded-Proto`, it believes the client spoke plain HTTP.{extra} Docker then retries the "
-            "upload again and again (the seed's retry loop) although `docker login` works.",
+            "upload again and again (GitLab's documented retry loop) although `docker login` works.",
             downgrade[:5] + plain[:3], _RELATIVE_REMEDY, (SEED_PUSH,), "push-retry-relative-urls"))
     if elsewhere:
         first = elsewhere[0]
@@ -358,7 +358,7 @@ def _status_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> 
     for code, fid, what, remedy in (
         (502, "hops.proxy_bad_gateway", "502 Bad Gateway at the proxy",
          "NGINX could not reach the registry upstream. Check where it proxies to (`proxy_pass`): an upstream on "
-         "`[::1]` or `localhost` while the registry listens on 127.0.0.1 only is the seed's IPv6 case (run "
+         "`[::1]` or `localhost` while the registry listens on 127.0.0.1 only is GitLab's documented IPv6 case (run "
          "`ipv6-listener`); with GCS storage, 502s during pushes are the HTTP/2 issue (run `gcs-http2`)."),
         (504, "hops.proxy_timeout", "504 Gateway Timeout at the proxy",
          "The registry did not answer NGINX within `proxy_read_timeout`: large layers on slow storage, or a "

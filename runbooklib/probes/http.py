@@ -37,7 +37,7 @@ def make_client(timeout_s: float = 10.0, ca_bundle: str = "", verify: bool = Tru
     """A client whose every request ends within ``timeout_s`` in total (connect, TLS, headers and body
     together) and reads at most ``body_cap`` bytes of any answer.
 
-    No proxy from the environment is used: like the seed's ``curl --noproxy "*"``, we want to see what
+    No proxy from the environment is used: like GitLab's documented ``curl --noproxy "*"``, we want to see what
     the registry itself answers. An unusable ``ca_bundle`` raises CABundleError; callers that must not
     fail use :func:`check_ca_bundle` first.
     """

@@ -1,6 +1,6 @@
 """Does the registry listen where NGINX (and GitLab) expect it: IPv4 loopback vs IPv6 loopback?
 
-The seed's case: ``localhost`` resolves to ``::1`` on the GitLab server, NGINX proxies to ``[::1]:5000``
+GitLab's documented case: ``localhost`` resolves to ``::1`` on the GitLab server, NGINX proxies to ``[::1]:5000``
 and the registry listens on 127.0.0.1 only, so NGINX logs ``connect() failed (111: Connection refused) while
 connecting to upstream ... upstream: "http://[::1]:5000/v2/"`` and clients get 502. We look at how
 ``localhost`` resolves here, which loopback address answers on the registry's port, the registry's
@@ -85,7 +85,7 @@ def _addr_finding(fid: str, label: str, addr: str, where: str, locals_: list[str
             fid, Status.WARN, f"{label} uses `localhost`",
             f"{label} = {addr!r} ({where}). Here `localhost` resolves to {', '.join(locals_) or 'nothing'}: "
             "the registry listens on one of them, while NGINX may try the other first (IPv6 `::1`), which is "
-            "the seed's `upstream: \"http://[::1]:5000\"` error.", ev, REMEDY, (SEED_IPV6,))
+            "GitLab's documented `upstream: \"http://[::1]:5000\"` error.", ev, REMEDY, (SEED_IPV6,))
     if fam == "IPv6" and host.strip("[]") in ("::1",):
         return Finding(
             fid, Status.WARN, f"{label} listens on the IPv6 loopback",

@@ -219,7 +219,7 @@ def trust_remedy(host: str, port: int) -> str:
 
 
 def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str = "registry") -> list[Finding]:
-    """Diagnose the certificate a client meets at ``url``; refs the seed's x509 section."""
+    """Diagnose the certificate a client meets at ``url``; refs GitLab's documented x509 section."""
     parts = urlsplit(url)
     refs = (SEED_X509,)
     if parts.scheme != "https":

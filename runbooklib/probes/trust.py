@@ -159,7 +159,7 @@ def probe_token(client: httpx.Client, registry_url: str, username: str, password
 
 
 def check_key_pair(cert_path: str, key_path: str) -> list[Finding]:
-    """The seed's `openssl ... -modulus` comparison, done by public key so EC pairs work too."""
+    """GitLab's documented `openssl ... -modulus` comparison, done by public key so EC pairs work too."""
     refs = (SEED_UNTRUSTED,)
     try:
         certs = load_certificates(cert_path)
@@ -302,10 +302,10 @@ def check_registry_key_file(key_path: str, registry_enabled: bool | None = True)
 
 
 _MISSING_KEY_REMEDY = (
-    "As the seed describes: temporarily enable the registry so GitLab generates the key pair "
+    "As GitLab's documentation describes: temporarily enable the registry so GitLab generates the key pair "
     "(Omnibus: `registry['enable'] = true` and `gitlab_rails['registry_enabled'] = true` in /etc/gitlab/gitlab.rb, "
     "then `gitlab-ctl reconfigure`), retry the deletion, and disable it again if you do not use it. "
-    "If the registry must stay off, the seed's Rails console route deletes the project's container repositories "
+    "If the registry must stay off, GitLab's documented Rails console route deletes the project's container repositories "
     "(`ContainerRepository` records) before the project: read it there and run it only after a backup; this "
     "runbook does not run it. Helm: make sure the `registry-auth` Secret is mounted into webservice/sidekiq."
 )

@@ -1,6 +1,6 @@
 """Large pushes to S3 break off with `unexpected EOF`: the s3 driver's `chunksize`.
 
-The seed: when pushing large images to S3 the registry logs
+GitLab's documentation: when pushing large images to S3 the registry logs
 ``level=error msg="response completed with error" err.code=unknown err.detail="unexpected EOF"``; the fix is
 a `chunksize` between 25000000 and 50000000 (the driver's default is 10 MiB, 5 MiB is the minimum S3
 allows for a multipart part). This module reads the value from the registry config and gitlab.rb.
@@ -45,7 +45,7 @@ def _judge(value: int | None, where: str, defaulted: bool) -> tuple[Status, str]
         return Status.FAIL, f"{where}: chunksize {value} is below S3's 5 MiB part minimum: the registry refuses to start"
     if defaulted:
         return Status.WARN, (f"{where}: no chunksize, so the driver's default {S3_DEFAULT_CHUNKSIZE} (10 MiB) applies; "
-                             "large layers are then sent in many small parts, the case the seed fixes with 25–50 MB")
+                             "large layers are then sent in many small parts, the case GitLab's documentation fixes with 25–50 MB")
     if value < RECOMMENDED[0]:
         return Status.WARN, f"{where}: chunksize {value} is below the recommended 25000000–50000000"
     if value > RECOMMENDED[1]:

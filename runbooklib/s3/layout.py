@@ -19,7 +19,7 @@ from dataclasses import dataclass
 # What a zero-byte "directory marker" at each level does, as measured on registry 2.8 (lab-facts.md).
 MARKER_KINDS = {
     "tags-dir": "`<name>/_manifests/tags/`: the registry lists it as a tag with an empty name",
-    "repository-root": "`<name>/` (the object the seed says to delete): no visible effect on registry 2.8",
+    "repository-root": "`<name>/` (the object GitLab's documentation says to delete): no visible effect on registry 2.8",
     "group-level": "a group/namespace level above repositories: no visible effect",
     "inside-repository": "another level inside a repository (`_manifests/`, `_layers/`, a tag folder, ...): "
                          "no visible effect on registry 2.8",

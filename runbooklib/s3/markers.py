@@ -1,7 +1,7 @@
 """Tags with an empty name: zero-byte "directory marker" objects below `repositories/`, and their safe removal.
 
 Copy tools such as AWS DataSync leave a zero-byte object at every folder level. On registry 2.8 the one at
-``<name>/_manifests/tags/`` is listed as a tag named ``""``; the seed's advice (delete ``<name>/``) does
+``<name>/_manifests/tags/`` is listed as a tag named ``""``; GitLab's documented advice (delete ``<name>/``) does
 not remove that one (lab-facts.md). This module finds every marker with one flat listing of the
 ``repositories/`` subtree (never the blobs), classifies it, and removes markers only by an explicit plan:
 
@@ -194,8 +194,8 @@ _REMEDY = (
     "confirm_digest <digest>`; each key is re-checked (still zero bytes, same ETag) before it is deleted.\n"
     "By hand: `aws s3api delete-object --bucket <bucket> --key '<key ending in />'` for each key listed.\n"
     "On registry 2.8 the empty tag comes from `<name>/_manifests/tags/`, so deleting only `<name>/` (the "
-    "seed's command) does not clear it; delete every marker listed.\n"
-    "The seed's alternative: `aws s3 sync` the registry's data to a new bucket (sync skips the markers "
+    "GitLab's documented command) does not clear it; delete every marker listed.\n"
+    "GitLab's documented alternative: `aws s3 sync` the registry's data to a new bucket (sync skips the markers "
     "that DataSync created only if you filter them; check the new bucket with this runbook), point the "
     "registry at it (`registry['storage']['s3']['bucket']` in gitlab.rb and `gitlab-ctl reconfigure`; Helm: "
     "the `registry.storage.secret` Secret; source: `storage.s3.bucket`), restart, then retire the old bucket.\n"

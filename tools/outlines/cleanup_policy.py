@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** the cleanup policy deleted a tag you needed, or left tags you expected it to delete, or seems
 not to run at all.
 
-**Seed section:** "Investigate a cleanup policy" (Advanced Troubleshooting). The seed runs GitLab's policy
+**From GitLab's documentation:** "Investigate a cleanup policy" (Advanced Troubleshooting). GitLab's documentation runs GitLab's policy
 line by line in the Rails console; this runbook does the same from outside, through GitLab's REST API
 (`gitlab_api_url`, `gitlab_token` with `read_api`, Maintainer role to read the policy), with GitLab's own
 semantics: RE2 regexes anchored as `\\A<regex>\\z`, `created_at` order with missing dates treated as *now*,
@@ -47,7 +47,7 @@ refuse the policy.
         ("""
 ## 3. Repositories and tags
 Every registry repository of the project and each tag's details (`created_at`, `digest`, `total_size`): one
-API call per tag, as GitLab's own cleanup asks the registry per tag (the seed's "lengthy operation").
+API call per tag, as GitLab's own cleanup asks the registry per tag (GitLab's documented "lengthy operation").
 """, "inventory = fetch_inventory(gl, rb.p.project)"),
         ("""
 ### What GitLab lists
@@ -59,7 +59,7 @@ list: the policy can only act on what GitLab sees.
 """, "rb.add(check_registry_tags(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, inventory))"),
         ("""
 ## 4. Replay, step by step
-The seed's script per repository (`tags.map(&:name)` after each filter). The replay runs at this moment's time.
+GitLab's documented script per repository (`tags.map(&:name)` after each filter). The replay runs at this moment's time.
 """, "replays = replay_all(inventory, policy)"),
         ("""
 ### Step 1: all tags

@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** you need more detail from the registry than its info-level log gives (or you want to know
 whether somebody left debug logging on).
 
-**Seed section:** "Enable registry debug logs". The seed's warning: *debug logs may contain sensitive
+**From GitLab's documentation:** "Enable registry debug logs". GitLab's documented warning: *debug logs may contain sensitive
 information such as authentication details, tokens, or repository information; enable them only when
 necessary and disable them when troubleshooting is complete.* This runbook reads the configured level
 (`log.level` in config.yml or Helm values, `registry['log_level']` in gitlab.rb), says how to turn debug
@@ -28,7 +28,7 @@ values) and `/etc/gitlab/gitlab.rb`.
 """, 'rb.read_configs("registry", "gitlab_rb")'),
         ("""
 ## 2. Which log level is configured?
-`debug` gives a warning and the way back (Omnibus: the seed's edit of config.yml is temporary and
+`debug` gives a warning and the way back (Omnibus: GitLab's documented edit of config.yml is temporary and
 `gitlab-ctl reconfigure` discards it; a `registry['log_level'] = 'debug'` in gitlab.rb is permanent; Helm:
 `registry.log.level` in the values). Any other level gives the steps to enable debug logging for a while.
 A `level:` written at the top of config.yml instead of under `log:` is ignored by the registry and is

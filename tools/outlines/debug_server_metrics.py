@@ -14,7 +14,7 @@ fork) notifications, database load balancing, background migrations and online G
 the endpoint exposes sensitive data) and "Prometheus metrics" (every table: notifications, batched background
 migrations, database, garbage collection, storage). Metrics come from the debug server's Prometheus endpoint
 (two scrapes `interval` seconds apart give rates) or from a Prometheus server (`prometheus_url`) that scrapes
-it. Every family of the seed's tables is in `runbooklib.metrics.catalogue`, with health rules where a value
+it. Every family of GitLab's documented tables is in `runbooklib.metrics.catalogue`, with health rules where a value
 signals trouble.
 """,
     imports="""
@@ -38,7 +38,7 @@ explains a failing scrape); config.yml and gitlab.rb must agree on Omnibus.
 """, "rb.add(check_debug_config(rb.cfg.registry, rb.cfg.gitlab_rb, rb.p.debug_url, rb.p.metrics_path))"),
         ("""
 ## 3. Is it exposed beyond loopback? (security)
-The seed: *sensitive information may be available from the debug endpoint; access must be locked down*.
+GitLab's documentation: *sensitive information may be available from the debug endpoint; access must be locked down*.
 An address of `0.0.0.0`, `:5001` or a network address in the config, or an answer on one of this host's
 non-loopback addresses, means anyone who reaches the host can read `/debug/vars`, `/debug/pprof` and
 `/metrics`.
@@ -108,7 +108,7 @@ registry exposes them.
 """, "plot_gitlab_families(m)"),
         ("""
 ## 14. The whole catalogue
-Every family of the seed's tables and the upstream ones: type, labels, meaning, whether it is present here
+Every family of GitLab's documented tables and the upstream ones: type, labels, meaning, whether it is present here
 and which rules read it.
 """, "catalogue_table(m)"),
     ],

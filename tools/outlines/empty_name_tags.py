@@ -10,7 +10,7 @@ OUTLINE = dict(
 returns `""` among the tags. Usually after the registry's bucket was copied with AWS DataSync (or another
 tool that writes zero-byte "folder" objects).
 
-**Seed section:** "Tags with an empty name". The seed says to delete the zero-byte object at each repository's
+**From GitLab's documentation:** "Tags with an empty name". GitLab's documentation says to delete the zero-byte object at each repository's
 root. Measured on registry 2.8, the empty tag comes from the zero-byte object at `<name>/_manifests/tags/`,
 so this runbook finds **every** zero-byte marker below `repositories/`, says which ones make an empty tag,
 asks the registry which repositories really list `""`, and removes markers only by an explicit plan.
@@ -51,7 +51,7 @@ Exactly the keys found above, each with its size (0) and ETag, and the digest th
 ## 5. Apply (only with `apply: true` and `confirm_digest`)
 Without them nothing is deleted and the finding tells you the command to apply this very plan. With them,
 the audit record (deleted keys, skipped keys and why, requests, tags/list afterwards) is the evidence below.
-The seed's alternative, copying the registry to a new bucket with `aws s3 sync`, is explained in the remedy.
+GitLab's documented alternative, copying the registry to a new bucket with `aws s3 sync`, is explained in the remedy.
 """, "rb.add(check_marker_cleanup(plan, rb.p.apply, rb.p.confirm_digest, tags))"),
     ],
 )

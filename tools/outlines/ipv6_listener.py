@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** every request through NGINX gets `502 Bad Gateway`, and NGINX's registry error log says
 `connect() failed (111: Connection refused) while connecting to upstream ... upstream: "http://[::1]:5000/v2/"`.
 
-**Seed section:** "Registry service listens on IPv6 address instead of IPv4".
+**From GitLab's documentation:** "Registry service listens on IPv6 address instead of IPv4".
 
 When `localhost` resolves to the IPv6 loopback (`::1`) while the registry listens on `127.0.0.1` only (or
 the other way round), NGINX proxies to an address where nothing listens. Run this on the registry's host:
@@ -36,7 +36,7 @@ address of NGINX's `proxy_pass` for the registry (from `nginx_config`).
 """, "rb.add(check_ipv6_listener(rb.p.registry_url, rb.cfg.registry, rb.cfg.gitlab_rb, rb.p.nginx_config, rb.p.timeout_s))"),
         ("""
 ## 4. NGINX's error log
-The seed's `upstream: "http://[::1]:..."` lines (give NGINX's registry error log in `log_paths`, Omnibus:
+GitLab's documented `upstream: "http://[::1]:..."` lines (give NGINX's registry error log in `log_paths`, Omnibus:
 `/var/log/gitlab/nginx/gitlab_registry_error.log`).
 """, 'rb.add(check_logs_for(rb.log_scan, "ipv6-listener"))'),
     ],

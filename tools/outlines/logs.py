@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** something fails and you want the registry's own account of it: which errors, since when, for
 which requests, and which runbook they point to.
 
-**Seed section:** "Before investigating": *check for errors in the registry logs (for example
+**From GitLab's documentation:** "Before investigating": *check for errors in the registry logs (for example
 `/var/log/gitlab/registry/current`) and the GitLab production logs*. Every error message the
 troubleshooting page quotes or implies is a signature here, mapped to its runbook.
 

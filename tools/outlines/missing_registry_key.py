@@ -10,7 +10,7 @@ OUTLINE = dict(
 `Errno::ENOENT: No such file or directory @ rb_sysopen - /var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key`
 in the Rails logs. Typical after the registry was disabled while projects still had images.
 
-**Seed section:** "Missing `gitlab-registry.key` prevents container repository deletion".
+**From GitLab's documentation:** "Missing `gitlab-registry.key` prevents container repository deletion".
 """,
     imports="""
 from runbooklib.session import Session

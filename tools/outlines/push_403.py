@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** `docker login` works, `docker push` uploads some layers and then fails with
 `error parsing HTTP 403 response body: unexpected end of JSON input: ""`.
 
-**Seed section:** "Unexpected 403 error during push" (and its mitmproxy walk-through).
+**From GitLab's documentation:** "Unexpected 403 error during push" (and its mitmproxy walk-through).
 
 The message is ambiguous: the 403 can come from GitLab's token realm, the registry, the proxy in front of
 it, or, when storage redirects are on, from the storage itself (a presigned S3 URL the client fetches
@@ -52,7 +52,7 @@ Each 403 is attributed to its origin below.
 ## 5. The canary's hop trace
 """, "trace_table(rb.report.findings)"),
         ("""
-## 6. The seed's mitmproxy walk-through, as a capture (`har_file`)
+## 6. GitLab's documented mitmproxy walk-through, as a capture (`har_file`)
 Install mitmproxy, trust its CA (`~/.mitmproxy/mitmproxy-ca-cert.pem` into `/usr/local/share/ca-certificates/`,
 `update-ca-certificates`), run `mitmdump --listen-port 9000 --set hardump=/tmp/push.har`, start the Docker
 daemon by hand with `HTTP_PROXY=http://localhost:9000 HTTPS_PROXY=http://localhost:9000 dockerd --debug`,

@@ -10,7 +10,7 @@ OUTLINE = dict(
 `InvalidAccessKeyId`, `SignatureDoesNotMatch`, `ExpiredToken` or `NoCredentialProviders`; or the registry
 answers 503 "health check failed" because its storage check fails.
 
-**Seed section:** "Before investigating", step 2: *for S3-backed registries, verify your IAM permissions and
+**From GitLab's documentation:** "Before investigating", step 2: *for S3-backed registries, verify your IAM permissions and
 S3 credentials (including region)*, with the registry's sample IAM policy. This runbook tells the credential
 errors apart, compares the bucket's region with the configured one and tries each action of the sample
 policy. It is read-only unless `write_probe: true`: then one probe object under

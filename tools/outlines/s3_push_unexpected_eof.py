@@ -10,7 +10,7 @@ OUTLINE = dict(
 `level=error msg="response completed with error" err.code=unknown err.detail="unexpected EOF"
 err.message="unknown error"`.
 
-**Seed section:** "AWS S3 with the GitLab registry error when pushing large images": set `chunksize` in the
+**From GitLab's documentation:** "AWS S3 with the GitLab registry error when pushing large images": set `chunksize` in the
 registry's s3 storage section, starting between 25000000 (25 MB) and 50000000 (50 MB). This runbook reads
 `chunksize` from the registry's config.yml and gitlab.rb (absent means the driver's 10 MiB default), looks
 for the error in the logs, and looks for the multipart uploads that broken pushes leave open in the bucket.

@@ -10,7 +10,7 @@ OUTLINE = dict(
 "invalid username/password"); the registry log says
 `token signed by untrusted key with ID: "XXXX:XXXX:..."`.
 
-**Seed section:** "Docker login attempt fails with: 'token signed by untrusted key'". GitLab signs registry
+**From GitLab's documentation:** "Docker login attempt fails with: 'token signed by untrusted key'". GitLab signs registry
 tokens with `registry.key` (gitlab.yml); the registry trusts only the keys of the certificates in
 `auth.token.rootcertbundle`. This runbook compares them by public key (RSA and EC) and by libtrust key ID,
 adds the `kid` of a live token and the key IDs the registry logged, and checks issuer, service and clocks.
@@ -29,7 +29,7 @@ and `registry.issuer`).
 """, 'rb.read_configs("registry", "gitlab_yml")'),
         ("""
 ## 2. Are the certificate and the key one pair?
-The seed compares `openssl x509 -modulus` with `openssl rsa -modulus`; here the public keys are compared
+GitLab's documentation compares `openssl x509 -modulus` with `openssl rsa -modulus`; here the public keys are compared
 directly, which works for EC keys too.
 """, "rb.add(check_signing_pair(rb.cfg.registry, rb.cfg.gitlab_yml))"),
         ("""

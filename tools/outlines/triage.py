@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** pushes, pulls or logins against the GitLab container registry fail and you do not yet know
 which part is to blame.
 
-**Seed section:** "Troubleshooting the container registry" → the steps *before investigating specific
+**From GitLab's documentation:** "Troubleshooting the container registry" → the steps *before investigating specific
 issues*: synchronised clocks, requests forwarded to the registry (`curl /v2/_catalog` answers a Bearer
 challenge for `container_registry`), and the token flow GitLab and the registry share.
 
@@ -34,7 +34,7 @@ from runbooklib.probes.pull import check_pull_path
     steps=[
         ("""
 ## 1. Are requests forwarded to the registry?
-The seed's `curl --noproxy "*" https://<host>:<port>/v2/_catalog`: without credentials the registry must
+GitLab's documented `curl --noproxy "*" https://<host>:<port>/v2/_catalog`: without credentials the registry must
 answer **401** with `Docker-Distribution-Api-Version: registry/2.0` and
 `Www-Authenticate: Bearer realm=…,service="container_registry"`. A 200 means token auth is off; a 404 or
 an HTML page means the request never reached the registry (check NGINX's port); 502/503 mean the

@@ -9,7 +9,7 @@ OUTLINE = dict(
 **Symptom:** `docker login`/`push`/`pull`, a CI job or GitLab itself fails with
 `x509: certificate signed by unknown authority` (or `Error response from daemon: Get ...: x509: ...`).
 
-**Seed section:** "Error: `... x509: certificate signed by unknown authority`". The client does not trust
+**From GitLab's documentation:** "Error: `... x509: certificate signed by unknown authority`". The client does not trust
 the certificate the registry (or GitLab's token realm) presents: self-signed, a private CA, a chain
 without its intermediate, or a certificate that is expired or for another name.
 
