@@ -18,6 +18,7 @@ class Status(str, Enum):
     """Outcome of one check, ordered so that ``max`` picks the most alarming."""
 
     OK = "ok"
+    INFO = "info"  # context (routine 404 HEADs, unauthenticated first requests): never healthy evidence, never routes
     SKIP = "skip"
     WARN = "warn"
     ERROR = "error"
@@ -28,9 +29,10 @@ class Status(str, Enum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {Status.OK: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
+_SEVERITY = {Status.OK: 0, Status.INFO: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
 _COLOURS = {
     Status.OK: "#1a7f37",
+    Status.INFO: "#8c959f",
     Status.SKIP: "#6e7781",
     Status.WARN: "#9a6700",
     Status.ERROR: "#8250df",
@@ -226,18 +228,19 @@ class Report:
 
     @property
     def status(self) -> Status:
-        """Worst status; a skipped check does not make an otherwise healthy report look worse."""
-        ran = [f for f in self.findings if f.status is not Status.SKIP]
+        """Worst status; a skipped check does not make an otherwise healthy report look worse, and context
+        (info) is no evidence either way: a report of context alone is OK, of skips alone SKIP."""
+        ran = [f for f in self.findings if f.status not in (Status.SKIP, Status.INFO)]
         if not ran and self.findings:
-            return Status.SKIP
+            return Status.OK if any(f.status is Status.INFO for f in self.findings) else Status.SKIP
         return worst(ran)
 
     def summary(self) -> list[Finding]:
-        """Findings worst first; order of discovery kept within one status."""
-        return sorted(self.findings, key=lambda f: -f.status.severity)
+        """Findings worst first; order of discovery kept within one status; context (info) last."""
+        return sorted(self.findings, key=lambda f: (f.status is Status.INFO, -f.status.severity))
 
     def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in sorted(Status, key=lambda s: -s.severity)}
+        out = {s.value: 0 for s in sorted(Status, key=lambda s: (s is Status.INFO, -s.severity))}
         for f in self.findings:
             out[f.status.value] += 1
         return out

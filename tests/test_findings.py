@@ -87,3 +87,17 @@ def test_remedy_is_split_by_install_type_when_it_differs():
     assert "plain bullet" in general and "Omnibus" not in general
     html = Finding("a.b", "fail", "t", remedy="- Omnibus: x <y>\n- Helm: z")._repr_html_()
     assert 'class="rb-remedy"' in html and "x &lt;y&gt;" in html
+
+
+def test_info_is_context_never_health_nor_a_route():
+    from runbooklib.findings import Finding, Report, Status
+    from runbooklib.scenarios import route
+
+    report = Report("triage")
+    report.add(Finding("logs.auth_token_required", Status.INFO, "Requests without a token (the normal first step)"))
+    assert report.status is Status.OK  # context alone: nothing wrong, but not counted as a passed check
+    report.add(Finding("tags.no_empty_name", Status.OK, "No empty tag names"))
+    assert [f.status for f in report.summary()] == [Status.OK, Status.INFO]  # context last
+    assert route([Finding("token.invalid_token", Status.INFO, "x")]) == []
+    report.add(Finding("x.warn", Status.WARN, "w"))
+    assert report.status is Status.WARN

@@ -8,7 +8,7 @@ from .signatures import AGGREGATES, BY_ID
 
 SEED_LOGS = "Before investigating: check for errors in the registry logs and the GitLab production logs"
 
-_STATUS = {"fail": Status.FAIL, "warn": Status.WARN, "info": Status.OK}
+_STATUS = {"fail": Status.FAIL, "warn": Status.WARN, "info": Status.INFO}
 
 _TOKEN_PAIR = (
     "GitLab signs registry tokens with `gitlab-registry.key`; the registry trusts only the certificate(s) in "

@@ -109,7 +109,7 @@ class RealmPolicy:
             registry = show_origin(url_origin(self.registry_url))
             where = show_origin(url_origin(self.realm))
             return Finding(
-                "token.realm_other_origin", Status.OK, f"Credentials go to the token realm on {where}",
+                "token.realm_other_origin", Status.INFO, f"Credentials go to the token realm on {where}",
                 f"The registry {registry} sends clients to {self.realm} (from {self.source}) for tokens, so "
                 "`docker login` sends the username and password there, not to the registry. That is normal when "
                 "GitLab issues the registry's tokens (Omnibus and Helm put the realm on the GitLab host); check "

@@ -181,7 +181,7 @@ def run_bundle(req: BundleRequest) -> BundleResult:
 
     codes = [e["exit_code"] for e in entries]
     exit_code = 2 if 2 in codes and any(e["html"] for e in entries if e["exit_code"] == 2) else (1 if 1 in codes else 0)
-    worst = max((Status(f["status"]) for f in merged if f["status"] != "skip"), key=lambda s: s.severity,
+    worst = max((Status(f["status"]) for f in merged if f["status"] not in ("skip", "info")), key=lambda s: s.severity,
                 default=Status.OK)
     if any(e["error"] and e["html"] for e in entries):
         worst = max(worst, Status.ERROR, key=lambda s: s.severity)

@@ -81,7 +81,8 @@ def render_index(bundle: dict[str, Any], max_rows: int = 12) -> str:
                 + (" (see the findings below)." if symptoms else ": every check passed or was skipped.") + "</p>")
     rows = "".join(_symptom_row(r, links) for r in symptoms[:max_rows])
     more = len(symptoms) - max_rows
-    checked = sum(1 for f in findings if f["status"] in ("ok", "info"))
+    checked = sum(1 for f in findings if f["status"] == "ok")
+    context = sum(1 for f in findings if f["status"] == "info")
     scen_rows = "".join(_scenario_row(s) for s in bundle["scenarios"])
     params = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>"
                      for k, v in bundle.get("parameters", {}).items())
@@ -95,7 +96,7 @@ def render_index(bundle: dict[str, Any], max_rows: int = 12) -> str:
 {head}
 {f'<h2>Other findings ({len(symptoms)})</h2><table class="rb-index-symptoms"><thead><tr><th>status</th><th>finding</th><th>seen by</th><th>id</th></tr></thead><tbody>{rows}</tbody></table>' if symptoms else ''}
 {f'<p class="muted">and {more} more in the reports below</p>' if more > 0 else ''}
-<p class="muted">{checked} check(s) passed; every finding is in the runbooks' reports.</p>
+<p class="muted">{checked} check(s) passed{f", {context} note(s) for context" if context else ""}; every finding is in the runbooks' reports.</p>
 <h2>Runbooks run</h2>
 <table class="rb-index-scenarios"><thead><tr><th>status</th><th>runbook</th><th>title</th><th>why it ran</th><th>error</th><th>time</th></tr></thead>
 <tbody>{scen_rows}</tbody></table>
