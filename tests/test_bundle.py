@@ -206,3 +206,11 @@ def test_index_and_every_report_open_offline_with_no_request_and_the_summary_in_
         browser.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert errors == []
+
+
+def test_no_report_in_the_bundle_shows_a_figure_as_text_nan_or_raw_backticks_in_the_index(bundle):
+    for page in bundle.glob("*.html"):
+        text = page.read_text()
+        assert "Figure size" not in text, page.name
+    index = (bundle / "index.html").read_text()
+    assert "NaN" not in index and "`" not in index.split("<h2>Parameters")[0]

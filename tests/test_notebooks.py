@@ -76,3 +76,14 @@ def test_notebook_names_the_runbook_kernel_and_leaves_lab_values_to_the_running_
     assert nb.metadata.kernelspec.name == "runbook"
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     assert "runbook-lab" not in cell.source and "127.0.0.1" not in cell.source
+
+
+def test_no_plot_function_returns_a_bare_figure_that_would_print_as_text():
+    """Every plotting entry point the notebooks call returns a figure that renders as PNG."""
+    import runbooklib.figures as figures
+    from runbooklib.logs import scan_logs
+    from runbooklib.logs.views import plot_timeline
+
+    fig = plot_timeline(scan_logs([str(ROOT / "tests" / "data" / "logs")]))
+    assert isinstance(fig, figures.PngFigure)
+    assert fig._repr_png_().startswith(b"\x89PNG") and "Figure size" not in repr(fig)

@@ -466,19 +466,10 @@ def explain_tag(replays: list[Replay], tag: str) -> list[Finding]:
 
 
 def _figure(width: float, height: float):
-    """A Figure that shows itself as PNG in a notebook even when pyplot (and its inline backend) is never
-    imported: IPython asks for ``_repr_png_``."""
-    import io
+    """A figure that renders as PNG everywhere (runbooklib.figures)."""
+    from ..figures import png_figure
 
-    from matplotlib.figure import Figure
-
-    class PngFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            buf = io.BytesIO()
-            self.savefig(buf, format="png", dpi=100)
-            return buf.getvalue()
-
-    return PngFigure(figsize=(width, height), layout="constrained")
+    return png_figure(width, height)
 
 
 def plot_tag_ages(replays: list[Replay], max_labelled: int = 40):

@@ -52,10 +52,10 @@ def _bin(span_seconds: float) -> tuple[str, str]:
 
 
 def plot_timeline(scan: LogScan, signatures: list[str] | None = None):
-    """Events per minute by signature (a matplotlib Figure; coarser bins for spans over a day)."""
-    from matplotlib.figure import Figure
+    """Events per minute by signature (a figure that renders as PNG; coarser bins for spans over a day)."""
+    from ..figures import png_figure
 
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    fig = png_figure(10, 3.6)
     ax = fig.add_subplot()
     events = scan.events
     events = events[events["time"].notna()] if len(events) else events

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from ..figures import png_figure
 from .compute import View
 from .source import Metrics
 from .views import Note, latency_table, quantile_table, request_table, storage_action_table
@@ -24,19 +25,7 @@ def _view(metrics: Metrics | View | None) -> View | None:
     return metrics.view
 
 
-def _figure(width: float, height: float):
-    """A Figure that renders as PNG in a notebook whether or not pyplot's inline backend was ever loaded."""
-    import io
-
-    from matplotlib.figure import Figure
-
-    class _PngFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            buf = io.BytesIO()
-            self.savefig(buf, format="png", dpi=96)
-            return buf.getvalue()
-
-    return _PngFigure(figsize=(width, height), layout="constrained")
+_figure = png_figure  # every plot renders as PNG (runbooklib.figures)
 
 
 def plot_requests(metrics: Metrics | View | None):
