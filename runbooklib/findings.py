@@ -157,22 +157,26 @@ def split_remedy(remedy: str) -> tuple[str, list[tuple[str, str]]]:
 def _remedy_html(remedy: str) -> str:
     if not remedy:
         return ""
-    # Remedies are our own markdown; shown escaped so nothing is interpreted as HTML.
+    # Remedies are our own small Markdown (runbooklib.markdown): code spans, lists, links; all else escaped.
+    from .markdown import md_block, md_inline
+
     general, per_install = split_remedy(remedy)
     parts = ["<details open><summary>Remedy</summary>"]
     if general:
-        parts.append(f'<pre style="white-space:pre-wrap;margin:2px 0">{html.escape(general)}</pre>')
+        parts.append(f'<div class="rb-remedy-text">{md_block(general)}</div>')
     if per_install:
         rows = "".join(
             f'<tr><th style="text-align:left;vertical-align:top;padding:2px 8px;white-space:nowrap">{html.escape(k)}</th>'
-            f'<td style="text-align:left;padding:2px 8px">{html.escape(v)}</td></tr>' for k, v in per_install)
+            f'<td style="text-align:left;padding:2px 8px">{md_inline(v)}</td></tr>' for k, v in per_install)
         parts.append(f'<table class="rb-remedy">{rows}</table>')
     parts.append("</details>")
     return "".join(parts)
 
 
-def render_finding_html(f: Finding) -> str:
-    """One finding as an HTML block; every string escaped (evidence may come from the network)."""
+def render_finding_html(f: Finding, shown: dict[str, str] | None = None) -> str:
+    """One finding as an HTML block; every string escaped (evidence may come from the network). With
+    ``shown`` (remedy -> title of the finding that showed it), a remedy already shown in this report is
+    referred to instead of repeated."""
     refs = ""
     if f.refs:
         refs = '<div style="color:#6e7781;font-size:85%">See: ' + html.escape("; ".join(f.refs)) + "</div>"
@@ -182,17 +186,31 @@ def render_finding_html(f: Finding) -> str:
         f"{_badge(f.status)} <b>{html.escape(f.title)}</b> "
         f'<code style="color:#6e7781">{html.escape(f.id)}</code>'
         f'<div style="margin:4px 0;white-space:pre-wrap">{html.escape(f.detail)}</div>'
-        f"{_evidence_html(f.evidence)}{_remedy_html(f.remedy)}{refs}</div>"
+        f"{_evidence_html(f.evidence)}{_remedy_once(f, shown)}{refs}</div>"
     )
 
 
+def _remedy_once(f: Finding, shown: dict[str, str] | None) -> str:
+    if shown is None or not f.remedy:
+        return _remedy_html(f.remedy)
+    first = shown.get(f.remedy)
+    if first is not None and first != f.title:
+        return (f'<div class="rb-remedy-ref" style="color:#57606a">Remedy: as for '
+                f"<i>{html.escape(first)}</i> above.</div>")
+    shown.setdefault(f.remedy, f.title)
+    return _remedy_html(f.remedy)
+
+
 class Findings(list):
-    """A list of Findings that renders itself in a notebook."""
+    """A list of Findings that renders itself in a notebook. Findings added to one Report share what was
+    already shown, so a remedy appears once per report."""
+
+    shown: dict[str, str] | None = None
 
     def _repr_html_(self) -> str:
         if not self:
             return "<i>no findings</i>"
-        return "".join(render_finding_html(f) for f in self)
+        return "".join(render_finding_html(f, self.shown) for f in self)
 
 
 def worst(findings: Iterable[Finding]) -> Status:
@@ -213,10 +231,12 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     started: str = field(default_factory=_now)
     finished: str | None = None
+    _shown_remedies: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, result: Finding | Iterable[Finding]) -> Findings:
         """Record a check's result and hand it back for display."""
         new = Findings([result] if isinstance(result, Finding) else list(result))
+        new.shown = self._shown_remedies
         for item in new:
             if not isinstance(item, Finding):
                 raise TypeError(f"a check returned {type(item).__name__}, not a Finding")

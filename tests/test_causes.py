@@ -9,7 +9,8 @@ import pytest
 
 from runbooklib.causes import BY_KEY, CAUSES, cause_of, group
 from runbooklib.findings import Finding, Status
-from runbooklib.report.index import md_inline, render_index
+from runbooklib.markdown import md_inline
+from runbooklib.report.index import render_index
 
 
 def _f(fid: str, status: str = "fail", scenario: str = "triage", title: str = "") -> dict:

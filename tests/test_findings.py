@@ -101,3 +101,25 @@ def test_info_is_context_never_health_nor_a_route():
     assert route([Finding("token.invalid_token", Status.INFO, "x")]) == []
     report.add(Finding("x.warn", Status.WARN, "w"))
     assert report.status is Status.WARN
+
+
+def test_a_remedy_is_shown_once_per_report_and_its_markdown_rendered():
+    from runbooklib.findings import Finding, Report, Status
+
+    remedy = "Fix the header:\n- Omnibus: `gitlab-ctl reconfigure`\n- Helm: set `registry.relativeurls`"
+    report = Report("triage")
+    first = report.add(Finding("a.one", Status.FAIL, "First", remedy=remedy))._repr_html_()
+    second = report.add(Finding("b.two", Status.WARN, "Second", remedy=remedy))._repr_html_()
+    assert "<code>gitlab-ctl reconfigure</code>" in first and "`" not in first and "<pre" not in first.split("Evidence")[0]
+    assert "gitlab-ctl reconfigure" not in second and "as for <i>First</i> above" in second
+
+
+def test_markdown_escapes_everything_but_its_own_small_syntax():
+    from runbooklib.markdown import md_block, md_inline
+
+    assert md_inline("run `a<b>` then <script>") == "run <code>a&lt;b&gt;</code> then &lt;script&gt;"
+    assert md_inline("see [the docs](https://docs.gitlab.com/x) or [x](javascript:alert(1))") == (
+        'see <a href="https://docs.gitlab.com/x">the docs</a> or [x](javascript:alert(1))')
+    assert md_block("Do this:\n- one\n  continued\n- two") == (
+        '<p style="margin:2px 0">Do this:</p><ul style="margin:2px 0;padding-left:20px"><li>one continued</li>'
+        "<li>two</li></ul>")

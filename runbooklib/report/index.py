@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from ..findings import Status, _badge
+from ..markdown import md_inline
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1180px;margin:0 auto;padding:12px 20px;color:#1f2328}
@@ -24,12 +25,6 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def md_inline(text: str) -> str:
-    """Our remedies' inline Markdown (code spans) as HTML; everything else escaped. No other markup is
-    interpreted, so text from the network can never become HTML here."""
-    parts = str(text).split("`")
-    return "".join(f"<code>{_e(p)}</code>" if i % 2 else _e(p) for i, p in enumerate(parts)) if len(parts) % 2 \
-        else _e(text)
 
 
 def _cause_row(c: dict[str, Any], links: dict[str, Any]) -> str:
