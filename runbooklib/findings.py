@@ -307,19 +307,32 @@ class Report:
 
 
 def render_summary_html(report: Report) -> str:
-    """The summary table (worst first) followed by each finding in full."""
+    """The summary table (worst first); checks not run and context notes folded below it, so what is wrong
+    and what passed stay above the fold."""
     counts = " ".join(
         f"{_badge(Status(s))}&nbsp;{n}" for s, n in report.counts().items() if n
     ) or "<i>no findings</i>"
-    rows = "".join(
-        f"<tr><td>{_badge(f.status)}</td><td>{html.escape(f.title)}</td>"
-        f"<td><code>{html.escape(f.id)}</code></td></tr>"
-        for f in report.summary()
-    )
+
+    def row(f: Finding) -> str:
+        return (f"<tr><td>{_badge(f.status)}</td><td>{html.escape(f.title)}</td>"
+                f"<td><code>{html.escape(f.id)}</code></td></tr>")
+
+    ordered = report.summary()
+    main = [f for f in ordered if f.status not in (Status.SKIP, Status.INFO)]
+    rest = [f for f in ordered if f.status in (Status.SKIP, Status.INFO)]
+    folded = ""
+    if rest:
+        skipped = sum(1 for f in rest if f.status is Status.SKIP)
+        context = len(rest) - skipped
+        label = ", ".join(x for x in (f"{skipped} not run" if skipped else "",
+                                      f"{context} for context" if context else "") if x)
+        folded = (f'<details class="rb-summary-rest"><summary>{label}</summary>'
+                  '<table class="rb-summary-rest-table"><tbody>'
+                  + "".join(row(f) for f in rest) + "</tbody></table></details>")
     return (
         f'<div class="rb-summary" data-status="{report.status.value}">'
         f"<h2>Findings summary: {html.escape(report.scenario)} {_badge(report.status)}</h2>"
         f"<p>{counts}</p>"
         '<table class="rb-summary-table"><thead><tr><th>status</th><th>finding</th><th>id</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>"
+        f"<tbody>{''.join(row(f) for f in main)}</tbody></table>{folded}</div>"
     )
