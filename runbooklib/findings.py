@@ -185,9 +185,15 @@ def render_finding_html(f: Finding, shown: dict[str, str] | None = None) -> str:
         'style="border-left:4px solid ' + _COLOURS[f.status] + ';padding:4px 10px;margin:6px 0">'
         f"{_badge(f.status)} <b>{html.escape(f.title)}</b> "
         f'<code style="color:#6e7781">{html.escape(f.id)}</code>'
-        f'<div style="margin:4px 0;white-space:pre-wrap">{html.escape(f.detail)}</div>'
+        f'<div class="rb-detail" style="margin:4px 0">{_detail_html(f.detail)}</div>'
         f"{_evidence_html(f.evidence)}{_remedy_once(f, shown)}{refs}</div>"
     )
+
+
+def _detail_html(detail: str) -> str:
+    from .markdown import md_block
+
+    return md_block(detail)
 
 
 def _remedy_once(f: Finding, shown: dict[str, str] | None) -> str:

@@ -31,8 +31,10 @@ def md_inline(text: str) -> str:
 
 
 def md_block(text: str) -> str:
-    """Paragraphs (blank-line separated; single newlines kept as breaks) and `- ` / `* ` bullet lists."""
+    """Paragraphs (blank-line separated; single newlines kept as breaks), `- ` / `* ` bullet lists and
+    fenced code blocks (```), the one place where text keeps its lines and spaces."""
     blocks, para, items = [], [], []
+    fence: list[str] | None = None
 
     def flush() -> None:
         if para:
@@ -45,6 +47,18 @@ def md_block(text: str) -> str:
 
     for raw in str(text).splitlines():
         line = raw.strip()
+        if fence is not None:
+            if line.startswith("```"):
+                blocks.append('<pre style="margin:2px 0;padding:4px 8px;background:#f6f8fa;overflow:auto"><code>'
+                              + html.escape("\n".join(fence)) + "</code></pre>")
+                fence = None
+            else:
+                fence.append(raw.rstrip())
+            continue
+        if line.startswith("```"):
+            flush()
+            fence = []
+            continue
         if not line:
             flush()
         elif line.startswith(("- ", "* ")):
@@ -58,4 +72,6 @@ def md_block(text: str) -> str:
                 flush()
             para.append(line)
     flush()
+    if fence is not None:  # an unclosed fence: keep what it held, as code
+        blocks.append("<pre><code>" + html.escape("\n".join(fence)) + "</code></pre>")
     return "".join(blocks)

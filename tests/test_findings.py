@@ -123,3 +123,13 @@ def test_markdown_escapes_everything_but_its_own_small_syntax():
     assert md_block("Do this:\n- one\n  continued\n- two") == (
         '<p style="margin:2px 0">Do this:</p><ul style="margin:2px 0;padding-left:20px"><li>one continued</li>'
         "<li>two</li></ul>")
+
+
+def test_fenced_code_in_a_remedy_keeps_its_lines_and_detail_code_spans_render():
+    from runbooklib.findings import Finding, Status, render_finding_html
+
+    f = Finding("x.y", Status.FAIL, "T", "NGINX sends `Location: http://` on the TLS port",
+                remedy="In the `location /` block:\n```\nproxy_set_header Host $http_host;\nproxy_set_header X-Forwarded-Proto $scheme;\n```\nThen reload.")
+    page = render_finding_html(f)
+    assert "`" not in page and "<code>Location: http://</code>" in page
+    assert "<code>proxy_set_header Host $http_host;\nproxy_set_header X-Forwarded-Proto $scheme;</code></pre>" in page
