@@ -129,6 +129,7 @@ def _cmd_triage(args: argparse.Namespace) -> int:
         overrides=[(n, P.parse_override(v)) for n, v in (args.param or [])],
         incident=args.incident or "", only=scenario_ids(args.only) if args.only else None,
         sign_key=args.sign_key or "", archive=args.archive, force=args.force, cell_timeout=args.cell_timeout,
+        pdf=args.pdf,
         progress=sys.stderr.isatty() or args.progress,
     )
     try:
@@ -225,6 +226,23 @@ def _cmd_open(args: argparse.Namespace) -> int:
         proc.terminate()
         proc.wait(timeout=10)
         return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.postmortem import PdfError, print_bundle
+
+    folder = Path(args.bundle)
+    if not (folder / "index.html").is_file():
+        raise P.ParamError(f"{folder} is not a bundle (no index.html)")
+    out = Path(args.output) if args.output else folder.parent / f"{folder.name}-pdf"
+    if out.resolve() == folder.resolve():
+        raise P.ParamError("-o must not be the bundle itself: a PDF added there would break its signed manifest")
+    try:
+        written = print_bundle(folder, out)
+    except PdfError as exc:
+        raise P.ParamError(str(exc)) from None
+    print(f"{len(written)} PDF(s) in {out}: " + ", ".join(p.name for p in written))
+    return 0
 
 
 def _cmd_kernel(args: argparse.Namespace) -> int:
@@ -325,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--print-path", action="store_true", help="same as --no-browser")
     o.set_defaults(func=_cmd_open)
 
+    rp = sub.add_parser("report", help="print a bundle's index and reports to PDF (beside it, never inside it)")
+    rp.add_argument("bundle")
+    rp.add_argument("--pdf", action="store_true", default=True, help="PDF (the only format so far)")
+    rp.add_argument("-o", "--output", help="folder for the PDFs (default: BUNDLE-pdf beside the bundle)")
+    rp.set_defaults(func=_cmd_report)
+
     kn = sub.add_parser("kernel", help="register the 'runbook' Jupyter kernel (this Python) for any JupyterLab")
     kn.add_argument("action", choices=["install"])
     kn.add_argument("--user", action="store_true", help="for every Jupyter of this user (default: this environment's)")
@@ -350,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("triage", help="run triage and the runbooks it routes to into one signed incident bundle",
                        epilog=EXIT_CODES)
     t.add_argument("--discover", action="store_true", help="derive parameters from the Omnibus files first")
+    t.add_argument("--pdf", action="store_true", help="also print the index and every report to PDF (headless Chromium)")
     t.add_argument("--root", default="/", help="with --discover: where the Omnibus paths are (default: /)")
     t.add_argument("-f", "--file", help="YAML parameter file")
     t.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")

@@ -42,6 +42,7 @@ class BundleRequest:
     force: bool = False
     cell_timeout: float | None = None
     progress: bool = False
+    pdf: bool = False  # also print index and reports to PDF (headless Chromium), inside the manifest
 
 
 @dataclass
@@ -211,6 +212,16 @@ def run_bundle(req: BundleRequest) -> BundleResult:
     summary["signature"] = {"kind": "one-time (integrity only)" if ephemeral else "operator",
                             "fingerprint": M.key_fingerprint(key.public_key())}
     _write_summary(out, summary, redactor)
+    from .postmortem import PdfError, print_bundle, summary_markdown
+
+    (out / "summary.md").write_text(summary_markdown(redactor.obj(summary)), encoding="utf-8")
+    if redactor.text_file(out / "summary.md") is not None:  # could not be made safe: withheld, not shipped
+        (out / "summary.md").unlink(missing_ok=True)
+    if req.pdf:
+        try:
+            print_bundle(out)
+        except PdfError as exc:
+            summary.setdefault("problems", []).append(str(exc))
     data = M.write_manifest(out)
     M.sign(out, data, key)
     tarball = archive(out) if req.archive else None
