@@ -64,6 +64,9 @@ class Session:
         schema = scenarios.get(scenario_id).schema
         values = {name: namespace[name] for name in schema if name in namespace}
         findings_path = str(namespace.get(P.FINDINGS_PATH, "") or "")
+        from .tables import register_table_renderer
+
+        register_table_renderer()  # every DataFrame this runbook shows reads the same way
         if not findings_path:  # not started by the runner: a person stepping through the notebook
             values = fill_from_running_lab(scenario_id, values)
         return cls(scenario_id, values, findings_path)
