@@ -139,6 +139,12 @@ class Session:
             self._log_scan = scan_logs(self.p.log_paths, self.p.since or None, self.p.until or None)
         return self._log_scan
 
+    def request_path(self):
+        """The request path (client → proxy → registry → realm, storage) coloured by what was found."""
+        from .picture import RequestPath
+
+        return RequestPath(self.report.findings)
+
     def next_runbooks(self):
         """Which scenarios the findings so far point to, and why (a table; empty when all is well)."""
         import pandas as pd

@@ -99,6 +99,11 @@ A small random image pushed through `registry_url` into `runbook-canary` and del
 recorded and the failing one named.
 """, "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
+## The request path at a glance
+Each box is one hop a `docker push` or `pull` crosses, coloured by the worst finding about it (grey: not
+checked in this run). Hover a box for the finding that coloured it.
+""", "rb.request_path()"),
+        ("""
 ## Where to go next
 The findings above, routed to the runbooks that dig deeper (routing rules live in
 `runbooklib/scenarios.py`). An empty table means triage found nothing to follow.
