@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "tests" / "data" / "reference"  # excerpts of outside documents (README.md there says which)
 
 
+# Fixtures that start the real lab: a test that uses one is a `lab` test (`make test-fast` leaves them out).
+LAB_FIXTURES = frozenset({"lab", "fresh_lab", "untrusted_lab", "faulted_lab", "fresh", "pdf_bundle"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+
+
 def runbook(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run the real CLI in a child process, as automation would."""
     full_env = {**os.environ, **(env or {})}

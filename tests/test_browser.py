@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import runbook
 
+pytestmark = [pytest.mark.lab, pytest.mark.browser]
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
         "--disable-component-update", "--disable-sync", "--disable-quic"]

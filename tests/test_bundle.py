@@ -178,6 +178,7 @@ def test_no_canary_secret_in_any_file_of_a_bundle_of_every_built_scenario(lab, t
     assert canaries["RB_CANARY_PASSWORD"] not in r.stdout + r.stderr
 
 
+@pytest.mark.browser
 def test_index_and_every_report_open_offline_with_no_request_and_the_summary_in_view(bundle):
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run `make setup`")

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import httpx
+import pytest
 
 from runbooklib.gitlab import GitLabClient
 from runbooklib.gitlab.cleanup import check_regex_semantics, check_replay, replay_all
@@ -15,6 +16,8 @@ from runbooklib.gitlab.registry import check_registry_tags
 from runbooklib.lab import component_gitlab as C
 from runbooklib.lab import control, procs
 from tests.conftest import runbook
+
+pytestmark = [pytest.mark.lab]
 
 # Hand-computed for the lab's policy (name_regex .*, name_regex_keep v\d+\.\d+\.\d+|main, keep_n 1, older_than 30d)
 # over group/project/app: latest | v1.0.0 (120 d), v1.0.0-rc1 (130 d) kept by the keep regex (GitLab anchors only

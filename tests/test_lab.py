@@ -10,6 +10,8 @@ from runbooklib.lab import control, procs
 from runbooklib.tokens import decode_unverified, libtrust_key_id
 from tests.conftest import runbook
 
+pytestmark = [pytest.mark.lab]
+
 
 def _token(lab, scope="registry:catalog:*"):
     realm = f"{lab.url('issuer')}/jwt/auth"

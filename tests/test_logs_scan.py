@@ -354,12 +354,12 @@ def test_nothing_matched_gives_one_ok_finding(tmp_path):
     assert (f.id, f.status) == ("logs.no_known_errors", Status.OK)
 
 
-def test_routine_head_blob_unknown_is_ok_but_a_get_is_a_warning(tmp_path):
+def test_routine_head_blob_unknown_is_context_but_a_get_is_a_warning(tmp_path):
     head = ('2026-11-27_16:55:04.27866 time="2026-11-27T16:55:04.278285529Z" level=error msg="response completed '
             'with error" err.code="blob unknown" http.request.method=HEAD http.response.status=404')
     scan = scan_logs(write(tmp_path / "a" / "current", [head] * 3))
     statuses = {f.id: f.status for f in check_logs(scan)}
-    assert statuses["logs.blob_unknown"] == Status.OK
+    assert statuses["logs.blob_unknown"] == Status.INFO
     assert "logs.no_known_errors" in statuses
     assert suggested_scenarios(scan) == []
     scan = scan_logs(write(tmp_path / "b" / "current", [head, head.replace("=HEAD", "=GET")]))

@@ -19,6 +19,8 @@ from runbooklib.probes.http import make_client
 from runbooklib.probes.push import CANARY_REPOSITORY, check_canary_push, run_canary
 from tests.conftest import _need, runbook
 
+pytestmark = [pytest.mark.lab]
+
 
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory):

@@ -9,6 +9,8 @@ from runbooklib.findings import Finding
 from runbooklib.lab import control
 from tests.conftest import _need, runbook
 
+pytestmark = [pytest.mark.lab]
+
 
 @pytest.fixture
 def faulted_lab(tmp_path, request):
