@@ -10,7 +10,7 @@ import pytest
 
 from runbooklib import scenarios
 from runbooklib.lab import control
-from tests.conftest import _need, runbook
+from tests.conftest import ROOT, _need, runbook
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -202,8 +202,14 @@ def test_index_and_every_report_open_offline_with_no_request_and_the_summary_in_
                 box = page.locator(".rb-index-summary").bounding_box()
                 assert box is not None and box["y"] + box["height"] <= 900
                 page.screenshot(path=str(bundle.parent / "index.png"))
+                shots = ROOT / "reports" / "screenshots"  # for a person to look at (reports/ is not committed)
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / "bundle-index.png"), full_page=True)
                 links = page.locator(".rb-index-scenarios a").count()
                 assert links == len(pages) - 1
+            elif name == "token-untrusted-key.html":
+                (ROOT / "reports" / "screenshots").mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ROOT / "reports" / "screenshots" / "token-untrusted-key.png"), full_page=True)
         browser.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert errors == []
@@ -215,3 +221,21 @@ def test_no_report_in_the_bundle_shows_a_figure_as_text_nan_or_raw_backticks_in_
         assert "Figure size" not in text, page.name
     index = (bundle / "index.html").read_text()
     assert "NaN" not in index and "`" not in index.split("<h2>Parameters")[0]
+
+
+def test_the_untrusted_key_is_one_cause_in_the_index_with_its_fix_and_the_evidence_of_both_runbooks(bundle):
+    import re
+
+    summary = json.loads((bundle / "findings.json").read_text())
+    keys = [c["key"] for c in summary["causes"]]
+    assert keys.count("token-key-mismatch") == 1
+    cause = next(c for c in summary["causes"] if c["key"] == "token-key-mismatch")
+    assert {e["scenario"] for e in cause["evidence"]} == {"triage", "token-untrusted-key"}
+    index = (bundle / "index.html").read_text()
+    assert index.count('data-cause="token-key-mismatch"') == 1 and "gitlab-ctl restart registry" in index
+    for page in bundle.glob("*.html"):  # pictures are inline, never fetched
+        for src in re.findall(r'<img[^>]+src="([^"]*)"', page.read_text()):
+            assert src.startswith("data:"), (page.name, src[:40])
+        assert ">NaN<" not in page.read_text(), page.name
+    assert "token-key-mismatch" in (bundle / "summary.md").read_text() or "GitLab signs tokens" in (
+        bundle / "summary.md").read_text()
