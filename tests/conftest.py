@@ -58,3 +58,14 @@ def fresh_lab(tmp_path):
     running = control.up(tmp_path / "lab", [], free_ports=True)
     yield running
     control.down(tmp_path / "lab")
+
+
+@pytest.fixture
+def faulted_lab(tmp_path, request):
+    """A lab of its own with the faults a test names: ``@pytest.mark.parametrize("faulted_lab", [[...]], indirect=True)``."""
+    from runbooklib.lab import control
+
+    _need("docker-registry", "skopeo", "nginx")
+    running = control.up(tmp_path / "lab", request.param, free_ports=True)
+    yield running
+    control.down(tmp_path / "lab")

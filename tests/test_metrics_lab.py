@@ -182,14 +182,6 @@ def test_triage_metrics_verdict_passes_on_the_healthy_lab(quiet_lab):
 # --- faults, each in a lab of its own ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def faulted_lab(tmp_path, request):
-    _need("docker-registry", "skopeo")
-    lab = control.up(tmp_path / "lab", request.param, free_ports=True)
-    yield lab
-    control.down(tmp_path / "lab")
-
-
 @pytest.mark.parametrize("faulted_lab", [["storage-down"]], indirect=True)
 def test_storage_down_fails_naming_the_storage_driver_error(faulted_lab, tmp_path):
     v2 = httpx.get(faulted_lab.url("registry") + "/v2/", timeout=5, trust_env=False)

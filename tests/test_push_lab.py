@@ -32,14 +32,6 @@ def healthy(tmp_path_factory):
     control.down(state)
 
 
-@pytest.fixture
-def faulted_lab(tmp_path, request):
-    _need("docker-registry", "skopeo", "nginx")
-    lab = control.up(tmp_path / "lab", request.param, free_ports=True)
-    yield lab
-    control.down(tmp_path / "lab")
-
-
 def _via_nginx(lab, canary=True):
     args = ["-p", "registry_url", nginx.proxied_url(lab), "-p", "ca_bundle", str(nginx.ca_path(lab))]
     return args + (["-p", "canary_push", "true"] if canary else [])

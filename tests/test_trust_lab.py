@@ -7,17 +7,9 @@ import pytest
 from runbooklib import scenarios
 from runbooklib.findings import Finding
 from runbooklib.lab import control
-from tests.conftest import _need, runbook
+from tests.conftest import runbook
 
 pytestmark = [pytest.mark.lab]
-
-
-@pytest.fixture
-def faulted_lab(tmp_path, request):
-    _need("docker-registry", "skopeo")
-    lab = control.up(tmp_path / "lab", request.param, free_ports=True)
-    yield lab
-    control.down(tmp_path / "lab")
 
 
 def _run(lab, scenario, out, *extra):
