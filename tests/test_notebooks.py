@@ -86,3 +86,18 @@ def test_no_plot_function_returns_a_bare_figure_that_would_print_as_text():
     fig = plot_timeline(scan_logs([str(ROOT / "tests" / "data" / "logs")]))
     assert isinstance(fig, figures.PngFigure)
     assert fig._repr_png_().startswith(b"\x89PNG") and "Figure size" not in repr(fig)
+
+
+def test_cell_ids_come_from_content_so_a_new_step_renumbers_nothing():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    outline = dict(tool.outlines()["logs"])
+    before = tool.build("logs", **outline)
+    outline["steps"] = [("## 0. A new first step", "rb.p.timeout_s")] + list(outline["steps"])
+    after = tool.build("logs", **outline)
+    old = {c["id"] for c in before.cells}
+    assert old <= {c["id"] for c in after.cells}  # every earlier id survives
+    assert {"intro", "parameters", "session", "summary", "summary-run"} <= old

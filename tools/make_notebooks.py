@@ -7,6 +7,7 @@ shape (title, parameters cell, session, steps, summary). Run: python tools/make_
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,37 @@ def parameters_cell(scenario_id: str) -> nbformat.NotebookNode:
     return cell
 
 
+def _slug(text: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:56].rstrip("-") or "cell"
+
+
+def cell_ids(cells: list[nbformat.NotebookNode]) -> list[str]:
+    """A stable id per cell, from what it is: intro, parameters, session, each step's heading (and its call,
+    `<heading>-run`), summary. Positional ids renumbered every later cell when a step was added."""
+    ids: list[str] = []
+    heading = ""
+    for index, cell in enumerate(cells):
+        if index == 0:
+            cid = "intro"
+        elif "parameters" in cell.metadata.get("tags", []):
+            cid = "parameters"
+        elif index == 2:
+            cid = "session"
+        elif cell.cell_type == "markdown":
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            heading = _slug(first.lstrip("#"))
+            cid = heading
+        else:
+            cid = f"{heading}-run" if heading else "cell"
+        base, n = cid, 2
+        while cid in ids:
+            cid = f"{base}-{n}"
+            n += 1
+        ids.append(cid)
+    return ids
+
+
 def build(scenario_id: str, intro: str, imports: str, steps: list[tuple[str, str]]) -> nbformat.NotebookNode:
     sc = scenarios.get(scenario_id)
     cells = [nbformat.v4.new_markdown_cell(intro.strip()), parameters_cell(scenario_id)]
@@ -45,8 +77,8 @@ def build(scenario_id: str, intro: str, imports: str, steps: list[tuple[str, str
         "## Summary\nWorst findings first. `runbook run` reads the findings file written here to set its exit "
         "code (0 no fail, 1 a fail finding)."))
     cells.append(nbformat.v4.new_code_cell("rb.finish()"))
-    for index, cell in enumerate(cells):  # stable ids: regenerating a notebook changes only what changed
-        cell["id"] = f"{scenario_id}-{index:02d}"[:64]
+    for cell, cid in zip(cells, cell_ids(cells)):  # ids from content: adding a step changes no other id
+        cell["id"] = cid
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
