@@ -307,6 +307,40 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_inventory_sql(args: argparse.Namespace) -> int:
+    from .s3 import inventory_sql as Q
+    from .s3.client import normalise_root
+    from .s3.inventory import InventoryError
+
+    try:
+        table = Q.engine_table(args.manifest or "", args.location or "", args.format or "", args.table or "",
+                               args.schema or "", args.dt or "")
+    except (ValueError, InventoryError) as exc:
+        raise P.ParamError(f"inventory-sql: {exc}") from None
+    layout = Q.Layout.of_root(normalise_root(args.root or "") + "docker/registry/v2/")
+    try:
+        statements = Q.program(layout, table, args.dialect)
+    except ValueError as exc:
+        raise P.ParamError(f"inventory-sql: {exc}") from None
+    if not args.manifest:
+        print("inventory-sql: no --manifest: location, dt and the data files are placeholders or guesses; "
+              + ("CSV columns are AWS's full list (give --manifest: CSV has no header). " if table.file_format == "CSV" else "")
+              + "Check them before running.", file=sys.stderr)
+    text = Q.render(statements, args.dialect)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise P.ParamError(f"output folder {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"registry-{args.dialect}.sql").write_text(text, encoding="utf-8")
+    for n, (name, sql) in enumerate(statements):
+        (out / f"{n:02d}-{name}.sql").write_text(sql.rstrip().rstrip(";") + ";\n", encoding="utf-8")
+    print(f"wrote {out / f'registry-{args.dialect}.sql'} and one file per statement ({len(statements)}) in {out}")
+    return 0
+
+
 EXIT_CODES = ("exit codes: 0 = ran, no fail finding; 1 = ran, at least one fail finding; "
               "2 = could not run (bad parameters or input, notebook error, cell timeout)")
 
@@ -413,6 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--trust", metavar="FINGERPRINT",
                    help="pin the signer by key fingerprint, SHA256:<hex> (SHA-256 of the raw Ed25519 public key)")
     v.set_defaults(func=_cmd_verify)
+
+    iq = sub.add_parser("inventory-sql", help="the bucket-metrics analysis of an S3 Inventory as SQL for Athena, "
+                                              "Trino or DuckDB (its CSV results feed bucket-metrics)")
+    iq.add_argument("--dialect", choices=["athena", "trino", "duckdb"], default="athena")
+    iq.add_argument("--manifest", help="the inventory's manifest.json (local file or folder): format, columns, "
+                                       "files and date are taken from it")
+    iq.add_argument("--location", help="the inventory's s3://destination/source-bucket/config-id/ folder")
+    iq.add_argument("--format", choices=["Parquet", "ORC", "CSV", "parquet", "orc", "csv"])
+    iq.add_argument("--root", default="", help="the registry's storage rootdirectory (s3_root), e.g. /gitlab/registry")
+    iq.add_argument("--table", default="", help="table name (default registry_inventory)")
+    iq.add_argument("--schema", default="", help="Trino: catalog.schema of the table and views (default hive.default)")
+    iq.add_argument("--dt", default="", help="Athena: the inventory's date partition YYYY-MM-DD-HH-MM")
+    iq.add_argument("-o", "--output", help="folder for the script and one file per statement (default: stdout)")
+    iq.set_defaults(func=_cmd_inventory_sql)
 
     lab = sub.add_parser("lab", help="start, stop or inspect the local lab", epilog=_fault_lines(),
                          formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -71,6 +71,11 @@ _V = [
     ParamSpec("apply", "bool", False, "Apply the cleanup plan (only with confirm_digest equal to the plan's digest)"),
     ParamSpec("confirm_digest", "str", "", "Digest of the plan to apply, as shown by the dry run"),
     ParamSpec("inventory", "str", "", "S3 Inventory manifest.json (s3://bucket/key or a local path) instead of LISTs"),
+    ParamSpec("inventory_results", "str", "",
+              "Folder of the CSV result sets Athena/Trino returned for `runbook inventory-sql` (instead of inventory)"),
+    ParamSpec("memory_limit", "str", "1GiB", "Memory DuckDB may use to read an inventory (beyond it, it spills to disk)"),
+    ParamSpec("spill_dir", "str", "", "Where an inventory is spilled and downloaded (a private subfolder, removed "
+              "afterwards); empty = the system's temp folder"),
     ParamSpec("top_n", "int", 20, "How many rows the top-N tables show"),
     ParamSpec("metrics_path", "str", "/metrics", "Prometheus path on the debug server"),
     ParamSpec("interval", "float", 10.0, "Seconds between two metric scrapes (for rates)"),

@@ -61,7 +61,7 @@ CATALOGUE: dict[str, Scenario] = {
         Scenario("s3-permissions", "S3 permissions, credentials and region",
                  "Before investigating: IAM permissions and S3 credentials", _S3 + ("registry_config", "write_probe")),
         Scenario("bucket-metrics", "Bucket health and metrics", "Storage (bucket metrics)",
-                 _S3 + ("registry_config", "inventory", "top_n")),
+                 _S3 + ("registry_config", "inventory", "top_n", "inventory_results", "memory_limit", "spill_dir")),
         Scenario("x509-unknown-authority", "x509: certificate signed by unknown authority",
                  "Error: x509: certificate signed by unknown authority", _HTTP + _CONFIGS + _LOGS,
                  required=("registry_url",)),

@@ -18,6 +18,8 @@ from .client import (
 )
 from .errors import S3Failure, classify
 from .inventory import Inventory, InventoryError, read_inventory, write_inventory
+from .inventory_db import InventoryResults, read_results, run_inventory
+from .inventory_sql import EngineTable, Layout, engine_table, program
 from .markers import (
     CleanupAudit,
     CleanupRefused,
@@ -70,5 +72,6 @@ __all__ = [
     "MultipartScan", "scan_multipart", "check_multipart", "check_cloudwatch", "check_scan_cost",
     "plot_blob_sizes", "plot_bytes_by_repository", "plot_upload_ages",
     "Inventory", "InventoryError", "read_inventory", "write_inventory",
+    "InventoryResults", "run_inventory", "read_results", "EngineTable", "Layout", "engine_table", "program",
     "check_chunksize", "check_broken_pushes",
 ]

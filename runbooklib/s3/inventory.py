@@ -10,6 +10,10 @@ its object list daily as CSV (gzip), ORC or Parquet files described by a ``manif
 CSV files have no header, their columns follow ``fileSchema`` and keys are URL-encoded. The manifest is
 read from ``s3://bucket/key`` (with the runbook's S3 client) or a local file/folder (an ``aws s3 sync`` of
 the inventory prefix); each data file's MD5 is checked against the manifest.
+
+The checks read an inventory through DuckDB (inventory_db.py: one file at a time, bounded memory, the SQL of
+inventory_sql.py). :meth:`Inventory.rows` (every row as a Python tuple, each file read whole) stays as the
+reference the tests compare that path with, and for small inventories read row by row.
 """
 
 from __future__ import annotations

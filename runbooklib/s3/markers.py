@@ -143,21 +143,45 @@ def scan_markers(target: S3Target, progress: bool = True) -> MarkerScan:
     return scan
 
 
-def find_markers(target: S3Target, inventory: str = "", progress: bool = True) -> MarkerScan:
-    """Markers from a listing, or from an S3 Inventory report when ``inventory`` is given (no LIST call)."""
+def find_markers(target: S3Target, inventory: str = "", progress: bool = True, memory_limit: str = "1GiB",
+                 spill_dir: str = "") -> MarkerScan:
+    """Markers from a listing, or from an S3 Inventory report when ``inventory`` is given (no LIST call): its
+    manifest (read by DuckDB within ``memory_limit``, see inventory_db.py) or a folder of the CSV result sets
+    an engine returned for ``runbook inventory-sql``. A plan made from an inventory is applied like any other:
+    each key is re-checked live (HEAD: still zero bytes, same ETag) before it is deleted."""
     if not inventory:
         return scan_markers(target, progress)
+    from . import inventory_sql as Q
     from .inventory import InventoryError, read_inventory
+    from .inventory_db import is_results_folder, read_results, run_inventory
 
+    source = f"query results {inventory}" if is_results_folder(inventory) else f"inventory {inventory}"
+    scan = MarkerScan(target.bucket, target.repositories_prefix, source=source)
     try:
-        inv = read_inventory(inventory, target if target.client is not None else None)
-        scan = scan_markers_from_rows(inv.rows(), target.bucket, target.repositories_prefix,
-                                      source=f"inventory {inventory}")
+        if source.startswith("query results"):
+            res = read_results(inventory, Q.MARKER_RESULTS)
+        else:
+            inv = read_inventory(inventory, target if target.client is not None else None)
+            res = run_inventory(inv, Q.Layout(target.blobs_prefix, target.repositories_prefix), Q.MARKER_RESULTS,
+                                memory_limit, spill_dir, progress)
+        fill_from_results(scan, res)
     except InventoryError as exc:
-        scan = MarkerScan(target.bucket, target.repositories_prefix, source=f"inventory {inventory}",
-                          failure=S3Failure("inventory", "", None, str(exc)))
+        scan.failure = S3Failure("inventory", "", None, str(exc))
     scan.target = target
     return scan
+
+
+def fill_from_results(scan: MarkerScan, res: Any) -> None:
+    """The scan from an inventory's result sets (``summary``, ``markers``, ``repository_names``)."""
+    from .metrics import _from_ms, _iso
+
+    summary = res.summary()
+    scan.objects = summary["repository_objects"]
+    scan.slash_keys_with_data = summary["slash_keys_with_data"]
+    scan.repositories = {r[0] for r in res.rows("repository_names")}
+    scan.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+                    for key, etag, size, ms, kind, repo in sorted(res.rows("markers"),
+                                                                  key=lambda r: (r[0], str(r[1] or "").strip('"')))]
 
 
 def _fill(scan: MarkerScan, collector: MarkerCollector) -> None:

@@ -2,14 +2,16 @@
 
 The blobs are listed along their 256 ``blobs/sha256/XX/`` shards and the ``repositories/`` subtree along
 its top-level prefixes, both in parallel (see listing.py for the cost model), or both are read from an S3
-Inventory report (inventory.py) without any LIST call. Multipart uploads, the lifecycle rule that aborts
-them and CloudWatch's daily storage metrics are asked for separately.
+Inventory report without any LIST call: DuckDB computes the same numbers from the inventory's files in
+bounded memory (inventory_db.py, with the SQL of inventory_sql.py), or an engine such as Athena or Trino
+runs that SQL and its CSV results are read back. Either way the report's tables and plots come from the
+same aggregates (:class:`Aggregates`). Multipart uploads, the lifecycle rule that aborts them and
+CloudWatch's daily storage metrics are asked for separately.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -148,8 +150,35 @@ class RepositoryCollector:
 
 
 @dataclass
+class Aggregates:
+    """The numbers an inventory's result sets give (inventory_sql.py), in place of the collectors' per-key
+    state: blob counts and bytes per size octave (referenced or not) and the repository table."""
+
+    blob_sizes: list[tuple[int, bool, int, int]]  # (octave, referenced, blobs, bytes); octave -1 is size 0
+    repositories: Any  # DataFrame, the columns of BucketMetrics.repository_table()
+
+    @property
+    def blob_count(self) -> int:
+        return sum(n for _, _, n, _ in self.blob_sizes)
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(b for _, _, _, b in self.blob_sizes)
+
+
+REPOSITORY_COLUMNS = ["repository", "tags", "manifests", "layer_links", "referenced_bytes", "dangling_links"]
+
+
+def _octave(size: int) -> int:
+    """floor(log2(size)), -1 for 0 (the size classes and the size plot are built from octaves)."""
+    return int(size).bit_length() - 1 if size > 0 else -1
+
+
+@dataclass
 class BucketMetrics:
-    """Everything the bucket-metrics notebook shows, computed once."""
+    """Everything the bucket-metrics notebook shows, computed once. From a listing the collectors hold the
+    per-key state; from an inventory ``aggregates`` hold the result sets and the collectors only the counts
+    (``objects``, ``other``, ``markers``) and the upload sessions."""
 
     bucket: str
     prefix: str
@@ -162,19 +191,60 @@ class BucketMetrics:
     failure: S3Failure | None = None
     requests: dict[str, Any] = field(default_factory=dict)
     measured_at: dt.datetime = field(default_factory=_now)
+    aggregates: Aggregates | None = None
+    markers: list[Any] = field(default_factory=list)  # layout.Marker, from an inventory's `markers` result
+    engine: dict[str, Any] = field(default_factory=dict)  # how an inventory was read (files, time, memory)
 
     @property
     def blob_count(self) -> int:
+        if self.aggregates is not None:
+            return self.aggregates.blob_count
         return len(self.blobs.sizes)
 
     @property
     def blob_bytes(self) -> int:
+        if self.aggregates is not None:
+            return self.aggregates.blob_bytes
         return sum(self.blobs.sizes.values())
+
+    def size_octaves(self) -> dict[int, tuple[int, int]]:
+        """Blobs and bytes per octave (``floor(log2(size))``, -1 for empty blobs), smallest first."""
+        out: dict[int, list[int]] = {}
+        if self.aggregates is not None:
+            for octave, _, n, b in self.aggregates.blob_sizes:
+                cur = out.setdefault(int(octave), [0, 0])
+                cur[0] += n
+                cur[1] += b
+        else:
+            for size in self.blobs.sizes.values():
+                cur = out.setdefault(_octave(size), [0, 0])
+                cur[0] += 1
+                cur[1] += size
+        return {o: (v[0], v[1]) for o, v in sorted(out.items())}
+
+    def size_classes(self) -> dict[str, int]:
+        """Blob counts per power-of-four size class, as :func:`size_histogram` gives them."""
+        return size_classes_of_octaves({o: n for o, (n, _) in self.size_octaves().items()})
+
+    @property
+    def repository_count(self) -> int:
+        if self.aggregates is not None:
+            return len(self.aggregates.repositories)
+        return len(self.repos.repositories)
+
+    @property
+    def tag_count(self) -> int:
+        if self.aggregates is not None:
+            return int(self.aggregates.repositories["tags"].sum()) if len(self.aggregates.repositories) else 0
+        return sum(self.repos.tags.values())
 
     def repository_table(self):
         """Per repository: tags, manifests, layer links, referenced bytes, dangling links (DataFrame)."""
         import pandas as pd
 
+        if self.aggregates is not None:
+            frame = self.aggregates.repositories.copy()
+            return frame.sort_values(["referenced_bytes", "repository"], ascending=[False, True], ignore_index=True)
         sizes = self.blobs.sizes
         rows = []
         for repo in sorted(self.repos.repositories):
@@ -184,8 +254,7 @@ class BucketMetrics:
             rows.append({"repository": repo, "tags": self.repos.tags.get(repo, 0),
                          "manifests": self.repos.revisions.get(repo, 0), "layer_links": len(layers),
                          "referenced_bytes": referenced, "dangling_links": dangling})
-        cols = ["repository", "tags", "manifests", "layer_links", "referenced_bytes", "dangling_links"]
-        frame = pd.DataFrame(rows, columns=cols)
+        frame = pd.DataFrame(rows, columns=REPOSITORY_COLUMNS)
         return frame.sort_values(["referenced_bytes", "repository"], ascending=[False, True], ignore_index=True)
 
     def upload_table(self, now: dt.datetime | None = None):
@@ -195,11 +264,14 @@ class BucketMetrics:
         rows = [{"repository": u.repository, "uuid": u.uuid, "age_h": round((u.age_s(now) or 0) / 3600, 2),
                  "started": u.started.isoformat() if u.started else "", "age_from": u.started_source or "LastModified",
                  "objects": u.objects, "data_bytes": u.data_bytes} for u in self.repos.uploads.values()]
-        return pd.DataFrame(rows, columns=["repository", "uuid", "age_h", "started", "age_from", "objects",
-                                           "data_bytes"]).sort_values("age_h", ascending=False, ignore_index=True)
+        frame = pd.DataFrame(rows, columns=["repository", "uuid", "age_h", "started", "age_from", "objects", "data_bytes"])
+        return frame.sort_values(["age_h", "repository", "uuid"], ascending=[False, True, True], ignore_index=True)
 
     def unreferenced_blobs(self) -> tuple[int, int]:
         """Blobs no repository links to as a layer or manifest: what garbage-collect would remove."""
+        if self.aggregates is not None:
+            loose_rows = [(n, b) for _, ref, n, b in self.aggregates.blob_sizes if not ref]
+            return sum(n for n, _ in loose_rows), sum(b for _, b in loose_rows)
         referenced = set(self.repos.revision_digests)
         for layers in self.repos.layers.values():
             referenced.update(layers)
@@ -209,8 +281,8 @@ class BucketMetrics:
     def _repr_html_(self) -> str:
         import html
 
-        return (f"<p>{self.blob_count} blobs ({_human(self.blob_bytes)}), {len(self.repos.repositories)} repositories, "
-                f"{sum(self.repos.tags.values())} tags, {len(self.repos.uploads)} upload sessions "
+        return (f"<p>{self.blob_count} blobs ({_human(self.blob_bytes)}), {self.repository_count} repositories, "
+                f"{self.tag_count} tags, {len(self.repos.uploads)} upload sessions "
                 f"(source: {html.escape(self.source)}).</p>")
 
 
@@ -243,22 +315,32 @@ def _read_startedat(target: S3Target, sessions: list[UploadSession]) -> None:
             list(pool.map(read, todo))
 
 
-def bucket_metrics(target: S3Target, inventory: str = "", progress: bool = True) -> BucketMetrics:
-    """List (or read from an inventory) the blobs and the repositories subtree and gather the metrics."""
+def bucket_metrics(target: S3Target, inventory: str = "", progress: bool = True, memory_limit: str = "1GiB",
+                   spill_dir: str = "", results: str = "") -> BucketMetrics:
+    """List the blobs and the repositories subtree and gather the metrics; or read them from an S3 Inventory
+    (``inventory``: its manifest.json, ``s3://`` or local, analysed by DuckDB within ``memory_limit``, spilling
+    into a private folder below ``spill_dir``); or from the CSV result sets an engine returned for
+    ``runbook inventory-sql`` (``results``: their folder)."""
     blobs = BlobCollector(target.blobs_prefix)
     repos = RepositoryCollector(target.repositories_prefix)
     m = BucketMetrics(target.bucket, target.prefix, blobs, repos)
-    if inventory:
+    if results or inventory:
+        from . import inventory_sql as Q
         from .inventory import InventoryError, read_inventory
+        from .inventory_db import is_results_folder, read_results, run_inventory
 
-        m.source = f"inventory {inventory}"
+        where = results or inventory
+        m.source = f"query results {where}" if results or is_results_folder(inventory) else f"inventory {where}"
         try:
-            inv = read_inventory(inventory, target if target.client is not None else None)
-            created = inv.created
-            if created:
-                m.source += f" (made {created.isoformat(timespec='minutes')})"
-                m.measured_at = created
-            feed_rows(m, inv.rows())
+            if m.source.startswith("query results"):
+                res = read_results(where, Q.METRICS_RESULTS)
+            else:
+                inv = read_inventory(inventory, target if target.client is not None else None)
+                if inv.created:
+                    m.source += f" (made {inv.created.isoformat(timespec='minutes')})"
+                res = run_inventory(inv, Q.Layout(target.blobs_prefix, target.repositories_prefix),
+                                    Q.METRICS_RESULTS, memory_limit, spill_dir, progress)
+            fill_from_results(m, res)
         except InventoryError as exc:
             m.failure = S3Failure("inventory", "", None, str(exc))
         m.requests = target.counter.snapshot() if target.client is not None else {}
@@ -277,6 +359,44 @@ def bucket_metrics(target: S3Target, inventory: str = "", progress: bool = True)
     m.requests = target.counter.since(before)
     m.measured_at = _now()
     return m
+
+
+def _from_ms(ms: Any) -> dt.datetime | None:
+    if ms is None or ms == "":
+        return None
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(ms))
+
+
+def fill_from_results(m: BucketMetrics, res: Any) -> None:
+    """Put an inventory's result sets (inventory_db.InventoryResults) into ``m``: the aggregates, the counts,
+    the upload sessions and the markers, so that every check and plot reads them as it reads a listing."""
+    import pandas as pd
+
+    from .layout import Marker
+
+    summary = res.summary()
+    m.blobs.objects, m.blobs.other = summary["blob_objects"], summary["blob_other"]
+    m.repos.objects, m.repos.markers = summary["repository_objects"], summary["slash_keys"]
+    table = pd.DataFrame([tuple(r) for r in res.rows("repositories")], columns=REPOSITORY_COLUMNS)
+    for col in REPOSITORY_COLUMNS[1:]:
+        table[col] = table[col].astype("int64")
+    m.aggregates = Aggregates([(int(o), bool(r), int(n), int(b or 0)) for o, r, n, b in res.rows("blob_sizes")], table)
+    m.repos.uploads = {}
+    for repo, uuid, objects, data_bytes, last_ms, startedat_key in res.rows("uploads"):
+        m.repos.uploads[(repo, uuid)] = UploadSession(repo, uuid, last_modified=_from_ms(last_ms), objects=int(objects),
+                                                      data_bytes=int(data_bytes or 0), startedat_key=startedat_key or "")
+    m.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+                 for key, etag, size, ms, kind, repo in sorted(res.rows("markers"), key=lambda r: (r[0], r[1] or ""))]
+    created = res.created
+    if created is None and res.sets.get("inventory_time"):
+        created = _from_ms(res.sets["inventory_time"][0][0])
+    if created is not None:
+        m.measured_at = created
+    m.engine = dict(res.stats)
+
+
+def _iso(when: dt.datetime | None) -> str:
+    return when.isoformat() if when else ""
 
 
 def feed_rows(m: BucketMetrics, rows: Iterable[tuple[str, int, str, str]]) -> None:
@@ -310,9 +430,17 @@ def _failed(m: BucketMetrics, fid: str, what: str) -> list[Finding] | None:
 
 def size_histogram(sizes: Iterable[int]) -> dict[str, int]:
     """Counts per power-of-four size class (``<1 KiB``, ``1-4 KiB``, ...)."""
+    octaves: Counter[int] = Counter(_octave(s) for s in sizes)
+    return size_classes_of_octaves(octaves)
+
+
+def size_classes_of_octaves(octaves: dict[int, int]) -> dict[str, int]:
+    """Power-of-four size classes from blob counts per octave: class 0 holds octaves below 10 (< 1 KiB),
+    class c >= 1 the octaves 8 + 2c and 9 + 2c (exact integers, as the SQL computes them)."""
     bins: Counter[int] = Counter()
-    for s in sizes:
-        bins[0 if s < 1024 else int(math.log(s / 1024, 4)) + 1] += 1
+    for octave, n in octaves.items():
+        if n:
+            bins[0 if octave < 10 else (octave - 10) // 2 + 1] += n
     out = {}
     for b in sorted(bins):
         lo = 0 if b == 0 else 1024 * 4 ** (b - 1)
@@ -326,7 +454,7 @@ def check_blobs(m: BucketMetrics) -> list[Finding]:
         return failed
     count, total = m.blob_count, m.blob_bytes
     loose_n, loose_b = m.unreferenced_blobs()
-    ev = {"blobs": count, "bytes": total, "human": _human(total), "size_classes": size_histogram(m.blobs.sizes.values()),
+    ev = {"blobs": count, "bytes": total, "human": _human(total), "size_classes": m.size_classes(),
           "unreferenced_blobs": loose_n, "unreferenced_bytes": loose_b, "other_objects_under_blobs": m.blobs.other,
           "listing": m.blob_stats.to_dict() if m.blob_stats else {"source": m.source}}
     if not count and not m.repos.objects:
@@ -657,18 +785,19 @@ def _figure(width: float, height: float):
 
 
 def plot_blob_sizes(m: BucketMetrics):
-    """Histogram of blob sizes on a log scale."""
+    """Histogram of blob sizes on a log scale: one bar per octave (a doubling of size), the same bars
+    whether the sizes were listed or aggregated by a query engine."""
     fig = _figure(8, 3.2)
     ax = fig.subplots()
-    sizes = [s for s in m.blobs.sizes.values() if s > 0]
-    if sizes:
-        lo, hi = max(1, min(sizes)), max(sizes)
-        bins = [lo * (hi / lo) ** (i / 30) for i in range(31)] if hi > lo else 10
-        ax.hist(sizes, bins=bins, color="#4878a8")
-        ax.set_xscale("log")
+    octaves = {o: v for o, v in m.size_octaves().items() if o >= 0}
+    if octaves:
+        edges = [2.0 ** o for o in octaves]
+        ax.bar(edges, [n for n, _ in octaves.values()], width=edges, align="edge", color="#4878a8",
+               edgecolor="white", linewidth=0.5)
+        ax.set_xscale("log", base=2)
     ax.set_xlabel("blob size (bytes)")
     ax.set_ylabel("blobs")
-    ax.set_title(f"{len(sizes)} blobs, {_human(sum(sizes))}")
+    ax.set_title(f"{sum(n for n, _ in octaves.values())} blobs, {_human(sum(b for _, b in octaves.values()))}")
     return fig
 
 

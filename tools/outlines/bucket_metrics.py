@@ -13,8 +13,14 @@ you need numbers before a garbage collection or a migration.
 layer links (the top repositories by the bytes they reference), upload sessions left in `_uploads/` (age
 from `startedat`) and incomplete multipart uploads (count, bytes, age, and the lifecycle rule that should
 abort them), plus CloudWatch's daily figures when they can be read. The blobs are listed along their 256
-shards and the repositories along their top-level groups, in parallel; give `inventory` (an S3 Inventory
-manifest) for buckets too large to list.
+shards and the repositories along their top-level groups, in parallel.
+
+**Buckets too large to list:** give `inventory` (an S3 Inventory `manifest.json`, `s3://` or an `aws s3 sync`
+copy): DuckDB reads its CSV/Parquet/ORC files one at a time (MD5-checked, streamed from S3 with the same
+client) and computes the same numbers within `memory_limit`, spilling to a private folder under `spill_dir`
+that is removed afterwards. Too large for one machine: `runbook inventory-sql --dialect athena|trino`
+writes the same analysis as SQL for Athena or Trino; put the CSV of each result set in one folder and give
+it as `inventory_results`. The tables and plots below are the same wherever the numbers were computed.
 """,
     imports="""
 from runbooklib.session import Session
@@ -27,8 +33,9 @@ from runbooklib.s3 import (connect_s3, bucket_metrics, check_blobs, check_reposi
 ## 1. The registry's configuration and the bucket
 """, 'rb.read_configs("registry")\ns3 = connect_s3(rb.p, rb.cfg.registry)\ns3'),
         ("""
-## 2. List the blobs and the repositories (or read the inventory)
-""", "m = bucket_metrics(s3, rb.p.inventory)\nm"),
+## 2. List the blobs and the repositories (or read the inventory, or the query results)
+""", "m = bucket_metrics(s3, rb.p.inventory, memory_limit=rb.p.memory_limit, spill_dir=rb.p.spill_dir,\n"
+     "                   results=rb.p.inventory_results)\nm"),
         ("""
 ## 3. Blobs
 Count, bytes, size classes, and the blobs no repository links to (what garbage collection reclaims).
