@@ -51,8 +51,7 @@ def _child_ours(manifest: str, memory: str) -> dict:
         "repositories": len(table), "tags": int(table["tags"].sum()), "manifests": int(table["manifests"].sum()),
         "layer_links": int(table["layer_links"].sum()), "referenced_bytes": int(table["referenced_bytes"].sum()),
         "dangling_links": int(table["dangling_links"].sum()), "uploads": len(m.repos.uploads),
-        "markers": sorted((x.key, x.kind, x.repository) for x in m.markers),
-        "blob_objects": m.blobs.objects, "repository_objects": m.repos.objects,
+        "blob_objects": m.blobs.objects, "repository_objects": m.repos.objects, "slash_keys": m.repos.markers,
         "per_repo": {r: [int(b), int(d)] for r, b, d in zip(table["repository"], table["referenced_bytes"],
                                                               table["dangling_links"])},
     }
@@ -91,9 +90,10 @@ def _child_bare(manifest: str, memory: str) -> dict:
                 if name in Q.METRICS_RESULTS}
     except duckdb.Error as exc:
         return {"wall_s": time.perf_counter() - t0, "error": str(exc).splitlines()[0][:200]}
-    wall = time.perf_counter() - t0
-    con.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        wall = time.perf_counter() - t0
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     repos = sets["repositories"]
     counts = {
         "blobs": sum(r[2] for r in sets["blob_sizes"]), "blob_bytes": sum(r[3] for r in sets["blob_sizes"]),
@@ -101,8 +101,8 @@ def _child_bare(manifest: str, memory: str) -> dict:
         "repositories": len(repos), "tags": sum(r[1] for r in repos), "manifests": sum(r[2] for r in repos),
         "layer_links": sum(r[3] for r in repos), "referenced_bytes": sum(r[4] for r in repos),
         "dangling_links": sum(r[5] for r in repos), "uploads": len(sets["uploads"]),
-        "markers": sorted((r[0], r[4], r[5]) for r in sets["markers"]),
         "blob_objects": sets["summary"][0][0], "repository_objects": sets["summary"][0][2],
+        "slash_keys": sets["summary"][0][3],
         "per_repo": {r[0]: [int(r[4]), int(r[5])] for r in repos},
     }
     return {"wall_s": wall, "counts": counts}
@@ -115,7 +115,7 @@ def _expected(truth: dict, shape) -> dict:
         "repositories": truth["repositories"], "tags": truth["tags"], "manifests": truth["manifests"],
         "layer_links": truth["layer_links"], "referenced_bytes": truth["referenced_bytes"],
         "dangling_links": truth["dangling_links"], "uploads": len(truth["uploads"]),
-        "markers": sorted((k, kind, repo) for k, (kind, repo) in truth["markers"].items()),
+        "slash_keys": truth["slash_keys"],
         "blob_objects": truth["blob_objects"], "repository_objects": truth["repository_objects"],
         "per_repo": {shape.repo(r): [int(b), int(d)] for r, (b, d) in enumerate(
             zip(truth["per_repo"]["referenced_bytes"], truth["per_repo"]["dangling_links"]))},
@@ -143,32 +143,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bare-memory-limit", default=None, help="memory_limit of the bare query (default: the same)")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "runbook-inventory-bench"))
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side (the median wall is kept)")
-    ap.add_argument("--child", choices=["ours", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["ours", "bare", "truth", "write"], help=argparse.SUPPRESS)
     ap.add_argument("--manifest", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child in ("truth", "write"):
+        from runbooklib.s3 import inventory_fixture as F
+
+        if args.child == "write":
+            F.write(Path(args.out), args.objects, fmt=args.format, files=args.files)
+        else:
+            shape = F.shape(args.objects)
+            Path(args.out).write_text(json.dumps(_expected(F.truth(shape), shape)))
+        return 0
     if args.child:
         result = (_child_ours if args.child == "ours" else _child_bare)(args.manifest, args.memory_limit)
         Path(args.out).write_text(json.dumps(result))
         return 0
 
-    from runbooklib.s3 import inventory_fixture as F
-
+    # Writing the inventory and its ground truth take gigabytes at 100 M objects: each runs in a process of
+    # its own, since a child process starts with its parent's peak RSS as its own.
     n = args.objects or args.n or 10_000_000
     folder = Path(args.dir) / f"{args.format}-{n}"
     found = sorted(folder.rglob("manifest.json")) if folder.is_dir() else []
-    shape = F.shape(n)
     if found:
         manifest = found[-1]
         print(f"inventory: {manifest} (reused)", file=sys.stderr)
     else:
         t0 = time.perf_counter()
-        manifest, shape = F.write(folder, n, fmt=args.format, files=args.files)
+        cmd = [sys.executable, __file__, "--child", "write", "--objects", str(n), "--format", args.format,
+               "--out", str(folder)] + (["--files", str(args.files)] if args.files else [])
+        subprocess.run(cmd, check=True)
+        manifest = sorted(folder.rglob("manifest.json"))[-1]
         print(f"inventory: {manifest} written in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     doc = json.loads(manifest.read_text())
     size = sum(f["size"] for f in doc["files"])
     t0 = time.perf_counter()
-    expected = _expected(F.truth(shape), shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, __file__, "--child", "truth", "--objects", str(n), "--out", f"{tmp}/t.json"],
+                       check=True)
+        expected = json.loads(Path(f"{tmp}/t.json").read_text())
     print(f"ground truth in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     runs: dict[str, list[tuple[dict, float, int]]] = {"ours": [], "bare": []}
@@ -185,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         return sorted(runs[kind], key=lambda r: r[0]["wall_s"])[len(runs[kind]) // 2]
 
     ours, bare = pick("ours"), pick("bare")
-    expected = json.loads(json.dumps(expected))  # tuples as the children's JSON has them
     objects = expected["blob_objects"] + expected["repository_objects"]
     print(f"\ninventory: {n:,} objects asked ({objects:,} in the registry's prefixes), {len(doc['files'])} "
           f"{doc['fileFormat']} files, {size / 2 ** 20:.0f} MiB; {os.cpu_count()} cores")

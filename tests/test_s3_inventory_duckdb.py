@@ -89,7 +89,6 @@ def test_generated_inventory_gives_every_count_of_its_ground_truth(generated):
                                                                     per_repo["dangling_links"][r])
     assert {k: (s.objects, s.data_bytes) for k, s in m.repos.uploads.items()} == truth["uploads"]
     assert check_uploads(m)[0].evidence["stale"] == truth["stale_uploads"]
-    assert {mk.key: (mk.kind, mk.repository) for mk in m.markers} == truth["markers"]
     assert m.repos.markers == truth["slash_keys"]
     dangling = [f for f in check_repositories(m) if f.id == "bucket.dangling_layer_links"]
     assert dangling and str(truth["dangling_links"]) in dangling[0].detail
@@ -301,7 +300,10 @@ def test_an_engines_csv_results_give_the_same_report_and_plots(generated, tmp_pa
     engine.measured_at = direct.measured_at
     assert _view(engine) == _view(direct)
     scan = find_markers(_target(), str(tmp_path / "results"), progress=False)  # the marker scan reads them too
-    assert [x.key for x in scan.markers] == [x.key for x in direct.markers]
+    direct_scan = find_markers(_target(), str(manifest), progress=False)
+    assert [(x.key, x.kind, x.repository, x.etag) for x in scan.markers] == \
+        [(x.key, x.kind, x.repository, x.etag) for x in direct_scan.markers]
+    assert (scan.objects, scan.repositories) == (direct_scan.objects, direct_scan.repositories)
 
 
 def test_a_results_folder_missing_a_result_set_is_an_error_finding(tmp_path):
@@ -432,3 +434,26 @@ def test_a_plan_from_a_stale_inventory_never_deletes_a_changed_object(mock_s3, t
     assert reasons[f"{R}g/app/"].startswith("changed") and reasons[f"{R}g/other/_manifests/tags/"].startswith("gone")
     assert s3.get_object(Bucket="registry", Key=f"{R}g/app/")["Body"].read() == b"written after the inventory"
     assert mock_s3.counter.list_requests == lists_before  # neither the plan nor the apply listed
+
+
+@pytest.mark.lab  # runs the notebook end to end (a kernel each)
+def test_the_bucket_metrics_runbook_reports_the_same_from_an_inventory_and_from_engine_results(tmp_path):
+    manifest, shape = F.write(tmp_path / "inv", 5000, files=2, threads=1)
+    sets = _run_program(Q.program(LAYOUT, Q.engine_table(str(manifest)), "duckdb"))
+    _athena_csv(tmp_path / "results", sets)
+    common = ["-p", "s3_bucket", "registry", "-p", "s3_endpoint", "http://127.0.0.1:9", "-p", "timeout_s", "2",
+              "-p", "s3_access_key", "env:HOME", "-p", "s3_secret_key", "env:HOME"]
+    found = {}
+    for name, extra in (("inventory", ["-p", "inventory", str(manifest)]),
+                        ("results", ["-p", "inventory_results", str(tmp_path / "results")])):
+        r = runbook("run", "bucket-metrics", *common, *extra, "-o", str(tmp_path / name))
+        path = tmp_path / name / "bucket-metrics.findings.json"
+        assert path.exists(), r.stderr[-2000:]
+        found[name] = {f["id"]: f for f in json.loads(path.read_text())["findings"]}
+        assert (tmp_path / name / "bucket-metrics.html").read_text().count("data:image/png;base64,") >= 3
+    a, b = found["inventory"], found["results"]
+    assert set(a) == set(b) and "bucket.dangling_layer_links" in a
+    for fid in ("bucket.blobs", "bucket.repositories", "bucket.dangling_layer_links"):
+        assert a[fid]["status"] == b[fid]["status"] and a[fid]["detail"] == b[fid]["detail"], fid
+    assert a["bucket.blobs"]["evidence"]["size_classes"] == b["bucket.blobs"]["evidence"]["size_classes"]
+    assert a["bucket.repositories"]["evidence"]["top"] == b["bucket.repositories"]["evidence"]["top"]

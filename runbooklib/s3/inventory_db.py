@@ -223,7 +223,10 @@ def _connect(folder: Path, memory: int, threads: int | None = None):
     # An in-memory database: its blocks are evicted to temp_directory beyond memory_limit like any spill
     # (measured twice as fast as a database file, which compresses every block it writes).
     con = duckdb.connect(":memory:", config=config)
-    con.execute("SET enable_progress_bar = false")  # our bar counts files; DuckDB's would print to stdout
+    try:  # our bar counts files; DuckDB's would print to stdout
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # in a Jupyter kernel DuckDB refuses to touch the setting without ipywidgets
+        pass
     return con
 
 
@@ -235,7 +238,7 @@ def _source(con: Any, inv: Inventory, path: Path, index: int) -> tuple[str, list
         cols = [Q.FIELDS.get(c, c.lower()) for c in inv.columns]
         spec = "{" + ", ".join(f"{Q._lit(c)}: 'VARCHAR'" for c in cols) + "}"
         rel = (f"read_csv({lit}, header = false, columns = {spec}, quote = '\"', escape = '\"', "
-               "auto_detect = false, delim = ',', strict_mode = false, null_padding = true)")
+               "auto_detect = false, delim = ',', null_padding = true)")
         return rel, cols, "timestamp"
     if fmt == "ORC":
         import pyarrow as pa
@@ -277,8 +280,11 @@ _MERGED = {
                     "sum(referenced_bytes) AS referenced_bytes, sum(dangling_links) AS dangling_links "
                     "FROM partial_repositories GROUP BY repository ORDER BY referenced_bytes DESC, repository",
 }
-# Measured on 2 cores: the result sets of 10 M objects (7.6 M distinct digests) are computed within 1 GiB.
+# Measured on 2 cores: the result sets of 10 M objects (7.6 M distinct digests) are computed in one pass
+# within 1 GiB; past that the inventory is sharded, and a shard is fastest when it holds about half as much
+# (its blob aggregate and layer join then stay in memory instead of spilling).
 OBJECTS_PER_GIB = 11_000_000
+SHARD_OBJECTS_PER_GIB = 5_000_000
 BYTES_PER_OBJECT = {"CSV": 61, "Parquet": 94, "ORC": 94}  # an inventory file's bytes per object (gzip, snappy)
 _TABLE = ("CREATE TABLE registry_objects (kind VARCHAR, repo VARCHAR, digest VARCHAR, size BIGINT, "
           "upload VARCHAR, part VARCHAR, key VARCHAR, e_tag VARCHAR, last_modified_ms BIGINT)")
@@ -289,8 +295,9 @@ def shards_for(inv: Inventory, memory: int) -> int:
     inventory's size in its manifest (1: everything in one pass, no shard files)."""
     total = sum(int(f.get("size") or 0) for f in inv.files)
     objects = total / BYTES_PER_OBJECT.get(inv.file_format, 94)
-    per_shard = OBJECTS_PER_GIB * memory / 2 ** 30
-    return max(1, min(256, -int(-objects // per_shard)))
+    if objects <= OBJECTS_PER_GIB * memory / 2 ** 30:
+        return 1
+    return max(2, min(256, -int(-objects // (SHARD_OBJECTS_PER_GIB * memory / 2 ** 30))))
 
 
 def run_inventory(inv: Inventory, layout: Q.Layout, want: Iterable[str] = Q.METRICS_RESULTS,

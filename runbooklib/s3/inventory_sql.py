@@ -15,13 +15,14 @@ layered so that every engine sees the same text:
    ``repo``, ``digest``, ``size``, ``upload``/``part`` for ``_uploads/`` and, only where a result needs
    it, ``key``, ``e_tag`` and ``last_modified_ms``.
 4. ``blobs``: one row per blob digest, its size and whether a layer or revision link names it.
-5. The result sets (:data:`RESULTS`): ``summary``, ``blob_sizes``, ``repositories``, ``uploads``,
-   ``markers``, ``repository_names``. Their CSV (as Athena or ``trino --output-format CSV_HEADER`` writes
-   them) is what ``bucket-metrics`` reads back (``inventory_results``): each file is recognised by its
-   header, whatever its name.
+5. The result sets (:func:`results`): ``summary``, ``blob_sizes``, ``repositories``, ``uploads``,
+   ``markers``, ``repository_names`` and ``inventory_time``. Their CSV (as Athena or ``trino
+   --output-format CSV_HEADER`` writes them) is what ``bucket-metrics`` reads back (``inventory_results``):
+   each file is recognised by its header, whatever its name.
 
-Layers 2-4 are views on an engine; the embedded path materialises 3 and 4 as tables (``registry_objects``
-filled one inventory data file at a time) so that each file is read once.
+Layers 2-4 are views on an engine. The embedded path (inventory_db.py) materialises ``registry_objects``
+one inventory data file at a time, so that each file is read once, and ``blobs`` once (per digest shard
+for an inventory larger than its memory: the same statements, their partial answers added up).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ TYPES = {
 }
 _TRINO_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN", "bigint": "BIGINT", "timestamp": "TIMESTAMP(3)"}
 
-# Every result set: its columns, in order (a CSV result is recognised by this header).
+# Every result set: its columns, in order (a CSV result is recognised by this header). bucket-metrics reads
+# METRICS_RESULTS, the marker scan (empty-name-tags) MARKER_RESULTS; `inventory_time` dates an engine's results.
 RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "summary": ("blob_objects", "blob_other", "repository_objects", "slash_keys", "slash_keys_with_data"),
     "blob_sizes": ("octave", "referenced", "blobs", "bytes"),
@@ -66,8 +68,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "repository_names": ("repository",),
     "inventory_time": ("newest_ms",),
 }
-METRICS_RESULTS = ("summary", "blob_sizes", "repositories", "uploads", "markers")
-ENGINE_RESULTS = METRICS_RESULTS + ("repository_names", "inventory_time")
+METRICS_RESULTS = ("summary", "blob_sizes", "repositories", "uploads")
 MARKER_RESULTS = ("summary", "markers", "repository_names")
 
 
@@ -260,7 +261,17 @@ FROM registry_objects
 WHERE kind = 'upload'
 GROUP BY repo, upload
 ORDER BY repository, uuid""",
-        "markers": f"""SELECT m.key, m.e_tag, m.size, m.last_modified_ms,
+        "markers": f"""WITH m AS (
+  SELECT key, e_tag, size, last_modified_ms, substr(key, {lr + 1}) AS rel,
+    strpos(substr(key, {lr + 1}), '/_') AS p
+  FROM registry_objects
+  WHERE kind = 'slash' AND size = 0
+), n AS (
+  SELECT DISTINCT repo
+  FROM registry_objects
+  WHERE repo IN (SELECT substr(rel, 1, length(rel) - 1) FROM m WHERE p <= 1 AND rel <> '')
+)
+SELECT m.key, m.e_tag, m.size, m.last_modified_ms,
   CASE
     WHEN m.rel = '' THEN 'repositories-root'
     WHEN m.p > 1 AND substr(m.rel, m.p + 1) = '_manifests/tags/' THEN 'tags-dir'
@@ -274,14 +285,8 @@ ORDER BY repository, uuid""",
     WHEN n.repo IS NOT NULL THEN n.repo
     ELSE ''
   END AS repository
-FROM (
-  SELECT key, e_tag, size, last_modified_ms, substr(key, {lr + 1}) AS rel,
-    strpos(substr(key, {lr + 1}), '/_') AS p
-  FROM registry_objects
-  WHERE kind = 'slash' AND size = 0
-) AS m
-LEFT JOIN (SELECT DISTINCT repo FROM registry_objects WHERE repo IS NOT NULL) AS n
-  ON m.p <= 1 AND m.rel <> '' AND n.repo = substr(m.rel, 1, length(m.rel) - 1)
+FROM m
+LEFT JOIN n ON m.p <= 1 AND m.rel <> '' AND n.repo = substr(m.rel, 1, length(m.rel) - 1)
 ORDER BY m.key, m.e_tag""",
         "repository_names": """SELECT DISTINCT repo AS repository
 FROM registry_objects

@@ -192,7 +192,7 @@ class BucketMetrics:
     requests: dict[str, Any] = field(default_factory=dict)
     measured_at: dt.datetime = field(default_factory=_now)
     aggregates: Aggregates | None = None
-    markers: list[Any] = field(default_factory=list)  # layout.Marker, from an inventory's `markers` result
+    markers: list[Any] = field(default_factory=list)  # layout.Marker, when a `markers` result set was read
     engine: dict[str, Any] = field(default_factory=dict)  # how an inventory was read (files, time, memory)
 
     @property
@@ -385,8 +385,9 @@ def fill_from_results(m: BucketMetrics, res: Any) -> None:
     for repo, uuid, objects, data_bytes, last_ms, startedat_key in res.rows("uploads"):
         m.repos.uploads[(repo, uuid)] = UploadSession(repo, uuid, last_modified=_from_ms(last_ms), objects=int(objects),
                                                       data_bytes=int(data_bytes or 0), startedat_key=startedat_key or "")
-    m.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
-                 for key, etag, size, ms, kind, repo in sorted(res.rows("markers"), key=lambda r: (r[0], r[1] or ""))]
+    if "markers" in res.sets:  # the marker scan's result set (bucket-metrics itself reports only their count)
+        m.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+                     for key, etag, size, ms, kind, repo in sorted(res.rows("markers"), key=lambda r: (r[0], r[1] or ""))]
     created = res.created
     if created is None and res.sets.get("inventory_time"):
         created = _from_ms(res.sets["inventory_time"][0][0])
@@ -759,6 +760,8 @@ def check_scan_cost(m: BucketMetrics) -> list[Finding]:
     ev = {"source": m.source, "requests": m.requests,
           "blobs": m.blob_stats.to_dict() if m.blob_stats else None,
           "repositories": m.repo_stats.to_dict() if m.repo_stats else None}
+    if m.engine:  # an inventory read by DuckDB (files, shards, seconds, memory_limit) or an engine's CSV files
+        ev["inventory_engine"] = dict(m.engine)
     n = m.requests.get("requests", 0) if isinstance(m.requests, dict) else 0
     return [Finding("bucket.scan_cost", Status.OK, "Cost of this scan",
                     f"{n} S3 requests ({m.source}); {m.requests.get('throttled', 0)} throttled answers were retried.",
