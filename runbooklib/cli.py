@@ -145,14 +145,20 @@ def _cmd_triage(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _new_output_file(path: str, force: bool, example: str, what: str = "") -> Path:
+    """An output file path that is not a folder and is not overwritten without --force (one line otherwise)."""
+    out = Path(path)
+    if out.is_dir():
+        raise P.ParamError(f"{what}{out} is a folder: name the {example.split('.')[-1]} file inside it, e.g. {out / example}")
+    if out.exists() and not force:
+        raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    return out
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from .report import manifest as M
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise P.ParamError(f"{out} is a folder: name the private key file inside it, e.g. {out / 'bundle.key'}")
-    if out.exists() and not args.force:
-        raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    out = _new_output_file(args.out, args.force, "bundle.key")
     if not out.parent.exists():
         try:
             out.parent.mkdir(mode=0o700, parents=True)
@@ -257,11 +263,7 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
 def _cmd_discover(args: argparse.Namespace) -> int:
     from .discover import DiscoveryError, discover, render_params
 
-    out = Path(args.output)
-    if out.is_dir():
-        raise P.ParamError(f"-o {out} is a folder: name the parameter file, e.g. {out / 'params.yaml'}")
-    if out.exists() and not args.force:
-        raise P.ParamError(f"{out} exists (use --force to overwrite)")
+    out = _new_output_file(args.output, args.force, "params.yaml", "-o ") if args.output != "-" else Path("-")
     try:
         found = discover(args.root)
     except DiscoveryError as exc:

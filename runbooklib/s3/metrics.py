@@ -772,19 +772,10 @@ def check_scan_cost(m: BucketMetrics) -> list[Finding]:
 
 
 def _figure(width: float, height: float):
-    """A Figure that shows itself as PNG in a notebook even when pyplot's inline backend was never loaded
-    (made without pyplot, so it is never shown twice)."""
-    import io
+    """A figure that renders as PNG everywhere (runbooklib.figures)."""
+    from ..figures import png_figure
 
-    from matplotlib.figure import Figure
-
-    class _PngFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            buf = io.BytesIO()
-            self.savefig(buf, format="png", dpi=96)
-            return buf.getvalue()
-
-    return _PngFigure(figsize=(width, height), layout="constrained")
+    return png_figure(width, height)
 
 
 def plot_blob_sizes(m: BucketMetrics):
