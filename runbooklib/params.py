@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .timebounds import parse_bound
+
 
 class ParamError(ValueError):
     """Bad input from the user: one line that names what is wrong."""
@@ -207,8 +209,6 @@ def check_value(name: str, value: Any, source: str = "") -> None:
             raise ParamError(f"{where}: {text!r} has a path ({parts.path}); give the server's address only, "
                              "e.g. " + f"{parts.scheme}://{parts.netloc}")
     elif name in TIME_PARAMS:
-        from .logs.scan import parse_bound
-
         try:
             parse_bound(value)
         except (ValueError, OverflowError, OSError) as exc:

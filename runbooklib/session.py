@@ -14,6 +14,7 @@ import httpx
 from . import params as P
 from . import scenarios
 from .findings import Finding, Findings, Report, Status
+from .labref import running_lab_params
 from .probes.http import make_client
 
 
@@ -24,14 +25,12 @@ _ABOUT_REGISTRY = ("tags.", "catalog.", "clock.", "token.", "trust.", "push.", "
 def fill_from_running_lab(scenario_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The running lab's parameters when every value the lab would set is still at its default; else the
     values unchanged. A required value still empty then gets an error saying how to fill it."""
-    from .lab.control import running_lab
-
     schema = scenarios.get(scenario_id).schema
     untouched = all(values.get(n, s.default) == s.default for n, s in schema.items() if n != "timeout_s")
-    lab = running_lab() if untouched else None
-    if lab is not None:
-        lab_values = P.load_file(lab.params_path)
-        print(f"Parameters of the running lab ({lab.params_path}): set the parameters cell to target your registry.")
+    lab_params = running_lab_params() if untouched else None
+    if lab_params is not None:
+        lab_values = P.load_file(lab_params)
+        print(f"Parameters of the running lab ({lab_params}): set the parameters cell to target your registry.")
         return {**dict(values), **{n: v for n, v in lab_values.items() if n in schema}}
     empty = [n for n, s in schema.items() if s.required and values.get(n) in ("", None, [])]
     if empty:

@@ -27,7 +27,7 @@ from runbooklib import params as P
 from runbooklib import scenarios
 from runbooklib.logs.redact import redact_line
 from runbooklib.report import sanitize
-from runbooklib.report.redact import MASK, KnownSecrets
+from runbooklib.redact import MASK, KnownSecrets
 from runbooklib.report.sanitize import Redactor, html_structure, recheck_tree
 from tests.conftest import runbook
 

@@ -635,7 +635,7 @@ def check_nginx_config(path: str | Path | None, registry_url: str = "", registry
         if verdict is not None:
             findings.append(verdict.finding(refs))
     addr = getattr(getattr(registry, "http", None), "addr", None) or ""
-    from ..probes.procenv import effective_relativeurls
+    from .procenv import effective_relativeurls
 
     relative = effective_relativeurls(registry)[0] if registry is not None else False
     servers = registry_servers(cfg, registry_url, addr)

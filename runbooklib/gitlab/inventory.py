@@ -12,7 +12,7 @@ from typing import Any
 
 from ..findings import Finding, Status
 from .client import SEED_CLEANUP, GitLabClient, GitLabError
-from .policy import parse_time
+from ..timebounds import parse_timestamp
 
 REFS = (SEED_CLEANUP,)
 
@@ -29,7 +29,7 @@ class TagInfo:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "TagInfo":
         size = data.get("total_size")
-        return cls(str(data.get("name", "")), parse_time(data.get("created_at")), data.get("digest"),
+        return cls(str(data.get("name", "")), parse_timestamp(data.get("created_at")), data.get("digest"),
                    int(size) if isinstance(size, (int, float)) else None)
 
 

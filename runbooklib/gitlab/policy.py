@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..findings import Finding, Status
+from ..timebounds import parse_timestamp
 from .client import SEED_CLEANUP, GitLabClient, GitLabError
 from .duration import (ALLOWED_CADENCE, ALLOWED_KEEP_N, ALLOWED_OLDER_THAN, DurationError, describe_seconds,
                        parse_duration)
@@ -25,20 +26,6 @@ _SETTINGS_REMEDY = (
     "Change it in the project's Settings > Packages and registries > Cleanup policies (Maintainer role), or "
     "with `PUT /projects/:id` and `container_expiration_policy_attributes[...]`."
 )
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """GitLab's ISO 8601 times (``2020-01-06T16:49:51.272+00:00``, ``...Z``) as aware datetimes."""
-    if not value:
-        return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -65,7 +52,7 @@ class Policy:
             older_than=data.get("older_than") or None,
             name_regex=data.get("name_regex"),
             name_regex_keep=data.get("name_regex_keep"),
-            next_run_at=parse_time(data.get("next_run_at")),
+            next_run_at=parse_timestamp(data.get("next_run_at")),
             project=project,
         )
 

@@ -32,6 +32,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import httpx
 
+from ..timebounds import parse_timestamp
+
 ROLE_LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 API_SCOPES = ("api", "read_api")
 DEFAULT_PER_PAGE = 20
@@ -58,22 +60,6 @@ def not_found(what: str) -> HttpError:
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def parse_created(value: Any) -> dt.datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # Go writes nanoseconds; Python takes at most microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 class Registry:
@@ -146,7 +132,7 @@ class Registry:
             revision = None
             if config.get("digest"):
                 revision = config["digest"].split(":", 1)[-1]
-                created = parse_created(self._blob_json(path, config["digest"]).get("created"))
+                created = parse_timestamp(self._blob_json(path, config["digest"]).get("created"))
             layers = manifest.get("layers")
             size = sum(int(layer.get("size", 0)) for layer in layers) if isinstance(layers, list) else None
             return {"digest": digest, "revision": revision, "created_at": created, "total_size": size}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Finding, Status
+from ..scenarios import CATALOGUE as SCENARIOS
 from .scan import LogScan, SignatureStats, _iso
 from .signatures import AGGREGATES, BY_ID
 
@@ -239,10 +240,6 @@ REMEDIES: dict[str, tuple[str, str]] = {
 
 
 def _refs(scenario: str) -> tuple[str, ...]:
-    try:
-        from ..scenarios import CATALOGUE as SCENARIOS
-    except Exception:  # the catalogue is optional context, never a reason to fail a check
-        return (SEED_LOGS,)
     sc = SCENARIOS.get(scenario)
     return (SEED_LOGS, sc.seed_section) if sc and scenario not in ("logs",) else (SEED_LOGS,)
 

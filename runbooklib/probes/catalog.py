@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from ..findings import Finding, Status
-from ..s3.registry_tags import RegistryTags
+from .registry_tags import RegistryTags
 from .auth import request_token
 from .http import exchange
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..findings import Finding, Status
-from .procenv import find_registry_processes, process_environment  # noqa: F401  (re-exported for callers)
+from ..config.procenv import find_registry_processes, process_environment  # noqa: F401  (re-exported for callers)
 
 SEED_GCS = "Push failures and high CPU usage with Google Cloud Storage (GCS)"
 OMNIBUS_ENV_DIR = "/opt/gitlab/etc/registry/env"

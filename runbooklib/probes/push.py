@@ -562,7 +562,7 @@ def check_url_settings(registry: Any, registry_url: str = "") -> list[Finding]:
     if registry is None:
         return [Finding("urls.not_checked", Status.SKIP, "Registry config not read",
                         "Give `registry_config` to see `http.relativeurls` and `http.host`.", {}, "", refs)]
-    from .procenv import effective_relativeurls
+    from ..config.procenv import effective_relativeurls
 
     http_cfg = registry.http
     ev = registry.evidence("http.relativeurls", "http.host")

@@ -2,7 +2,7 @@
 
 Two layers, applied to every string inside an artifact (never to its serialized JSON or HTML text):
 
-* the secret values the run resolved itself, in every form (``runbooklib.report.redact.KnownSecrets``);
+* the secret values the run resolved itself, in every form (``runbooklib.redact.KnownSecrets``);
 * secrets by shape that nobody gave us but a response or a log may carry (Authorization / PRIVATE-TOKEN
   headers, Bearer / Basic credentials, JWTs, AWS secret keys, ``password=`` pairs:
   ``runbooklib.logs.redact``).
@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 
 from ..findings import Finding, Report, Status
 from ..logs.redact import redact_shapes
-from .redact import MASK, KnownSecrets
+from ..redact import MASK, KnownSecrets
 
 _TEXT_SUFFIXES = {".txt", ".md", ".log", ".yaml", ".yml", ".csv"}
 _BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "application/pdf")

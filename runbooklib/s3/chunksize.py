@@ -104,6 +104,6 @@ def check_chunksize(registry: Any = None, gitlab_rb: Any = None) -> list[Finding
 
 def check_broken_pushes(scan: Any) -> list[Finding]:
     """Corroboration: a large push that broke off leaves its S3 multipart upload open under ``_uploads/``."""
-    from .metrics import check_multipart
+    from .multipart import check_multipart
 
     return check_multipart(scan, seed=SEED, fid="eof.multipart")

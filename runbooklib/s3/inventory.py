@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote_plus
 
+from ..timebounds import parse_timestamp
 from .client import S3Target
 
 Row = tuple[str, int, str, str]  # key, size, etag, last_modified (ISO)
@@ -261,7 +262,7 @@ def write_inventory(folder: Path, source_bucket: str, rows: list[Row], fmt: str 
             table = pa.table({
                 "bucket": [source_bucket] * len(chunk), "key": [r[0] for r in chunk],
                 "size": pa.array([r[1] for r in chunk], pa.int64()), "e_tag": [r[2] for r in chunk],
-                "last_modified_date": pa.array([_as_ts(r[3]) for r in chunk], pa.timestamp("ms", tz="UTC")),
+                "last_modified_date": pa.array([parse_timestamp(r[3]) for r in chunk], pa.timestamp("ms", tz="UTC")),
                 "storage_class": ["STANDARD"] * len(chunk)})
             sink = io.BytesIO()
             pq.write_table(table, sink)
@@ -281,12 +282,3 @@ def write_inventory(folder: Path, source_bucket: str, rows: list[Row], fmt: str 
     path.write_text(json.dumps(manifest, indent=2))
     (man_dir / "manifest.checksum").write_text(hashlib.md5(path.read_bytes()).hexdigest())  # noqa: S324
     return path
-
-
-def _as_ts(text: str) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

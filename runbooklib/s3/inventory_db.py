@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..timebounds import parse_timestamp
 from . import inventory_sql as Q
 from .inventory import Inventory, InventoryError
 
@@ -482,7 +483,16 @@ def read_results(location: str, want: Iterable[str] = Q.METRICS_RESULTS) -> Inve
         res.stats[name] = path.name
     stamp = folder / "created.txt"
     if stamp.is_file():
-        from .metrics import _as_dt
-
-        res.created = _as_dt(stamp.read_text().strip())
+        res.created = parse_timestamp(stamp.read_text().strip())
     return res
+
+
+def from_epoch_ms(ms: Any) -> dt.datetime | None:
+    """An engine's millisecond Unix time (how the result sets carry ``last_modified_date``) as UTC."""
+    if ms is None or ms == "":
+        return None
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(ms))
+
+
+def iso_or_empty(when: dt.datetime | None) -> str:
+    return when.isoformat() if when else ""

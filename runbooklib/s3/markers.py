@@ -27,7 +27,7 @@ from .client import S3Target
 from .errors import S3Failure, attempt, classify
 from .layout import EMPTY_TAG_KINDS, MARKER_KINDS, Marker, classify_marker
 from .listing import ListStats, list_partitioned
-from .registry_tags import RegistryTags, TagsAnswer
+from ..probes.registry_tags import RegistryTags, TagsAnswer
 
 SEED = "Tags with an empty name"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
@@ -173,13 +173,13 @@ def find_markers(target: S3Target, inventory: str = "", progress: bool = True, m
 
 def fill_from_results(scan: MarkerScan, res: Any) -> None:
     """The scan from an inventory's result sets (``summary``, ``markers``, ``repository_names``)."""
-    from .metrics import _from_ms, _iso
+    from .inventory_db import from_epoch_ms, iso_or_empty
 
     summary = res.summary()
     scan.objects = summary["repository_objects"]
     scan.slash_keys_with_data = summary["slash_keys_with_data"]
     scan.repositories = {r[0] for r in res.rows("repository_names")}
-    scan.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+    scan.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), iso_or_empty(from_epoch_ms(ms)), kind, repo or "")
                     for key, etag, size, ms, kind, repo in sorted(res.rows("markers"),
                                                                   key=lambda r: (r[0], str(r[1] or "").strip('"')))]
 

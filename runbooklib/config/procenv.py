@@ -16,6 +16,27 @@ import yaml
 REGISTRY_BINARIES = ("registry", "docker-registry", "gitlab-registry")
 
 
+def process_cmdline(pid: int) -> str:
+    """The command line of a process, "" when it is gone or unreadable."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def process_alive(pid: int, expect_cmd: str = "") -> bool:
+    """Alive, not a zombie, and (when given) still the command we started: PIDs get reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    # `in`, not startswith: some programs retitle themselves (nginx: "nginx: master process /usr/sbin/nginx ...")
+    return not expect_cmd or expect_cmd in process_cmdline(pid)
+
+
 def find_registry_processes(config_path: str = "") -> list[dict[str, Any]]:
     """Running registry processes (``<binary> serve <config>``), matched on the config path when given."""
     want = os.path.realpath(os.path.expanduser(config_path)) if config_path else ""
