@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .errors import RunbookError
 from . import params as P
 from . import scenarios
 
 
-class UsageError(Exception):
+class UsageError(RunbookError):
     pass
 
 

@@ -80,9 +80,9 @@ class Session:
                 self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
             except CABundleError as exc:  # a finding, once; probes go on with the system store
                 self.add(Finding("params.ca_bundle_unusable", "error", "The ca_bundle parameter cannot be used",
-                                 f"{exc}. Probes below verify against the system store instead.",
-                                 {"ca_bundle": self.p.ca_bundle},
-                                 "Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
+                                 detail=f"{exc}. Probes below verify against the system store instead.",
+                                 evidence={"ca_bundle": self.p.ca_bundle},
+                                 remedy="Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
                 self._http = make_client(float(self.p.timeout_s))
         return self._http
 

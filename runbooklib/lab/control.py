@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
+from ..errors import RunbookError
 from . import components
 from . import faults as F
 from . import procs
@@ -36,7 +37,7 @@ REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 30.0
 
 
-class LabError(RuntimeError):
+class LabError(RunbookError, RuntimeError):
     """The lab could not start or stop; the message names the component."""
 
 

@@ -544,12 +544,12 @@ def evaluate_rules(metrics: Metrics | View | None, lifetime_only: bool = False) 
             out = rule.evaluate(view)
         except Exception as exc:  # a rule must never take the notebook down: say it could not judge
             found.append(Finding(f"metrics.{rule.id}", Status.ERROR, f"{rule.title}: could not be evaluated",
-                                 f"{type(exc).__name__}: {exc}", {"families": list(rule.families)}, "",
-                                 (_SEED_SECTION[rule.group],)))
+                                 detail=f"{type(exc).__name__}: {exc}", evidence={"families": list(rule.families)},
+                                 refs=(_SEED_SECTION[rule.group],)))
             continue
         found.append(Finding(f"metrics.{rule.id}", out.status, f"{rule.title}: {out.summary}",
-                             f"{out.detail} Rule: {rule.checks}.", out.evidence,
-                             rule.remedy if out.status is not Status.OK else "", (_SEED_SECTION[rule.group],)))
+                             detail=f"{out.detail} Rule: {rule.checks}.", evidence=out.evidence,
+                             remedy=rule.remedy if out.status is not Status.OK else "", refs=(_SEED_SECTION[rule.group],)))
     return found, skipped
 
 
@@ -564,9 +564,9 @@ def check_metric_rules(metrics: Metrics | View | None) -> Findings:
             reasons.setdefault(s["why"], []).append(s["rule"])
         out.append(Finding("metrics.rules.not_evaluated", Status.SKIP,
                            f"{len(skipped)} of {len(RULES)} rules not evaluated",
-                           f"{len(found)} rule(s) evaluated; the others need families this endpoint does not expose "
+                           detail=f"{len(found)} rule(s) evaluated; the others need families this endpoint does not expose "
                            "(listed with the reason) or a second scrape.",
-                           {"by_reason": reasons}, "", (SEED_METRICS,)))
+                           evidence={"by_reason": reasons}, refs=(SEED_METRICS,)))
     return out
 
 
@@ -576,7 +576,7 @@ def check_catalogue_coverage(metrics: Metrics | View | None) -> Findings:
     view = _view(metrics)
     if view is None:
         return Findings([Finding("metrics.catalogue.not_read", Status.SKIP, "Catalogue not compared: no metrics",
-                                 "No snapshot was read (see the findings above).", {}, "", (SEED_METRICS,))])
+                                 detail="No snapshot was read (see the findings above).", refs=(SEED_METRICS,))])
     names = set(view.last.families)
     seed = seed_families()
     seed_present = [s.name for s in seed if s.name in names]
@@ -599,10 +599,10 @@ def check_catalogue_coverage(metrics: Metrics | View | None) -> Findings:
               f"registry looks like {flavour}. {len(unknown)} family(ies) not in the catalogue"
               + (f": {', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}." if unknown else "."))
     status = Status.OK if any(n.startswith("registry_") for n in names) else Status.WARN
-    return Findings([Finding("metrics.catalogue.coverage", status, "Metric catalogue coverage", detail,
-                             {"present_by_group": by_group, "absent_by_reason": absent, "not_in_catalogue": unknown},
-                             "" if status is Status.OK else "Point `debug_url` at the registry's debug server.",
-                             (SEED_METRICS,))])
+    return Findings([Finding("metrics.catalogue.coverage", status, "Metric catalogue coverage", detail=detail,
+                             evidence={"present_by_group": by_group, "absent_by_reason": absent, "not_in_catalogue": unknown},
+                             remedy="" if status is Status.OK else "Point `debug_url` at the registry's debug server.",
+                             refs=(SEED_METRICS,))])
 
 
 def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics") -> list[Finding]:
@@ -614,13 +614,13 @@ def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: st
     refs = (SEED_METRICS,)
     if not debug_url:
         return [Finding("metrics.verdict.not_configured", Status.SKIP, "Metrics not read: no debug_url",
-                        "Give `debug_url` to add the registry's own metrics to triage.", {}, ENABLE_REMEDY, refs)]
+                        detail="Give `debug_url` to add the registry's own metrics to triage.", remedy=ENABLE_REMEDY, refs=refs)]
     snap, problems = scrape(client, debug_url, metrics_path)
     if snap is None:
         p = problems[0]
         if p.id in ("metrics.unreachable", "metrics.not_found"):
-            return [Finding("metrics.verdict.unavailable", Status.SKIP, "Metrics not read: " + p.title, p.detail,
-                            p.evidence, p.remedy, refs)]
+            return [Finding("metrics.verdict.unavailable", Status.SKIP, "Metrics not read: " + p.title, detail=p.detail,
+                            evidence=p.evidence, remedy=p.remedy, refs=refs)]
         return list(problems)
     found, skipped = evaluate_rules(View(snap))
     tripped = [f for f in found if f.status in (Status.WARN, Status.FAIL, Status.ERROR)]
@@ -629,9 +629,9 @@ def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: st
                 "tripped": {f.id: {"status": f.status.value, "title": f.title} for f in tripped}}
     if not tripped:
         return [Finding("metrics.verdict", Status.OK, f"Metrics: {len(found)} health rules pass",
-                        f"{len(found)} rule(s) judged on {snap.source} since the registry started; none tripped.",
-                        evidence, "", refs)]
+                        detail=f"{len(found)} rule(s) judged on {snap.source} since the registry started; none tripped.",
+                        evidence=evidence, refs=refs)]
     names = "; ".join(f.title for f in tripped[:4])
     return [Finding("metrics.verdict", worst, f"Metrics: {len(tripped)} health rule(s) tripped",
-                    f"{names}{' …' if len(tripped) > 4 else ''}. Run `debug-server-metrics` for rates, quantiles and "
-                    "plots.", evidence, "See the `debug-server-metrics` runbook.", refs)] + problems
+                    detail=f"{names}{' …' if len(tripped) > 4 else ''}. Run `debug-server-metrics` for rates, quantiles and "
+                    "plots.", evidence=evidence, remedy="See the `debug-server-metrics` runbook.", refs=refs)] + problems

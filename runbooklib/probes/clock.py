@@ -53,7 +53,7 @@ def check_clock(client: httpx.Client, targets: dict[str, str]) -> list[Finding]:
         fid = f"clock.{label}"
         if offset is None:
             findings.append(Finding(fid, Status.SKIP, f"{label} clock not measured",
-                                    "No usable Date header (see evidence).", ev, "", (SEED_CLOCK,)))
+                                    detail="No usable Date header (see evidence).", evidence=ev, refs=(SEED_CLOCK,)))
             continue
         size = abs(offset)
         direction = "ahead of" if offset > 0 else "behind"
@@ -66,13 +66,13 @@ def check_clock(client: httpx.Client, targets: dict[str, str]) -> list[Finding]:
         findings.append(Finding(
             fid, status,
             f"{label} clock {'in sync' if status is Status.OK else f'{size:.0f} s {direction} this host'}",
-            f"{label} Date header is {offset:+.1f} s from local UTC (±1 s resolution); tokens are refused "
+            detail=f"{label} Date header is {offset:+.1f} s from local UTC (±1 s resolution); tokens are refused "
             f"beyond a {FAIL_S:.0f} s skew.",
-            ev,
-            "" if status is Status.OK else
+            evidence=ev,
+            remedy="" if status is Status.OK else
             "Synchronise clocks with NTP on the GitLab, registry and client hosts (`timedatectl status`, "
             "`chronyc tracking`); in Kubernetes, fix the node clocks.",
-            (SEED_CLOCK,),
+            refs=(SEED_CLOCK,),
         ))
     return findings
 

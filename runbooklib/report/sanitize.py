@@ -31,6 +31,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..errors import RunbookError
 from ..findings import Finding, Report, Status
 from ..logs.redact import redact_shapes
 from ..redact import MASK, KnownSecrets
@@ -40,7 +41,7 @@ _BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp
 _KEEP = {"cell_type", "id", "execution_count", "output_type", "name", "nbformat", "nbformat_minor"}
 
 
-class RedactionError(Exception):
+class RedactionError(RunbookError):
     """Redaction could not make an artifact safe; the message names the step, never a secret."""
 
 
@@ -57,10 +58,10 @@ class Withheld:
     def finding(self) -> Finding:
         return Finding(
             "report.artifact_withheld", Status.ERROR, f"{self.artifact} withheld: it could not be made safe to share",
-            f"Redaction of {self.artifact} failed ({self.reason}). The file was removed rather than shipped "
+            detail=f"Redaction of {self.artifact} failed ({self.reason}). The file was removed rather than shipped "
             "half-masked; the other artifacts are complete.",
-            {"artifact": self.artifact, "reason": self.reason},
-            "Run the runbook again. If the artifact is withheld again, keep this report and report the reason: "
+            evidence={"artifact": self.artifact, "reason": self.reason},
+            remedy="Run the runbook again. If the artifact is withheld again, keep this report and report the reason: "
             "it names the step of the redaction that failed, never a secret.")
 
 

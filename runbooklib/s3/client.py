@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..errors import DEFAULT_TIMEOUT_S
+
 REGISTRY_ROOT = "docker/registry/v2/"
 THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
                             "TooManyRequestsException", "ServiceUnavailable", "503", "RequestThrottled"})
@@ -200,7 +202,7 @@ class S3Target:
     settings: S3Settings
     client: Any = None
     counter: RequestCounter = field(default_factory=RequestCounter)
-    timeout_s: float = 10.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     workers: int = 8
     problem: str = ""
 
@@ -295,7 +297,7 @@ def _bound_http_session(client: Any, total_s: float, cap: int = S3_BODY_CAP) -> 
     session.__class__ = BoundedSession
 
 
-def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int = DEFAULT_ATTEMPTS,
+def make_client(settings: S3Settings, timeout_s: float = DEFAULT_TIMEOUT_S, max_attempts: int = DEFAULT_ATTEMPTS,
                 pool: int = 10, service: str = "s3") -> Any:
     """A boto3 client bounded by ``timeout_s`` per connect/read, with standard-mode retries and backoff.
 
@@ -337,7 +339,7 @@ def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int
     return client
 
 
-def connect(settings: S3Settings, timeout_s: float = 10.0, workers: int = 8,
+def connect(settings: S3Settings, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 8,
             max_attempts: int = DEFAULT_ATTEMPTS) -> S3Target:
     """A counted, bounded target for these settings; a problem instead of an exception when it cannot be made."""
     counter = RequestCounter()
@@ -370,7 +372,7 @@ def connect_s3(p: Any, registry: Any = None, workers: int = 8) -> S3Target:
     return connect(settings, timeout, workers)
 
 
-def connect_registry_s3(registry: Any, timeout_s: float = 10.0, workers: int = 8) -> S3Target | None:
+def connect_registry_s3(registry: Any, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 8) -> S3Target | None:
     """A target with the credentials the registry itself uses (None without an s3 storage section)."""
     settings = settings_from_registry(registry) if registry is not None else None
     return connect(settings, timeout_s, workers) if settings is not None else None

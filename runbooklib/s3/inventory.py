@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote_plus
 
+from ..errors import RunbookError
 from ..timebounds import parse_timestamp
 from .client import S3Target
 
 Row = tuple[str, int, str, str]  # key, size, etag, last_modified (ISO)
 
 
-class InventoryError(ValueError):
+class InventoryError(RunbookError, ValueError):
     """The inventory cannot be used; the message says which file and why."""
 
 

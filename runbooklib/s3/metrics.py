@@ -433,16 +433,16 @@ def check_blobs(m: BucketMetrics) -> list[Finding]:
           "listing": m.blob_stats.to_dict() if m.blob_stats else {"source": m.source}}
     if not count and not m.repos.objects:
         return [Finding("bucket.empty", Status.WARN, "No registry data in this bucket",
-                        f"Nothing below {m.prefix!r} in bucket {m.bucket!r} ({m.source}): is this the registry's bucket "
-                        "and rootdirectory?", ev, "Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / "
-                        "`rootdirectory`.", (SEED_BUCKET,))]
+                        detail=f"Nothing below {m.prefix!r} in bucket {m.bucket!r} ({m.source}): is this the registry's bucket "
+                        "and rootdirectory?", evidence=ev, remedy="Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / "
+                        "`rootdirectory`.", refs=(SEED_BUCKET,))]
     detail = (f"{count} blobs, {_human(total)}. {loose_n} blobs ({_human(loose_b)}) are referenced by no "
               "repository's layer or manifest link: garbage collection would reclaim them.")
-    return [Finding("bucket.blobs", Status.OK, "Blob store", detail, ev,
-                    "" if not loose_n else "Reclaim unreferenced blobs with the registry's garbage collector "
+    return [Finding("bucket.blobs", Status.OK, "Blob store", detail=detail, evidence=ev,
+                    remedy="" if not loose_n else "Reclaim unreferenced blobs with the registry's garbage collector "
                     "(Omnibus: `gitlab-ctl registry-garbage-collect`; source: `registry garbage-collect config.yml`; "
                     "Helm: the chart's garbage-collect job). It needs the registry read-only or stopped.",
-                    (SEED_BUCKET,))]
+                    refs=(SEED_BUCKET,))]
 
 
 def top_repositories(m: BucketMetrics, top_n: int = 20):
@@ -463,16 +463,16 @@ def check_repositories(m: BucketMetrics, top_n: int = 20) -> list[Finding]:
           "top": table.head(max(1, int(top_n or 20))).to_dict(orient="records"),
           "listing": m.repo_stats.to_dict() if m.repo_stats else {"source": m.source}}
     out = [Finding("bucket.repositories", Status.OK, "Repositories, tags and layer links",
-                   f"{ev['repositories']} repositories, {ev['tags']} tags, {ev['layer_links']} layer links.", ev, "",
-                   (SEED_BUCKET,))]
+                   detail=f"{ev['repositories']} repositories, {ev['tags']} tags, {ev['layer_links']} layer links.", evidence=ev,
+                   refs=(SEED_BUCKET,))]
     dangling = table[table["dangling_links"] > 0]
     if len(dangling):
         out.append(Finding("bucket.dangling_layer_links", Status.WARN, "Layer links to missing blobs",
-                           f"{int(dangling['dangling_links'].sum())} layer links in {len(dangling)} repositories point "
+                           detail=f"{int(dangling['dangling_links'].sum())} layer links in {len(dangling)} repositories point "
                            "to blobs that are not in blobs/: pulls of those layers fail with `blob unknown`.",
-                           {"repositories": dangling.head(50).to_dict(orient="records")},
-                           "Re-push the affected images; if a copy between buckets was interrupted, re-run the copy "
-                           "for blobs/ first.", (SEED_BUCKET,)))
+                           evidence={"repositories": dangling.head(50).to_dict(orient="records")},
+                           remedy="Re-push the affected images; if a copy between buckets was interrupted, re-run the copy "
+                           "for blobs/ first.", refs=(SEED_BUCKET,)))
     return out
 
 
@@ -500,20 +500,20 @@ def check_uploads(m: BucketMetrics, registry: Any = None, stale_after_s: float =
         ev["oldest"] = m.upload_table(now).head(20).to_dict(orient="records")
     if not stale:
         return [Finding("bucket.uploads", Status.OK, "No abandoned upload sessions",
-                        f"{len(sessions)} upload session(s) in _uploads/, none older than {stale_after_s / 3600:.0f} h.",
-                        ev, "", (SEED_BUCKET,))]
+                        detail=f"{len(sessions)} upload session(s) in _uploads/, none older than {stale_after_s / 3600:.0f} h.",
+                        evidence=ev, refs=(SEED_BUCKET,))]
     disabled = isinstance(purging, dict) and str(purging.get("enabled", True)).lower() in ("false", "0", "no")
     detail = (f"{len(stale)} of {len(sessions)} upload session(s) are older than {stale_after_s / 3600:.0f} h "
               f"(oldest {max(s.age_s(now) or 0 for s in stale) / 3600:.0f} h, from `startedat`): pushes that "
               "broke off and were never finished or cancelled.")
     if disabled:
         detail += " The registry's upload purging is disabled, so they are never removed."
-    return [Finding("bucket.uploads_stale", Status.WARN, "Abandoned upload sessions in _uploads/", detail, ev,
-                    "Let the registry purge them: `storage.maintenance.uploadpurging: {enabled: true, age: 168h, "
+    return [Finding("bucket.uploads_stale", Status.WARN, "Abandoned upload sessions in _uploads/", detail=detail, evidence=ev,
+                    remedy="Let the registry purge them: `storage.maintenance.uploadpurging: {enabled: true, age: 168h, "
                     "interval: 24h, dryrun: false}` (Omnibus: `registry['storage']['maintenance'] = {'uploadpurging' => "
                     "{'enabled' => true, 'age' => '168h', 'interval' => '24h', 'dryrun' => false}}`, then "
                     "`gitlab-ctl reconfigure`; Helm: `registry.maintenance.uploadpurging`). Their S3 multipart uploads "
-                    "are aborted by a lifecycle rule (see the multipart finding).", (SEED_BUCKET,))]
+                    "are aborted by a lifecycle rule (see the multipart finding).", refs=(SEED_BUCKET,))]
 
 
 def check_scan_cost(m: BucketMetrics) -> list[Finding]:
@@ -525,5 +525,5 @@ def check_scan_cost(m: BucketMetrics) -> list[Finding]:
         ev["inventory_engine"] = dict(m.engine)
     n = m.requests.get("requests", 0) if isinstance(m.requests, dict) else 0
     return [Finding("bucket.scan_cost", Status.OK, "Cost of this scan",
-                    f"{n} S3 requests ({m.source}); {m.requests.get('throttled', 0)} throttled answers were retried.",
-                    ev, "", (SEED_BUCKET,))]
+                    detail=f"{n} S3 requests ({m.source}); {m.requests.get('throttled', 0)} throttled answers were retried.",
+                    evidence=ev, refs=(SEED_BUCKET,))]

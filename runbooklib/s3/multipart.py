@@ -171,8 +171,8 @@ def check_multipart(scan: MultipartScan, metrics: BucketMetrics | None = None, s
             else f"whether a lifecycle rule aborts them is {scan.lifecycle}")
     if not ups:
         return [Finding(f"{fid}", Status.OK, "No incomplete multipart uploads",
-                        f"No multipart upload is pending under {scan.prefix or 'the bucket'}; {rule}.", ev,
-                        "" if scan.abort_rule_days is not None else _lifecycle_remedy(scan.bucket), (seed,))]
+                        detail=f"No multipart upload is pending under {scan.prefix or 'the bucket'}; {rule}.", evidence=ev,
+                        remedy="" if scan.abort_rule_days is not None else _lifecycle_remedy(scan.bucket), refs=(seed,))]
     old = [a for a in ages if a >= STALE_UPLOAD_S]
     detail = (f"{len(ups)} incomplete multipart upload(s) under {scan.prefix or 'the bucket'} "
               f"({ev.get('registry_uploads', 0)} are registry upload sessions), {_human(known_bytes)} in their parts "
@@ -181,8 +181,8 @@ def check_multipart(scan: MultipartScan, metrics: BucketMetrics | None = None, s
         detail += (f" {len(orphans)} belong to no upload session left in _uploads/ (orphans: the registry will "
                    "never finish nor abort them).")
     status = Status.WARN if (old or orphans or scan.abort_rule_days is None) else Status.OK
-    return [Finding(f"{fid}_incomplete", status, "Incomplete multipart uploads", detail, ev,
-                    _lifecycle_remedy(scan.bucket) if scan.abort_rule_days is None else "", (seed,))]
+    return [Finding(f"{fid}_incomplete", status, "Incomplete multipart uploads", detail=detail, evidence=ev,
+                    remedy=_lifecycle_remedy(scan.bucket) if scan.abort_rule_days is None else "", refs=(seed,))]
 
 
 
@@ -197,7 +197,7 @@ def check_cloudwatch(target: S3Target, m: BucketMetrics | None = None) -> list[F
         target.counter.attach(cw)
     except Exception as exc:
         return [Finding("bucket.cloudwatch", Status.SKIP, "CloudWatch storage metrics not read",
-                        f"No CloudWatch client: {type(exc).__name__}: {exc}", {}, "", refs)]
+                        detail=f"No CloudWatch client: {type(exc).__name__}: {exc}", refs=refs)]
     end = _now()
     start = end - dt.timedelta(days=3)
     values: dict[str, Any] = {}
@@ -208,19 +208,19 @@ def check_cloudwatch(target: S3Target, m: BucketMetrics | None = None) -> list[F
         if not out.ok:
             assert out.failure is not None
             return [Finding("bucket.cloudwatch", Status.SKIP, "CloudWatch storage metrics not readable",
-                            f"{metric}: {out.failure.title} ({out.failure.code}). The listing above is the "
+                            detail=f"{metric}: {out.failure.title} ({out.failure.code}). The listing above is the "
                             "authoritative count; CloudWatch needs `cloudwatch:GetMetricStatistics` and exists only "
-                            "on AWS.", out.failure.evidence(), "", refs)]
+                            "on AWS.", evidence=out.failure.evidence(), refs=refs)]
         points = sorted(out.value.get("Datapoints") or [], key=lambda p: p.get("Timestamp"))
         if points:
             values[metric] = {"value": int(points[-1].get("Average", 0)), "at": points[-1]["Timestamp"]}
     if not values:
         return [Finding("bucket.cloudwatch", Status.SKIP, "No CloudWatch storage datapoints",
-                        "CloudWatch returned no BucketSizeBytes/NumberOfObjects for the last 3 days (they are "
-                        "published once a day, on AWS only; an S3-compatible store has none).", {}, "", refs)]
+                        detail="CloudWatch returned no BucketSizeBytes/NumberOfObjects for the last 3 days (they are "
+                        "published once a day, on AWS only; an S3-compatible store has none).", refs=refs)]
     ev = dict(values)
     detail = ", ".join(f"{k} {v['value']}" for k, v in values.items())
     if m is not None and not m.problem:
         ev["listed_registry_bytes"] = m.blob_bytes
         detail += f" (the registry's blobs listed here: {m.blob_bytes} bytes; CloudWatch counts the whole bucket, daily)"
-    return [Finding("bucket.cloudwatch", Status.OK, "CloudWatch storage metrics", detail + ".", ev, "", refs)]
+    return [Finding("bucket.cloudwatch", Status.OK, "CloudWatch storage metrics", detail=detail + ".", evidence=ev, refs=refs)]

@@ -4,12 +4,10 @@ SCENARIO = 'bucket-metrics'
 
 OUTLINE = dict(
     intro="""
-# Bucket health and metrics
-
 **Symptom:** the registry's bucket grows without bound, storage costs surprise you, pushes leave debris, or
 you need numbers before a garbage collection or a migration.
 
-**From GitLab's documentation:** the registry's storage (S3). The runbook counts blobs and their sizes, repositories, tags and
+For the registry's storage (S3), the runbook counts blobs and their sizes, repositories, tags and
 layer links (the top repositories by the bytes they reference), upload sessions left in `_uploads/` (age
 from `startedat`) and incomplete multipart uploads (count, bytes, age, and the lifecycle rule that should
 abort them), plus CloudWatch's daily figures when they can be read. The blobs are listed along their 256
