@@ -6,6 +6,7 @@ Bad input is one line on stderr and exit 2, before anything runs.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 import json
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ class UsageError(RunbookError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own errors: one line, exit 2
         raise UsageError(f"{self.prog}: {message}")
 
 

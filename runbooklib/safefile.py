@@ -115,7 +115,7 @@ def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
         return False
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:g} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"

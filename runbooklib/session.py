@@ -79,7 +79,7 @@ class Session:
             try:
                 self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
             except CABundleError as exc:  # a finding, once; probes go on with the system store
-                self.add(Finding("params.ca_bundle_unusable", "error", "The ca_bundle parameter cannot be used",
+                self.add(Finding("params.ca_bundle_unusable", Status.ERROR, "The ca_bundle parameter cannot be used",
                                  detail=f"{exc}. Probes below verify against the system store instead.",
                                  evidence={"ca_bundle": self.p.ca_bundle},
                                  remedy="Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
@@ -110,6 +110,8 @@ class Session:
         if not about_registry:
             return f
         v = self._not_registry
+        if v is None:
+            return f
         return replace(f, status=Status.SKIP, title=f"Not checked: {f.title}",
                        detail=f"{target} is not answered by a registry ({v.title}), so this result says nothing "
                               f"about the registry. {f.detail}".strip())

@@ -497,7 +497,7 @@ def _locations(directives: tuple[Directive, ...], ctx: dict[str, Any], server_ss
 def _build(source: str, reader: _Reader, directives: list[Directive]) -> NginxConfig:
     servers: list[ServerBlock] = []
     upstream_blocks: dict[str, tuple[str, ...]] = {}
-    base = {k: Setting(v, "") for k, v in _DEFAULTS.items()}
+    base: dict[str, Any] = {k: Setting(v, "") for k, v in _DEFAULTS.items()}
     base["headers"] = {}
 
     def walk(items: tuple[Directive, ...] | list[Directive], ctx: dict[str, Any]) -> None:

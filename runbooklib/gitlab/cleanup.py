@@ -489,9 +489,12 @@ def plot_tag_ages(replays: list[Replay], max_labelled: int = 40):
         return _age_days(item[1].created_at, item[0].now)
 
     if labelled:  # one row per tag: oldest at the bottom, undated (sorted as now) at the top
-        rows.sort(key=lambda item: (-(age_of(item) if age_of(item) is not None else -1.0), item[0].repository,
-                                    item[1].tag))
-        ypos = {(rp.repository, v.tag): i for i, (rp, v) in enumerate(rows)}
+        def order(item: tuple[Replay, Verdict]) -> tuple[float, str, str]:
+            age = age_of(item)
+            return (-(age if age is not None else -1.0), item[0].repository, item[1].tag)
+
+        rows.sort(key=order)
+        ypos: dict[tuple[str, str], float] = {(rp.repository, v.tag): i for i, (rp, v) in enumerate(rows)}
         many = len(replays) > 1
         ax.set_yticks(range(len(rows)), [f"{rp.repository}:{v.tag}" if many else v.tag for rp, v in rows],
                       fontsize=8)

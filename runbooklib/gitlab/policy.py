@@ -61,7 +61,7 @@ class Policy:
         """Parameters replace stored values; empty means "keep GitLab's value"."""
         changes: dict[str, Any] = {}
         if keep_n not in (None, ""):
-            changes["keep_n"] = int(keep_n)  # type: ignore[arg-type]
+            changes["keep_n"] = int(keep_n)
         if older_than:
             changes["older_than"] = older_than
         if name_regex:

@@ -395,7 +395,7 @@ def make_handler(gl: GitLab):
 
         def _paginate(self, items: list[Any], query: dict[str, list[str]], path: str) -> None:
             try:
-                per_page = int((query.get("per_page") or [DEFAULT_PER_PAGE])[0])
+                per_page = int((query.get("per_page") or [str(DEFAULT_PER_PAGE)])[0])
             except ValueError:
                 per_page = DEFAULT_PER_PAGE
             per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
@@ -406,7 +406,7 @@ def make_handler(gl: GitLab):
             total = len(items)
             pages = max(1, math.ceil(total / per_page))
             chunk = items[(page - 1) * per_page: page * per_page]
-            host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
+            host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")  # type: ignore[index]
 
             def link(n: int) -> str:
                 q = {k: v[0] for k, v in query.items()}

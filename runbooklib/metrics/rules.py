@@ -79,7 +79,7 @@ def counter_above(family: str, what: str, status: Status, where: Where | None = 
     def evaluate(v: View) -> Outcome:
         life = v.lifetime(family, by, where)
         win = v.window(family, by, where)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, value in sorted(life.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "since_start": value}
             if win is not None:
@@ -112,7 +112,8 @@ def ratio_above(num: tuple[str, Where | None], den: tuple[str, Where | None], wh
         if n_all is None or d_all is None or total(d_all) == 0:
             basis = "lifetime"
             n_all, d_all = v.lifetime(num[0], by, num[1]), v.lifetime(den[0], by, den[1])
-        rows, worst = [], Status.OK
+        rows: list[dict[str, Any]] = []
+        worst = Status.OK
         for key, d in sorted(d_all.items()):
             n = n_all.get(key, 0.0)
             ratio = n / d if d else 0.0
@@ -143,7 +144,7 @@ def quantile_above(family: str, q: float, limit: float | Callable[[Key], float],
     """Trips when the q-quantile of a histogram (per group) exceeds its limit."""
     def evaluate(v: View) -> Outcome:
         qname = f"p{round(q * 100)}"
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, (h, basis) in sorted(v.histograms_by_group(family, by, where).items()):
             if h.count <= 0:
                 continue
@@ -176,7 +177,7 @@ def gauge_above(family: str, limit: float, what: str, status: Status, by: Sequen
 
     def evaluate(v: View) -> Outcome:
         values = v.gauge(family, by, where)
-        rows = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
+        rows: list[dict[str, Any]] = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
         bad = [r for r in rows if r["value"] > limit]
         if not bad:
             return Outcome(Status.OK, f"{what} within bounds", f"{what}: every value at or below {fmt(limit)}.",
@@ -194,7 +195,7 @@ def gauge_growing(family: str, what: str, by: Sequence[str] = (), min_growth: fl
     def evaluate(v: View) -> Outcome:
         last = v.gauge(family, by)
         first = v.gauge(family, by, first=True) if v.has_window else {}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, now in sorted(last.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "now": now}
             if v.has_window:
@@ -221,7 +222,7 @@ def histogram_count_above(family: str, what: str, status: Status, where: Where, 
     def evaluate(v: View) -> Outcome:
         life = histograms(v.last, family, by, where)
         win = histograms(v.last, family, by, where, since=v.first) if v.has_window else None
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, h in sorted(life.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "since_start": h.count}
             if win is not None:
@@ -241,7 +242,7 @@ def present(family: str, what: str, status: Status, where: Where, by: Sequence[s
         values = v.gauge(family, by, where)
         if not values:
             return Outcome(Status.OK, f"no {what}", f"No {what}.", {})
-        rows = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
+        rows: list[dict[str, Any]] = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
         names = "; ".join(_label_text(by, k) for k in sorted(values)[:5])
         return Outcome(status, f"{len(rows)} {what}", f"{len(rows)} {what}: {names}.", rows[:20])
     return evaluate

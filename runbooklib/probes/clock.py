@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -21,7 +22,7 @@ def server_offset(client: httpx.Client, url: str) -> tuple[float | None, dict]:
     before = dt.datetime.now(dt.timezone.utc)
     ex = exchange(client, "GET", url)
     after = dt.datetime.now(dt.timezone.utc)
-    ev = {"request": f"GET {url}"}
+    ev: dict[str, Any] = {"request": f"GET {url}"}
     if not ex.ok or ex.response is None:
         ev["error"] = f"{ex.failure.kind}: {ex.failure.message}" if ex.failure else "no answer"
         return None, ev

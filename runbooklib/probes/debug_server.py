@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..config._yaml import mapping
 from ..findings import Finding, Status
 from .debug import SEED_DEBUG, check_health
 from .http import exchange
@@ -89,7 +90,7 @@ def local_addresses() -> list[str]:
         pass
     if not found:
         try:
-            found = [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+            found = [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)]
         except OSError:
             found = []
     out = []
@@ -348,12 +349,12 @@ def check_debug_vars(client: httpx.Client, debug_url: str, pending_limit: int = 
         return [Finding("vars.unexpected", Status.WARN, f"/debug/vars answered {r.status_code} without expvar JSON",
                         detail="The registry's debug server answers /debug/vars with JSON (cmdline, memstats, registry): is "
                         "`debug_url` its debug address?", evidence=ex.evidence(body_limit=200), refs=refs)]
-    mem = data.get("memstats") if isinstance(data.get("memstats"), dict) else {}
+    mem = mapping(data.get("memstats"))
     from ..logs.redact import redact_line
 
     cmdline = [redact_line(str(a)) for a in data.get("cmdline", [])][:8] if isinstance(data.get("cmdline"), list) else []
-    registry = data.get("registry") if isinstance(data.get("registry"), dict) else {}
-    notif = registry.get("notifications") if isinstance(registry.get("notifications"), dict) else {}
+    registry = mapping(data.get("registry"))
+    notif = mapping(registry.get("notifications"))
     endpoints = [e for e in (_endpoint_summary(x) for x in (notif.get("endpoints") or [])) if e]
     mib = 1024 * 1024
     evidence: dict[str, Any] = {

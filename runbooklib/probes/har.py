@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..config._yaml import mapping
 from ..errors import RunbookError
 from ..findings import Finding, Status
 from .hops import SEED_MITM, Hop, analyse_hops, hop_from_parts, hops_table, trace_rows
@@ -94,7 +95,7 @@ def load_har(path: str | Path) -> list[Hop]:
         headers = _headers(resp.get("headers"))
         if resp.get("redirectURL") and "location" not in headers:
             headers["location"] = str(resp["redirectURL"])
-        content = resp.get("content") if isinstance(resp.get("content"), dict) else {}
+        content = mapping(resp.get("content"))
         if content.get("mimeType") and "content-type" not in headers:
             headers["content-type"] = str(content["mimeType"])
         error = "" if status is not None else str(resp.get("_error") or "no response in the capture")

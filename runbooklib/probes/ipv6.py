@@ -34,7 +34,7 @@ def localhost_addresses() -> list[str]:
         infos = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
     except socket.gaierror:
         return []
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def probe_port(host: str, port: int, timeout_s: float = 2.0) -> str:

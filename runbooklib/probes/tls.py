@@ -134,7 +134,7 @@ def _plain_http_answer(host: str, port: int, timeout_s: float) -> str:
 def describe_cert(cert: x509.Certificate) -> dict[str, Any]:
     """Subject, issuer, SANs, validity, fingerprint and key, as evidence."""
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = [str(v) for v in sans.get_values_for_type(x509.DNSName)]
         names += [str(v) for v in sans.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
@@ -176,7 +176,7 @@ def weak_key(key: Any) -> str:
 def host_matches(cert: x509.Certificate, host: str) -> bool:
     """RFC 6125 matching against SANs (clients ignore the CN when SANs exist; Go ignores CN always)."""
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
     if _is_ip(host):

@@ -38,7 +38,7 @@ def summary_markdown(bundle: dict[str, Any], digest: str = "") -> str:
     lines = [f"## Incident {bundle['incident']}: {str(bundle.get('status', '')).upper()}", "",
              f"Registry runbooks bundle, {bundle.get('started', '')} → {bundle.get('finished', '')} on "
              f"{bundle.get('host', '')}.", ""]
-    by_id = {}
+    by_id: dict[tuple[Any, Any], Any] = {}
     for f in bundle.get("findings", []):
         by_id.setdefault((f.get("scenario"), f.get("id")), f)
     causes = bundle.get("causes", [])

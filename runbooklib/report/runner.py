@@ -41,7 +41,7 @@ def _ipc_kernel_manager(socket_dir: str):
             return os.path.join(socket_dir, "kernel")
 
         @property
-        def kernel_spec(self):  # type: ignore[override]
+        def kernel_spec(self):
             if self._kernel_spec is None:
                 self._kernel_spec = kernel_spec()
             return self._kernel_spec

@@ -21,6 +21,7 @@ report and the bundle to show. A half-masked file is never written.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -165,7 +166,7 @@ class Redactor:
             if form.literal is not None:
                 raw = _whole_literal(raw, form.literal, spans)
             elif form.pattern is not None:
-                raw = form.pattern.sub(lambda m, spans=spans: _whole(m, spans), raw)
+                raw = form.pattern.sub(functools.partial(_whole, entities=spans), raw)
         return raw
 
     # --- objects -------------------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ class Redactor:
         return out
 
     def _output(self, output: dict[str, Any]) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in output.items():
             if key == "data":
                 out[key] = self._mimebundle(value)

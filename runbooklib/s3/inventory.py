@@ -62,8 +62,8 @@ class Inventory:
     @property
     def created(self) -> dt.datetime | None:
         try:
-            return dt.datetime.fromtimestamp(int(self.manifest.get("creationTimestamp")) / 1000, dt.timezone.utc)
-        except (TypeError, ValueError):
+            return dt.datetime.fromtimestamp(int(self.manifest["creationTimestamp"]) / 1000, dt.timezone.utc)
+        except (KeyError, TypeError, ValueError):
             return None
 
     @property

@@ -217,7 +217,7 @@ class _Fetcher:
 def _connect(folder: Path, memory: int, threads: int | None = None):
     import duckdb
 
-    config = {"memory_limit": f"{max(memory >> 20, 64)}MiB", "temp_directory": str(folder / "spill"),
+    config: dict[str, Any] = {"memory_limit": f"{max(memory >> 20, 64)}MiB", "temp_directory": str(folder / "spill"),
               "preserve_insertion_order": False, "threads": threads or max(1, os.cpu_count() or 1),
               "enable_external_access": True, "autoinstall_known_extensions": False,
               "autoload_known_extensions": False}
@@ -387,8 +387,8 @@ def run_inventory(inv: Inventory, layout: Q.Layout, want: Iterable[str] = Q.METR
                 step = f"shard {k + 1} of {n_shards + 1}"
                 view(f"shard={k}/*.parquet")
                 con.execute(f"CREATE OR REPLACE TABLE blobs AS\n{Q.RELATIONS['blobs']}")
-                for name in per_shard:
-                    con.execute(f"INSERT INTO partial_{name}\n{queries[name]}")
+                for shard_set in per_shard:
+                    con.execute(f"INSERT INTO partial_{shard_set}\n{queries[shard_set]}")
             con.execute("DROP TABLE IF EXISTS blobs")
             res.stats["shards_s"] = round(time.perf_counter() - t0 - res.stats["read_s"], 2)
         elif per_shard:

@@ -56,7 +56,7 @@ class MarkerCollector:
                 if obj.get("Size", 0) == 0:
                     lm = obj.get("LastModified")
                     self.candidates.append((key, str(obj.get("ETag", "")).strip('"'), 0,
-                                            lm.isoformat() if hasattr(lm, "isoformat") else str(lm or "")))
+                                            lm.isoformat() if isinstance(lm, dt.datetime) else str(lm or "")))
                 else:
                     self.slash_keys_with_data += 1
                 continue
