@@ -71,6 +71,11 @@ class Session:
         return cls(scenario_id, values, findings_path)
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The resolved parameter values as a mapping, for library calls that take them all (``connect_s3``)."""
+        return dict(vars(self.p))
+
+    @property
     def http(self) -> httpx.Client:
         """A client bounded by `timeout_s`, trusting `ca_bundle` when given."""
         if self._http is None:

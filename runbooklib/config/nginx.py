@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .registry import RegistryConfig
 from ..findings import Finding, Status
 from .errors import ConfigError, read_text
 
@@ -581,7 +582,7 @@ def _upstream_ports(cfg: NginxConfig, servers: list[ServerBlock]) -> set[int]:
     return {u.port for s in servers for loc in s.locations for u in cfg.upstreams(loc.proxy_pass) if u.port}
 
 
-def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: Any = None,
+def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: RegistryConfig | None = None,
                        nginx_t: bool | None = None) -> list[Finding]:
     """Read the NGINX config and check what pushes depend on: the port clients use is one NGINX listens on
     (with TLS when the URL is https), ``Host`` and ``X-Forwarded-Proto`` are forwarded (or the registry
@@ -721,14 +722,14 @@ def _family(host: str) -> str:
     return "ipv6" if ":" in h else "ipv4"
 
 
-def _check_upstream(cfg: NginxConfig, servers: list[ServerBlock], registry_addr: str, registry: Any) -> list[Finding]:
+def _check_upstream(cfg: NginxConfig, servers: list[ServerBlock], registry_addr: str, registry: RegistryConfig | None) -> list[Finding]:
     """Does NGINX proxy to where the registry listens (``http.addr``): same port, same address family?"""
     refs = (SEED_IPV6, SEED_NGINX)
     if not registry_addr:
         return []
     reg_host, reg_port = _split_hostport(registry_addr if not registry_addr.startswith(":") else "*" + registry_addr)
     reg_family = _family(reg_host)
-    where = registry.where("http.addr") if hasattr(registry, "where") else "config.yml"
+    where = registry.where("http.addr") if registry is not None else "config.yml"
     out: list[Finding] = []
     seen = set()
     for server in servers:

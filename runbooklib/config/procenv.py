@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .registry import RegistryConfig
+
 REGISTRY_BINARIES = ("registry", "docker-registry", "gitlab-registry")
 
 
@@ -88,7 +90,7 @@ def registry_env(config_path: str) -> dict[str, str] | None:
     return None
 
 
-def effective_relativeurls(registry: Any) -> tuple[bool, str]:
+def effective_relativeurls(registry: RegistryConfig | None) -> tuple[bool, str]:
     """``http.relativeurls`` as the running registry sees it: config.yml, overridden by the process's
     ``REGISTRY_HTTP_RELATIVEURLS`` (Omnibus ``registry['env']``). Returns (value, where it came from)."""
     base = bool(getattr(getattr(registry, "http", None), "relativeurls", False))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..logs.signatures import Signature
 
@@ -58,14 +60,14 @@ def revert_steps(install: str, rb_level: str | None) -> str:
     return ("Source: set `log.level: info` in the registry's config.yml and restart the registry.")
 
 
-def _install(registry_cfg: Any, gitlab_rb: Any) -> str:
+def _install(registry_cfg: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> str:
     flavour = getattr(registry_cfg, "flavour", None)
     if flavour in ("omnibus", "helm", "distribution"):
         return "omnibus" if flavour == "distribution" and gitlab_rb is not None else flavour
     return "omnibus" if gitlab_rb is not None else "distribution"
 
 
-def check_log_level(registry_cfg: Any = None, gitlab_rb: Any = None) -> list[Finding]:
+def check_log_level(registry_cfg: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None) -> list[Finding]:
     """The configured ``log.level`` (config.yml / Helm values) and ``registry['log_level']`` (gitlab.rb):
     a warning with the exact way back when it is ``debug``; how to enable it for a while when not."""
     refs = (SEED_DEBUG_LOGS,)
@@ -92,7 +94,8 @@ def check_log_level(registry_cfg: Any = None, gitlab_rb: Any = None) -> list[Fin
     if gitlab_rb is not None:
         evidence["gitlab_rb"] = {"registry['log_level']": rb_raw, "where": gitlab_rb.where("registry['log_level']")}
     effective = level or rb_level or "info"
-    where = registry_cfg.where("log.level") if registry_cfg is not None else gitlab_rb.where("registry['log_level']")
+    where = (registry_cfg.where("log.level") if registry_cfg is not None
+             else gitlab_rb.where("registry['log_level']") if gitlab_rb is not None else "")
     evidence["level"] = effective
     if effective == "debug":
         found.append(Finding("debug_logs.enabled", Status.WARN, "Registry debug logging is on",

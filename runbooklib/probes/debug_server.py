@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..config._yaml import mapping
 from ..findings import Finding, Status
 from .debug import SEED_DEBUG, check_health
@@ -111,10 +113,10 @@ def _url_for(address: str, port: int) -> str:
     return f"http://{host}:{port}/debug/health"
 
 
-def _configured_addrs(registry_cfg: Any, gitlab_rb: Any) -> list[dict[str, Any]]:
+def _configured_addrs(registry_cfg: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> list[dict[str, Any]]:
     out = []
     dbg = getattr(getattr(registry_cfg, "http", None), "debug", None) if registry_cfg is not None else None
-    if dbg is not None and dbg.addr:
+    if registry_cfg is not None and dbg is not None and dbg.addr:
         out.append({"source": registry_cfg.where("http.debug.addr"), "setting": "http.debug.addr", "addr": dbg.addr,
                     "flavour": registry_cfg.flavour})
     if gitlab_rb is not None:
@@ -128,7 +130,7 @@ def _configured_addrs(registry_cfg: Any, gitlab_rb: Any) -> list[dict[str, Any]]
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def check_debug_config(registry_cfg: Any = None, gitlab_rb: Any = None, debug_url: str = "",
+def check_debug_config(registry_cfg: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None, debug_url: str = "",
                        metrics_path: str = "/metrics") -> list[Finding]:
     """What the configs say: is the debug server on, where, is Prometheus on and at which path; do config.yml,
     gitlab.rb and the runbook's ``debug_url`` / ``metrics_path`` agree."""
@@ -187,7 +189,7 @@ def check_debug_config(registry_cfg: Any = None, gitlab_rb: Any = None, debug_ur
     return found
 
 
-def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg: Any = None,
+def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg: RegistryConfig | None = None,
                          gitlab_rb: Any = None) -> list[Finding]:
     """Security: does the debug server listen on anything but loopback? Judged from the configured address
     (``http.debug.addr`` / ``registry['debug_addr']``) and by asking this host's own non-loopback addresses

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..config.procenv import find_registry_processes, process_environment  # noqa: F401  (re-exported for callers)
 
@@ -59,9 +61,9 @@ def helm_extra_env(path: str) -> dict[str, str] | None:
     return {}
 
 
-def _driver(registry: Any, gitlab_rb: Any) -> tuple[str | None, str]:
+def _driver(registry: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> tuple[str | None, str]:
     driver = getattr(getattr(registry, "storage", None), "driver", None)
-    if driver:
+    if driver and registry is not None:
         return driver, f"registry config ({registry.where('storage')})"
     if gitlab_rb is not None:
         d, _ = gitlab_rb.registry_storage
@@ -71,7 +73,7 @@ def _driver(registry: Any, gitlab_rb: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config: str = "", scan: Any = None,
+def check_gcs_http2(registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None, registry_config: str = "", scan: Any = None,
                     env_dir: str = OMNIBUS_ENV_DIR) -> list[Finding]:
     """GCS storage + where GODEBUG is set (and whether the running process has it) + log symptoms."""
     refs = (SEED_GCS,)
@@ -100,14 +102,14 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
             value = None
         sources.append({"source": f"runit env folder {env_dir}/GODEBUG", "GODEBUG": value, "kind": "generated"})
     processes = find_registry_processes(registry_config or OMNIBUS_CONFIG)
-    unreadable = []
+    unreadable: list[int] = []
     for proc in processes[:5]:
-        env = process_environment(proc["pid"])
-        if env is None:
+        proc_env = process_environment(proc["pid"])
+        if proc_env is None:
             unreadable.append(proc["pid"])
             continue
         sources.append({"source": f"process {proc['pid']} environment ({proc['cmdline'][:80]})",
-                        "GODEBUG": env.get("GODEBUG"), "kind": "process"})
+                        "GODEBUG": proc_env.get("GODEBUG"), "kind": "process"})
     for s in sources:
         s["disables_http2"] = disables_http2(s["GODEBUG"])
     symptoms = _symptoms(scan)

@@ -11,9 +11,10 @@ Port probes connect to loopback addresses: run this on the registry's host.
 from __future__ import annotations
 
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 
 SEED_IPV6 = "Registry service listens on IPv6 address instead of IPv4"
@@ -107,7 +108,7 @@ def check_localhost() -> list[Finding]:
                     refs=(SEED_IPV6,))]
 
 
-def _registry_port(registry_url: str, registry: Any, gitlab_rb: Any) -> tuple[int | None, str]:
+def _registry_port(registry_url: str, registry: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> tuple[int | None, str]:
     addr = getattr(getattr(registry, "http", None), "addr", None) or ""
     if addr:
         return _split(addr)[1], f"registry config http.addr {addr!r}"
@@ -121,7 +122,7 @@ def _registry_port(registry_url: str, registry: Any, gitlab_rb: Any) -> tuple[in
     return port, f"registry_url {registry_url!r}" if port else "nothing"
 
 
-def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb: Any = None,
+def check_ipv6_listener(registry_url: str = "", registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None,
                         nginx_config: str = "", timeout_s: float = 2.0) -> list[Finding]:
     """The registry's configured listen address, which loopback answers on its port, and whether every
     address NGINX proxies to answers."""
@@ -129,10 +130,10 @@ def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb:
     locals_ = localhost_addresses()
     found: list[Finding] = []
     addr = getattr(getattr(registry, "http", None), "addr", None)
-    if addr:
+    if addr and registry is not None:
         found.append(_addr_finding("ipv6.http_addr", "http.addr", addr, registry.where("http.addr"), locals_))
     rb_addr = gitlab_rb.registry("registry_http_addr") if gitlab_rb is not None else None
-    if isinstance(rb_addr, str) and rb_addr:
+    if isinstance(rb_addr, str) and rb_addr and gitlab_rb is not None:
         found.append(_addr_finding("ipv6.registry_http_addr", "registry['registry_http_addr']", rb_addr,
                                    gitlab_rb.where("registry['registry_http_addr']"), locals_))
     upstreams: list[tuple[str, int, str]] = []

@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from .api import parse_bearer_challenge, transport_remedy
 from .auth import realm_policy
@@ -555,7 +556,7 @@ def trace_table(findings: list[Finding], prefix: str = "push.canary"):
 # ---------------------------------------------------------------------------------------------- config views
 
 
-def check_url_settings(registry: Any, registry_url: str = "") -> list[Finding]:
+def check_url_settings(registry: RegistryConfig | None, registry_url: str = "") -> list[Finding]:
     """How the registry builds the URLs it sends clients (upload ``Location``): relative (``http.relativeurls``),
     from ``http.host``, or from the request's ``X-Forwarded-Proto``/``Host`` (then the proxy must send them)."""
     refs = (SEED_PUSH,)
@@ -595,7 +596,7 @@ def check_url_settings(registry: Any, registry_url: str = "") -> list[Finding]:
         "dependency.", evidence=ev, refs=refs)]
 
 
-def check_storage_redirect(registry: Any) -> list[Finding]:
+def check_storage_redirect(registry: RegistryConfig | None) -> list[Finding]:
     """Who can say 403 during a push: with storage redirects on, clients fetch blobs from presigned storage
     URLs (a hop the registry never sees); with them off, only the proxy, the registry and GitLab answer."""
     refs = (SEED_403,)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..tokens import b64url, libtrust_key_id
 from .api import _unreachable, parse_bearer_challenge
@@ -75,7 +76,7 @@ def probe_manifest(repository: str, tag: str) -> tuple[bytes, str]:
     return sign_schema1(manifest), missing
 
 
-def check_schema1_config(registry: Any) -> list[Finding]:
+def check_schema1_config(registry: RegistryConfig | None) -> list[Finding]:
     """What config.yml says about schema1 (``compatibility.schema1.enabled``; off unless set)."""
     refs = (SEED_SCHEMA1,)
     if registry is None:

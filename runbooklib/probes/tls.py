@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
+from ..config.registry import RegistryConfig
 from ..errors import DEFAULT_TIMEOUT_S
 from ..findings import Finding, Status
 
@@ -335,7 +336,7 @@ def check_realm_tls(registry_url: str, realm_url: str = "", ca_bundle: str = "",
     return check_tls(realm, ca_bundle, timeout_s, label="realm")
 
 
-def check_served_certificate(url: str, configured: Any, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Finding]:
+def check_served_certificate(url: str, configured: str | RegistryConfig | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Finding]:
     """Is the certificate on the wire the one in the config file? A renewed file with no reload is not.
 
     ``configured`` is a certificate path or a registry config view (its `http.tls.certificate`)."""
@@ -355,7 +356,7 @@ def check_served_certificate(url: str, configured: Any, timeout_s: float = DEFAU
     try:
         from ..safefile import read_bytes
 
-        configured = x509.load_pem_x509_certificates(read_bytes(configured_cert, 1 << 20))
+        certs = x509.load_pem_x509_certificates(read_bytes(configured_cert, 1 << 20))
     except (OSError, ValueError) as exc:
         return [Finding("tls.configured.unreadable", Status.ERROR, "Configured certificate cannot be read",
                         detail=f"{configured_cert}: {exc}", remedy="Fix the path or the PEM file.", refs=refs)]
@@ -364,9 +365,9 @@ def check_served_certificate(url: str, configured: Any, timeout_s: float = DEFAU
         return [Finding("tls.configured.no_peer", Status.SKIP, "No certificate presented to compare",
                         detail=probe.connect_error or probe.not_tls, refs=refs)]
     served = probe.leaf.fingerprint(hashes.SHA256()).hex(":").upper()
-    on_disk = configured[0].fingerprint(hashes.SHA256()).hex(":").upper()
+    on_disk = certs[0].fingerprint(hashes.SHA256()).hex(":").upper()
     ev = {"configured_file": configured_cert, "configured_sha256": on_disk, "served_sha256": served,
-          "configured_chain_length": len(configured), "served_chain_length": len(probe.chain)}
+          "configured_chain_length": len(certs), "served_chain_length": len(probe.chain)}
     if served != on_disk:
         return [Finding("tls.configured.differs", Status.FAIL, "Served certificate is not the configured one",
                         detail="The certificate on the wire differs from the configured file: the service was not "

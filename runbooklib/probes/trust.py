@@ -17,6 +17,8 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ..config.gitlab_yml import GitLabRegistrySettings
+from ..config.registry import RegistryConfig
 from ..errors import RunbookError
 from ..findings import Finding, Status
 from ..safefile import UnsafeFile, read_bytes
@@ -315,7 +317,7 @@ _MISSING_KEY_REMEDY = (
 # --- the same checks fed from the config readers (None = that config was not given or not readable) --------
 
 
-def _rootcertbundle(registry: Any) -> str:
+def _rootcertbundle(registry: RegistryConfig | None) -> str:
     token = getattr(registry, "token", None)
     return str(getattr(token, "rootcertbundle", "") or "")
 
@@ -325,7 +327,7 @@ def _skip(fid: str, what: str) -> list[Finding]:
                     detail=f"{what}; give `registry_config` and `gitlab_config` to compare the pair.", refs=(SEED_UNTRUSTED,))]
 
 
-def check_signing_pair(registry: Any, gitlab: Any) -> list[Finding]:
+def check_signing_pair(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None) -> list[Finding]:
     """rootcertbundle (registry config) against registry.key (gitlab.yml), by public key."""
     bundle = _rootcertbundle(registry)
     key = str(getattr(gitlab, "key", "") or "")
@@ -338,7 +340,7 @@ def check_signing_pair(registry: Any, gitlab: Any) -> list[Finding]:
     return check_key_pair(bundle, key)
 
 
-def check_key_ids(registry: Any, gitlab: Any = None, token: TokenProbe | None = None,
+def check_key_ids(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None = None, token: TokenProbe | None = None,
                   log_key_ids: Iterable[str] = ()) -> list[Finding]:
     """Key IDs side by side, with the trusted set taken from the registry config's rootcertbundle."""
     bundle = _rootcertbundle(registry)
@@ -348,7 +350,7 @@ def check_key_ids(registry: Any, gitlab: Any = None, token: TokenProbe | None = 
     return check_token_trust(bundle, token, key if key and Path(key).exists() else "", log_key_ids)
 
 
-def check_issuer_and_service_from_configs(registry: Any, gitlab: Any = None, token: TokenProbe | None = None) -> list[Finding]:
+def check_issuer_and_service_from_configs(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None = None, token: TokenProbe | None = None) -> list[Finding]:
     token_cfg = getattr(registry, "token", None)
     if token_cfg is None:
         return [Finding("trust.issuer_not_checked", Status.SKIP, "Not checked: no auth.token in the registry config",
@@ -372,7 +374,7 @@ def _token_repr_html(self: TokenProbe) -> str:
 TokenProbe._repr_html_ = _token_repr_html  # type: ignore[attr-defined]
 
 
-def check_gitlab_registry_key(gitlab: Any) -> list[Finding]:
+def check_gitlab_registry_key(gitlab: GitLabRegistrySettings | None) -> list[Finding]:
     """registry.key of gitlab.yml: present, readable, a private key; and the registry switched off with it."""
     if gitlab is None:
         return [Finding("registry_key.not_checked", Status.SKIP, "Not checked: no gitlab.yml",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..config.registry import S3_DEFAULT_CHUNKSIZE, S3_MIN_CHUNKSIZE
 from ..findings import Finding, Status
 
@@ -54,7 +56,7 @@ def _judge(value: int | None, where: str, defaulted: bool) -> tuple[Status, str]
     return Status.OK, f"{where}: chunksize {value} is in the recommended 25–50 MB range"
 
 
-def check_chunksize(registry: Any = None, gitlab_rb: Any = None) -> list[Finding]:
+def check_chunksize(registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None) -> list[Finding]:
     """`chunksize` of the s3 driver from config.yml and/or gitlab.rb (absent -> the 10 MiB default)."""
     refs = (SEED,)
     judged: list[tuple[Status, str]] = []

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..timebounds import parse_timestamp
 from . import inventory_sql as Q
@@ -476,14 +477,14 @@ def check_repositories(m: BucketMetrics, top_n: int = 20) -> list[Finding]:
     return out
 
 
-def _uploadpurging(registry: Any) -> dict[str, Any] | None:
+def _uploadpurging(registry: RegistryConfig | None) -> dict[str, Any] | None:
     if registry is None:
         return None
     value = registry.get("storage.maintenance.uploadpurging")
     return value if isinstance(value, dict) else {}
 
 
-def check_uploads(m: BucketMetrics, registry: Any = None, stale_after_s: float = STALE_UPLOAD_S) -> list[Finding]:
+def check_uploads(m: BucketMetrics, registry: RegistryConfig | None = None, stale_after_s: float = STALE_UPLOAD_S) -> list[Finding]:
     """Upload sessions left in ``_uploads/``: how many, how old (from ``startedat``), how many bytes."""
     failed = _failed(m, "bucket.uploads_failed", "Upload listing")
     if failed:

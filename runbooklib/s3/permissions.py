@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from .client import S3Target, connect, mask_key_id, normalise_root, settings_from_registry
 from .errors import CREDENTIAL_KINDS, CREDENTIAL_REMEDY, Outcome, S3Failure, attempt
@@ -196,7 +197,7 @@ def _not_checked(fid: str, what: str, problem: str) -> list[Finding]:
                     remedy="Give `s3_bucket` (and region, endpoint, keys) or a registry config with storage.s3.", refs=(SEED,))]
 
 
-def check_s3_settings(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_s3_settings(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """Which settings are tested, and where the parameters and the registry's config disagree."""
     ev: dict[str, Any] = {"tested": target.settings.describe()}
     if target.problem:
@@ -271,7 +272,7 @@ def _credential_finding(target: S3Target, out: Outcome, label: str, fid: str) ->
                    "it; for AWS leave the endpoint empty.", refs=(SEED,))
 
 
-def check_credentials(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_credentials(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """Are the credentials valid? Unknown key ID, wrong secret and expired token are told apart; when the
     registry config holds other credentials, those are tried as well (which of the two is stale?)."""
     if not target.ok:
@@ -327,7 +328,7 @@ def bucket_region(target: S3Target) -> tuple[str | None, str]:
     return None, f"{out.failure.title} ({out.failure.code})"
 
 
-def check_region(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_region(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """The bucket's region against the configured one (parameters and registry config)."""
     if not target.ok:
         return _not_checked("s3.region.not_checked", "Region", target.problem)

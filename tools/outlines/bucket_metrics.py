@@ -29,7 +29,7 @@ from runbooklib.s3 import (connect_s3, bucket_metrics, check_blobs, check_reposi
     steps=[
         ("""
 ## 1. The registry's configuration and the bucket
-""", 'rb.read_configs("registry")\ns3 = connect_s3(rb.p, rb.cfg.registry)\ns3'),
+""", 'rb.read_configs("registry")\ns3 = connect_s3(rb.params, rb.cfg.registry)\ns3'),
         ("""
 ## 2. List the blobs and the repositories (or read the inventory, or the query results)
 """, "m = bucket_metrics(s3, rb.p.inventory, memory_limit=rb.p.memory_limit, spill_dir=rb.p.spill_dir,\n"

@@ -26,7 +26,7 @@ from runbooklib.s3 import (connect_s3, find_markers, check_markers, registry_tag
     steps=[
         ("""
 ## 1. The bucket
-""", "s3 = connect_s3(rb.p)\ns3"),
+""", "s3 = connect_s3(rb.params)\ns3"),
         ("""
 ## 2. Find the markers
 One flat listing of the `repositories/` subtree (never the blobs), split by its top-level groups and listed in

@@ -29,7 +29,7 @@ those settings and keys; with the `s3_*` parameters given, it tests those and sa
         ("""
 ## 2. Which bucket, endpoint and keys are tested
 Every S3 call below is bounded by `timeout_s`, retried with backoff when S3 throttles, and counted.
-""", "s3 = connect_s3(rb.p, rb.cfg.registry)\nrb.add(check_s3_settings(s3, rb.cfg.registry))"),
+""", "s3 = connect_s3(rb.params, rb.cfg.registry)\nrb.add(check_s3_settings(s3, rb.cfg.registry))"),
         ("""
 ## 3. Are the credentials valid?
 One `ListObjectsV2` call. `InvalidAccessKeyId` (the key ID is unknown), `SignatureDoesNotMatch` (the secret

@@ -31,6 +31,6 @@ from runbooklib.logs.focus import check_logs_for
         ("""
 ## 4. Broken uploads left in the bucket
 Each blob upload is an S3 multipart upload; a push that broke off leaves it open (and billed).
-""", "s3 = connect_s3(rb.p, rb.cfg.registry)\nmpu = scan_multipart(s3)\nrb.add(check_broken_pushes(mpu))"),
+""", "s3 = connect_s3(rb.params, rb.cfg.registry)\nmpu = scan_multipart(s3)\nrb.add(check_broken_pushes(mpu))"),
     ],
 )
