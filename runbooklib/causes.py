@@ -117,7 +117,7 @@ CAUSES: tuple[Cause, ...] = (
     Cause("ipv6-upstream", "NGINX proxies to an address the registry does not listen on",
           "NGINX reaches the registry on `[::1]` (localhost resolving to IPv6) while the registry listens on IPv4.",
           ("nginx.upstream.*", "hops.proxy_bad_gateway", "logs.nginx_ipv6_upstream_refused", "logs.rails_registry_ipv6",
-           "ipv6.localhost"), ("logs.http_502", "logs.client_http_502", "logs.nginx_upstream_refused"),
+           "ipv6.localhost", "ipv6.upstream_*"), ("logs.http_502", "logs.client_http_502", "logs.nginx_upstream_refused"),
           {"Omnibus": "`registry['registry_http_addr'] = \"127.0.0.1:5000\"` and `registry_nginx` proxying to 127.0.0.1.",
            "Helm": "Not applicable (Services address pods by IP).",
            "Source": "`proxy_pass http://127.0.0.1:5000;` (not localhost) or make the registry listen on both."},
@@ -148,7 +148,7 @@ CAUSES: tuple[Cause, ...] = (
            "Source": "Check `storage.s3` in config.yml and the bucket's reachability."}, "s3-permissions"),
     Cause("s3-credentials", "The S3 credentials or permissions are wrong",
           "The key is unknown, the secret does not match, or the IAM policy lacks an action the registry needs.",
-          ("s3.permissions.errors", "s3.credentials.*", "s3.region.mismatch", "s3.bucket.missing", "logs.s3_access_denied",
+          ("s3.permissions.errors", "s3.permissions.denied", "s3.credentials.*", "s3.region.mismatch", "s3.bucket.missing", "logs.s3_access_denied",
            "logs.s3_bad_credentials", "logs.s3_wrong_region", "logs.s3_session_error"), ("logs.health_check_failed",),
           {"Omnibus": "Fix `registry['storage']['s3']` (accesskey, secretkey, region) and the IAM policy.",
            "Helm": "Fix the `registry.storage` secret and the IAM role/policy.",
@@ -164,6 +164,25 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "`registry['debug_addr'] = \"localhost:5001\"`.",
            "Helm": "Keep `registry.debug.addr.port` inside the pod; no Service for it.",
            "Source": "`http.debug.addr: localhost:5001`."}, "debug-server-metrics"),
+    Cause("abandoned-uploads", "Abandoned uploads are left in storage",
+          "Upload sessions in `_uploads/` and incomplete S3 multipart uploads outlive the pushes that started them: "
+          "they cost storage, and multipart parts never show up in a listing of the bucket.",
+          ("bucket.uploads_stale", "bucket.multipart_incomplete"), (),
+          {"Omnibus": "Keep upload purging on (`registry['storage']['maintenance'] = { 'uploadpurging' => { "
+                      "'enabled' => true, 'age' => '168h', 'interval' => '24h' } }`) and add an S3 lifecycle rule "
+                      "with `AbortIncompleteMultipartUpload`.",
+           "Helm": "`registry.maintenance.uploadpurging.enabled: true` (with `age`, `interval`) and the S3 "
+                   "lifecycle rule.",
+           "Source": "`storage.maintenance.uploadpurging` in config.yml and the S3 lifecycle rule."},
+          "bucket-metrics"),
+    Cause("debug-logging-on", "The registry logs at debug level",
+          "Debug logs are large and can hold tokens and repository details; GitLab asks to turn them off once "
+          "troubleshooting is done.",
+          ("debug_logs.enabled", "debug_logs.rb_debug", "debug_logs.lines_present", "debug_logs.token*"), ("debug_logs.rb_mismatch",),
+          {"Omnibus": "`registry['log_level'] = 'info'` in gitlab.rb, `gitlab-ctl reconfigure` (it also undoes a hand "
+                      "edit of config.yml), then rotate the logs that hold debug lines.",
+           "Helm": "`registry.log.level: info` and `helm upgrade`.",
+           "Source": "`log.level: info` in config.yml and restart the registry."}, "debug-logs"),
 )
 
 BY_KEY = {c.key: c for c in CAUSES}
