@@ -164,6 +164,36 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "`registry['debug_addr'] = \"localhost:5001\"`.",
            "Helm": "Keep `registry.debug.addr.port` inside the pod; no Service for it.",
            "Source": "`http.debug.addr: localhost:5001`."}, "debug-server-metrics"),
+    Cause("notification-secret-mismatch", "GitLab refuses the registry's notifications (secret mismatch)",
+          "The `Authorization` header of the registry's notification endpoint is not GitLab's "
+          "`registry.notification_secret` (or GitLab has none): GitLab answers 401 to every event, the registry "
+          "retries the oldest one forever and queues the rest in memory; GitLab never learns of pushes and deletes.",
+          ("notify.secret_mismatch", "notify.secret_missing", "notify.auth_header_missing", "notify.delivery.refused",
+           "notify.queue.refused", "logs.notification_refused"),
+          ("vars.notifications_failing", "notify.queue.*", "logs.notification_backoff", "logs.notification_events_lost",
+           "metrics.notifications*"),
+          {"Omnibus": "Set `gitlab_rails['registry_notification_secret']` to the value of the `Authorization` header in "
+                      "`registry['notifications']` (and `registry['notification_secret']`), then `gitlab-ctl reconfigure`.",
+           "Helm": "Use one secret for both sides: `global.registry.notificationSecret`, referenced by the endpoint's "
+                   "`headers.Authorization` in `registry.notifications`.",
+           "Source": "Make gitlab.yml's `registry.notification_secret` equal config.yml's "
+                     "`notifications.endpoints[].headers.Authorization`; restart the registry and GitLab."},
+          "notifications",
+          docs="https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications"),
+    Cause("notification-endpoint-unreachable", "The registry cannot reach GitLab's notification endpoint",
+          "The endpoint URL in the registry's `notifications` points where nothing answers (wrong host or port, DNS, "
+          "firewall, TLS trust): every event fails without an HTTP answer and is retried forever.",
+          ("notify.delivery.unreachable", "notify.queue.unreachable", "logs.notification_unreachable"),
+          ("vars.notifications_failing", "notify.queue.*", "logs.notification_backoff", "logs.notification_events_lost",
+           "logs.notification_rejected", "metrics.notifications*"),
+          {"Omnibus": "Fix the `url` of `registry['notifications']` (GitLab's URL + `/api/v4/container_registry_event/events`, "
+                      "reachable from the registry host), then `gitlab-ctl reconfigure`.",
+           "Helm": "`registry.notifications.endpoints[].url`: the webservice Service, e.g. "
+                   "`http://<release>-webservice-default:8181/api/v4/container_registry_event/events`.",
+           "Source": "Fix `notifications.endpoints[].url` in config.yml (test with `curl -X POST <url>` from the registry "
+                     "host: 401 means reachable); restart the registry."},
+          "notifications",
+          docs="https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications"),
 )
 
 BY_KEY = {c.key: c for c in CAUSES}

@@ -99,6 +99,10 @@ CATALOGUE: dict[str, Scenario] = {
         Scenario("gcs-http2", "Push failures and high CPU with GCS",
                  "Push failures and high CPU usage with Google Cloud Storage (GCS)",
                  ("registry_config", "gitlab_rb") + _LOGS),
+        Scenario("notifications", "Registry notifications do not reach GitLab",
+                 "Beyond the troubleshooting page: registry notifications to GitLab",
+                 ("registry_config", "gitlab_config", "gitlab_rb", "debug_url") + _LOGS,
+                 symptoms=("GitLab does not show pushed tags or usage data; the registry logs `error writing events`",)),
     ]
 }
 
@@ -138,7 +142,8 @@ ROUTES: tuple[Route, ...] = (
     Route("tags.empty_name", "empty-name-tags", "a repository lists a tag with an empty name"),
     Route("debug.exposed", "debug-server-metrics", "the registry debug server is reachable beyond loopback"),
     Route("metrics.*", "debug-server-metrics", "a metrics health rule tripped or metrics cannot be read"),
-    Route("vars.notifications_failing", "debug-server-metrics", "a notification endpoint is failing"),
+    Route("vars.notifications_failing", "notifications", "a notification endpoint is failing"),
+    Route("notify.*", "notifications", "the registry's notifications do not reach GitLab"),
     Route("health.storage_driver", "s3-permissions", "the storage driver's health check fails"),
     Route("debug_logs.*", "debug-logs", "debug logging is on or left debug lines/tokens in the logs"),
     Route("hops.location.*", "push-retry-relative-urls", "upload Locations send clients to another scheme or host"),

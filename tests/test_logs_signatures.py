@@ -200,6 +200,40 @@ SAMPLES: dict[str, list[str]] = {
         '"time":"2026-11-27T15:40:37.123Z","exception.class":"Errno::ENOENT","exception.message":"No such file or '
         'directory @ rb_sysopen - /var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key","correlation_id":"01HQ"}',
     ],
+    # --- notifications (issue #19; sources in tests/data/logs/notifications/README.md) -------------------------
+    "notification-refused": [
+        # real: the lab's registry 2.8.2 with the notification-secret-mismatch fault
+        '2026-12-01_02:26:54.86971 time="2026-12-01T02:26:54.869633Z" level=error msg="retryingsink: error writing '
+        'events: httpSink{http://127.0.0.1:38719/api/v4/container_registry_event/events}: response status 401 '
+        'Unauthorized unaccepted, retrying"',
+        # GitLab's fork: the same error text in the `error` field of "backoffSink: error writing event"
+        '{"error":"httpSink{https://gitlab.example.com/api/v4/container_registry_event/events}: response status 401 '
+        'Unauthorized unaccepted","level":"error","msg":"backoffSink: error writing event"}',
+    ],
+    "notification-rejected": [
+        "retryingsink: error writing events: httpSink{http://callback.url}: response status 400 Bad Request "
+        "unaccepted, retrying",
+    ],
+    "notification-unreachable": [
+        # real: the lab's registry 2.8.2, before the GitLab stand-in listened
+        '2026-12-01_02:26:52.86038 time="2026-12-01T02:26:52.86023037Z" level=error msg="retryingsink: error writing '
+        'events: httpSink{http://127.0.0.1:38719/api/v4/container_registry_event/events}: error posting: Post '
+        '\\"http://127.0.0.1:38719/api/v4/container_registry_event/events\\": dial tcp 127.0.0.1:38719: connect: '
+        'connection refused, retrying"',
+        # Distribution's notifications documentation (TTY format)
+        "ERRO[0340] retryingsink: error writing events: httpSink{http://localhost:5003/callback}: error posting: Post "
+        "http://localhost:5003/callback: dial tcp 127.0.0.1:5003: connection refused, retrying",
+    ],
+    "notification-backoff": [
+        '2026-12-01_02:26:52.86662 time="2026-12-01T02:26:52.866611577Z" level=warning msg="httpSink{http://127.0.0.1:'
+        '38719/api/v4/container_registry_event/events} encountered too many errors, backing off"',
+    ],
+    "notification-events-lost": [
+        'level=warning msg="eventqueue: error writing events to httpSink{https://gitlab.example.com/api/v4/'
+        'container_registry_event/events}, these events will be lost: httpSink{https://gitlab.example.com/api/v4/'
+        'container_registry_event/events}: error posting: Post \\"https://gitlab.example.com/api/v4/'
+        'container_registry_event/events\\": dial tcp: lookup gitlab.example.com: no such host"',
+    ],
     "rails-jwt-auth-error": [
         '{"method":"GET","path":"/jwt/auth","format":"html","controller":"JwtController","action":"auth",'
         '"status":401,"time":"2026-11-27T15:40:37.123Z","remote_ip":"10.0.0.5","ua":"docker/24.0.7",'

@@ -426,6 +426,40 @@ CATALOGUE: tuple[Signature, ...] = (
         "The client retries layer uploads: a push retry loop when it goes on (proxy headers, relative URLs, "
         "body limits).",
     ),
+    # --- notifications to GitLab (issue #19): Distribution 2.8's retryingSink, the fork's backoffSink ----
+    Signature(
+        "notification-refused", "notifications", "fail", ("unaccepted",),
+        # 2.8: "retryingsink: error writing events: httpSink{URL}: response status 401 Unauthorized unaccepted,
+        # retrying"; the fork logs the same error text in the `error` field of "backoffSink: error writing event"
+        r'httpSink\{(?P<endpoint>[^}]+)\}: response status (?P<status>40[13])[^,"\\]* unaccepted',
+        "The notification endpoint refuses the registry's events (401/403): for GitLab, the endpoint's Authorization "
+        "header is not GitLab's registry notification_secret. The registry retries the same event forever.",
+    ),
+    Signature(
+        "notification-rejected", "notifications", "warn", ("unaccepted",),
+        r'httpSink\{(?P<endpoint>[^}]+)\}: response status (?P<status>400|402|40[4-9]|4[1-9][0-9]|5[0-9][0-9])'
+        r'[^,"\\]* unaccepted',
+        "The notification endpoint answers the registry's events with an error status (a wrong URL, an event it "
+        "does not accept, or a failing receiver): they are retried and queue up.",
+    ),
+    Signature(
+        "notification-unreachable", "notifications", "fail", ("error posting",),
+        r'httpSink\{(?P<endpoint>[^}]+)\}: error posting: [^,]*: (?P<reason>[^,"\\]+)',
+        "The registry cannot reach its notification endpoint (connection refused, DNS, TLS, timeout): events "
+        "queue up and are retried.",
+    ),
+    Signature(
+        "notification-backoff", "notifications", "warn", ("encountered too many errors",),
+        r'httpSink\{(?P<endpoint>[^}]+)\} encountered too many errors, backing off',
+        "A notification endpoint failed `threshold` times in a row: the registry waits `backoff` before trying the "
+        "same events again.",
+    ),
+    Signature(
+        "notification-events-lost", "notifications", "fail", ("these events will be lost",),
+        r'eventqueue: error writing events to (?P<sink>[^,]+), these events will be lost',
+        "The registry gave up on notification events (GitLab's fork after `maxretries`, or at shutdown): GitLab "
+        "never learns of those pushes and deletes.",
+    ),
     # --- aggregate detectors: the pattern is only their prefilter ------------------------------------
     Signature(
         "push-retry-loop", "push-retry-relative-urls", "fail", ("/blobs/uploads/",),
