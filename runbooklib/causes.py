@@ -194,6 +194,30 @@ CAUSES: tuple[Cause, ...] = (
                      "host: 401 means reachable); restart the registry."},
           "notifications",
           docs="https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications"),
+    Cause("registry-credentials-refused", "GitLab refuses the client's credentials for the registry",
+          "GitLab's `/jwt/auth` answers 401 `HTTP Basic: Access denied`: a wrong password, a password on an account "
+          "with two-factor authentication (a personal access token is needed), an expired or revoked token, a blocked "
+          "user, or a CI job token of a finished job.",
+          ("jwt.refused.credentials", "logs.rails_jwt_auth_failed"),
+          ("token.bad_credentials", "logs.client_basic_denied", "logs.rails_jwt_auth_error", "push.canary.auth",
+           "pull.not_run", "tags.not_checked"),
+          {"Omnibus": "Use a personal access token with `read_registry`/`write_registry` as the password (required with "
+                      "2FA); unblock the user in Admin → Users; in CI use `$CI_REGISTRY_USER`/`$CI_REGISTRY_PASSWORD`.",
+           "Helm": "The same: the credentials are GitLab's; the webservice pods' `auth_json.log` names the refused login.",
+           "Source": "The same: `log/auth_json.log` (`JWT authentication failed`, `http_user`) names the refused login."},
+          "jwt-auth-refused", docs="https://docs.gitlab.com/user/packages/container_registry/authenticate_with_container_registry/",
+          suggests=("token.bad_credentials", "logs.client_basic_denied")),
+    Cause("registry-token-scope", "GitLab's registry token lacks the scope or rights the client needs",
+          "The credentials are valid, but GitLab refuses registry tokens (403 DENIED: no `read_registry`/`write_registry` "
+          "scope) or issues a token with fewer actions than asked (no `write_registry`, a role below Developer, a CI "
+          "job token used on another project): pushes end in `denied: requested access to the resource is denied`.",
+          ("jwt.refused.no_registry_scope", "jwt.scope.reduced", "jwt.scope.none"),
+          ("logs.client_denied", "logs.auth_insufficient_scope", "logs.rails_jwt_auth_error"),
+          {"Omnibus": "Create a token with `read_registry` and `write_registry`; give the user Developer or more in the "
+                      "project; for CI job tokens push only to the job's own project or add it to the target's allowlist.",
+           "Helm": "The same (GitLab permissions, not chart settings).",
+           "Source": "The same (GitLab permissions, not configuration)."},
+          "jwt-auth-refused", docs="https://docs.gitlab.com/user/packages/container_registry/authenticate_with_container_registry/"),
 )
 
 BY_KEY = {c.key: c for c in CAUSES}

@@ -103,6 +103,11 @@ CATALOGUE: dict[str, Scenario] = {
                  "Beyond the troubleshooting page: registry notifications to GitLab",
                  ("registry_config", "gitlab_config", "gitlab_rb", "debug_url") + _LOGS,
                  symptoms=("GitLab does not show pushed tags or usage data; the registry logs `error writing events`",)),
+        Scenario("jwt-auth-refused", "GitLab's /jwt/auth refuses registry tokens",
+                 "Beyond the troubleshooting page: GitLab's /jwt/auth refuses registry tokens",
+                 _HTTP + ("repository",) + _LOGS, required=("registry_url",),
+                 symptoms=("`docker login` says `HTTP Basic: Access denied`, or pushes say `denied: requested access to "
+                           "the resource is denied`",)),
     ]
 }
 
@@ -144,6 +149,8 @@ ROUTES: tuple[Route, ...] = (
     Route("metrics.*", "debug-server-metrics", "a metrics health rule tripped or metrics cannot be read"),
     Route("vars.notifications_failing", "notifications", "a notification endpoint is failing"),
     Route("notify.*", "notifications", "the registry's notifications do not reach GitLab"),
+    Route("token.bad_credentials", "jwt-auth-refused", "GitLab's /jwt/auth refused the credentials"),
+    Route("jwt.*", "jwt-auth-refused", "GitLab's /jwt/auth refuses or narrows registry tokens"),
     Route("health.storage_driver", "s3-permissions", "the storage driver's health check fails"),
     Route("debug_logs.*", "debug-logs", "debug logging is on or left debug lines/tokens in the logs"),
     Route("hops.location.*", "push-retry-relative-urls", "upload Locations send clients to another scheme or host"),

@@ -234,6 +234,14 @@ SAMPLES: dict[str, list[str]] = {
         'container_registry_event/events}: error posting: Post \\"https://gitlab.example.com/api/v4/'
         'container_registry_event/events\\": dial tcp: lookup gitlab.example.com: no such host"',
     ],
+    "rails-jwt-auth-failed": [
+        # GitLab's auth_json.log, fields as JwtController#log_authentication_failed writes them
+        # (https://gitlab.com/gitlab-org/gitlab/-/blob/master/app/controllers/jwt_controller.rb); shape built, and the
+        # lab's stand-in writes the same
+        '{"severity":"WARN","time":"2026-12-01T02:40:11.512Z","correlation_id":"01JDQ0S5ZB7R7V1W2X3Y4Z5A6B",'
+        '"message":"JWT authentication failed","http_user":"lab-user","remote_ip":"10.0.0.5",'
+        '"auth_service":"container_registry","auth_result.type":null,"auth_result.actor_type":null}',
+    ],
     "rails-jwt-auth-error": [
         '{"method":"GET","path":"/jwt/auth","format":"html","controller":"JwtController","action":"auth",'
         '"status":401,"time":"2026-11-27T15:40:37.123Z","remote_ip":"10.0.0.5","ua":"docker/24.0.7",'

@@ -416,6 +416,7 @@ def write_params(lab: Lab) -> None:
         "service": SERVICE,
         "username": USERNAME,
         "password": f"file:{lab.secrets_dir / 'password'}",
+        "repository": SEED_IMAGE,
         "debug_url": lab.url("debug"),
         "log_paths": [str(lab.registry_log_dir), str(lab.rails_log_path.parent)],
         "registry_config": str(lab.registry_config_path),

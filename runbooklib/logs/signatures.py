@@ -114,6 +114,7 @@ _STATUS = (r'HTTP/[0-9.]+" {code} |http\.response\.status' + _E.replace("{", "{{
 _UNKNOWN_THEN_DETAIL = _kv(r"err\.code") + r'(unknown|UNKNOWN)"?[ ,]"?' + _E + _kv(r"err\.detail")
 _CLIENT_STATUS = r"(received unexpected HTTP status|unexpected status( from [A-Z]+ request to [^ ]+)?): {code}"
 BODY_LIMIT_SCENARIO = _scenario("body-limit-413", "push-retry-relative-urls")
+JWT_SCENARIO = _scenario("jwt-auth-refused", "triage")
 
 CATALOGUE: tuple[Signature, ...] = (
     # --- token auth (seed: "token signed by untrusted key"; "Before investigating": token flow) ----------
@@ -362,9 +363,16 @@ CATALOGUE: tuple[Signature, ...] = (
         "loopback): registry pages and deletions fail with 500.",
     ),
     Signature(
-        "rails-jwt-auth-error", "triage", "warn", ("/jwt/auth",),
+        "rails-jwt-auth-error", JWT_SCENARIO, "warn", ("/jwt/auth",),
         r'"path":"/jwt/auth[^"]*".*"status":(?P<status>[45][0-9][0-9])',
         "GitLab's token endpoint /jwt/auth refused or failed a token request.",
+    ),
+    Signature(
+        "rails-jwt-auth-failed", JWT_SCENARIO, "warn", ("JWT authentication failed",),
+        # GitLab's auth_json.log (JwtController#log_authentication_failed): the login that /jwt/auth refused
+        r'JWT authentication failed.*"http_user":"(?P<http_user>[^"]*)"',
+        "GitLab's /jwt/auth refused a login (auth_json.log names the user): wrong password, 2FA without a personal "
+        "access token, an expired token or a blocked user.",
     ),
     # --- request bodies too large (NGINX, an outer proxy, the client's view) ---------------------------
     Signature(
@@ -392,7 +400,7 @@ CATALOGUE: tuple[Signature, ...] = (
         "audience or clock).",
     ),
     Signature(
-        "client-basic-denied", "triage", "fail", ("HTTP Basic: Access denied", "failed to fetch oauth token"),
+        "client-basic-denied", JWT_SCENARIO, "fail", ("HTTP Basic: Access denied", "failed to fetch oauth token"),
         # GitLab's /jwt/auth answer, and BuildKit's view of a 401 from the token endpoint
         r"HTTP Basic: Access denied|failed to fetch oauth token: unexpected status( from [A-Z]+ request to [^ ]+)?: 401",
         "GitLab's /jwt/auth refused the client's credentials (wrong password, a password where 2FA needs a "
