@@ -218,6 +218,19 @@ CAUSES: tuple[Cause, ...] = (
            "Helm": "The same (GitLab permissions, not chart settings).",
            "Source": "The same (GitLab permissions, not configuration)."},
           "jwt-auth-refused", docs="https://docs.gitlab.com/user/packages/container_registry/authenticate_with_container_registry/"),
+    Cause("redis-cache-unavailable", "The registry's Redis cache is down or refuses the registry",
+          "`storage.cache.blobdescriptor: redis` points at a Redis that does not answer, or that refuses the registry's "
+          "AUTH/SELECT: the registry logs a connection error per attempt and looks every blob descriptor up in the "
+          "storage instead, so requests are slower but still answered.",
+          ("redis.unreachable", "redis.auth_refused", "redis.auth_required", "redis.db_refused", "redis.config.no_addr",
+           "logs.redis_unreachable", "logs.redis_auth_failed"),
+          ("redis.cache.no_hits", "redis.health.*", "redis.unexpected"),
+          {"Omnibus": "Start Redis (or fix the registry's Redis address and password in gitlab.rb), then "
+                      "`gitlab-ctl reconfigure`; `gitlab-ctl tail registry` must stop showing `error connecting to redis`.",
+           "Helm": "Fix `registry.redis.cache` (host, port, password secret) or the Redis deployment; `helm upgrade`.",
+           "Source": "Fix `redis.addr` / `redis.password` / `redis.db` in config.yml (or start Redis); restart the "
+                     "registry. `storage.cache.blobdescriptor: inmemory` works without Redis meanwhile."},
+          "redis-cache-down", docs="https://distribution.github.io/distribution/about/configuration/#redis"),
 )
 
 BY_KEY = {c.key: c for c in CAUSES}

@@ -108,6 +108,10 @@ CATALOGUE: dict[str, Scenario] = {
                  _HTTP + ("repository",) + _LOGS, required=("registry_url",),
                  symptoms=("`docker login` says `HTTP Basic: Access denied`, or pushes say `denied: requested access to "
                            "the resource is denied`",)),
+        Scenario("redis-cache-down", "The registry's Redis cache is down or refuses AUTH",
+                 "Beyond the troubleshooting page: the registry's Redis cache",
+                 ("registry_config", "debug_url", "metrics_path") + _LOGS,
+                 symptoms=("the registry logs `error connecting to redis instance` or `WRONGPASS`; pulls got slower",)),
     ]
 }
 
@@ -151,6 +155,7 @@ ROUTES: tuple[Route, ...] = (
     Route("notify.*", "notifications", "the registry's notifications do not reach GitLab"),
     Route("token.bad_credentials", "jwt-auth-refused", "GitLab's /jwt/auth refused the credentials"),
     Route("jwt.*", "jwt-auth-refused", "GitLab's /jwt/auth refuses or narrows registry tokens"),
+    Route("redis.*", "redis-cache-down", "the registry's Redis cache is unreachable, refuses AUTH or never hits"),
     Route("health.storage_driver", "s3-permissions", "the storage driver's health check fails"),
     Route("debug_logs.*", "debug-logs", "debug logging is on or left debug lines/tokens in the logs"),
     Route("hops.location.*", "push-retry-relative-urls", "upload Locations send clients to another scheme or host"),

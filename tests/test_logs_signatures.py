@@ -242,6 +242,17 @@ SAMPLES: dict[str, list[str]] = {
         '"message":"JWT authentication failed","http_user":"lab-user","remote_ip":"10.0.0.5",'
         '"auth_service":"container_registry","auth_result.type":null,"auth_result.actor_type":null}',
     ],
+    # --- Redis cache (real: the lab's registry 2.8.2, tests/data/logs/redis/) --------------------------------
+    "redis-unreachable": [
+        '2026-12-01_02:43:45.69585 time="2026-12-01T02:43:45.691712259Z" level=error msg="error connecting to redis '
+        'instance 127.0.0.1:41775: dial tcp 127.0.0.1:41775: connect: connection refused" go.version=go1.19.8 '
+        'service=registry version=2.8.2+ds1',
+    ],
+    "redis-auth-failed": [
+        '2026-12-01_02:43:32.50027 time="2026-12-01T02:43:32.499294424Z" level=error msg="redis: error connecting: '
+        'WRONGPASS invalid username-password pair or user is disabled." go.version=go1.19.8 '
+        'redis.connect.duration="670.036\u00b5s" service=registry version=2.8.2+ds1',
+    ],
     "rails-jwt-auth-error": [
         '{"method":"GET","path":"/jwt/auth","format":"html","controller":"JwtController","action":"auth",'
         '"status":401,"time":"2026-11-27T15:40:37.123Z","remote_ip":"10.0.0.5","ua":"docker/24.0.7",'

@@ -468,6 +468,21 @@ CATALOGUE: tuple[Signature, ...] = (
         "The registry gave up on notification events (GitLab's fork after `maxretries`, or at shutdown): GitLab "
         "never learns of those pushes and deletes.",
     ),
+    # --- the registry's Redis cache (issue #19; real lines in tests/data/logs/redis/) ---------------------
+    Signature(
+        "redis-unreachable", "redis-cache-down", "fail", ("error connecting to redis instance",),
+        # 2.8 logs it with "redis: error connecting: <same error>" right after: one signature is enough
+        r'error connecting to redis instance (?P<redis_addr>[^ :]+:[0-9]+): (?P<reason>[^"\\]+)',
+        "The registry cannot reach its Redis cache: it falls back to the storage for every blob descriptor "
+        "(slower, not broken).",
+    ),
+    Signature(
+        "redis-auth-failed", "redis-cache-down", "fail", ("redis: error connecting: ",),
+        r'redis: error connecting: (?P<redis_error>WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH|ERR Client sent AUTH|'
+        r'ERR DB index)',
+        "Redis refuses the registry's AUTH (or SELECT): the cache is never used and every blob descriptor comes "
+        "from the storage.",
+    ),
     # --- aggregate detectors: the pattern is only their prefilter ------------------------------------
     Signature(
         "push-retry-loop", "push-retry-relative-urls", "fail", ("/blobs/uploads/",),
