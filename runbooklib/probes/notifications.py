@@ -36,8 +36,8 @@ SECRET_REMEDY = (
     "`gitlab-ctl reconfigure` (it restarts the registry and Rails).\n"
     "- Helm: one secret for both, `global.registry.notificationSecret` (`secret`/`key`), referenced by the endpoint's "
     "`registry.notifications.endpoints[].headers.Authorization` (`secret`/`key`); `helm upgrade`.\n"
-    "- Source: config.yml `notifications.endpoints[].headers.Authorization: [SECRET]` and gitlab.yml "
-    "`registry.notification_secret: SECRET`; restart the registry and GitLab.\n"
+    "- Source: the same value in config.yml (the endpoint's `headers`, key `Authorization`, a one-item list) and "
+    "in gitlab.yml (`registry.notification_secret`); restart the registry and GitLab.\n"
     "Events already queued are delivered once GitLab accepts them; a registry restart drops the queue."
 )
 UNREACHABLE_REMEDY = (
