@@ -154,3 +154,15 @@ def test_redis_down_is_named_with_evidence_and_triage_routes_here(faulted_lab, t
     rc, triage = _run(faulted_lab, "triage", tmp_path / "t")
     routed = {r["scenario"] for r in scenarios.route([Finding.from_dict(f) for f in triage.values()])}
     assert "redis-cache-down" in routed
+
+
+@pytest.mark.parametrize("faulted_lab", [["notification-endpoint-down", "redis-auth-refused"]], indirect=True)
+def test_unreachable_notifications_and_a_refused_redis_password_compose_and_are_each_named(faulted_lab, tmp_path):
+    rc, found = _run(faulted_lab, "redis-cache-down", tmp_path / "r")
+    assert rc == 1 and found["redis.auth_refused"]["evidence"]["reply"].startswith("-WRONGPASS")
+    assert found["logs.redis_auth_failed"]["evidence"]["fields"]["redis_error"] == ["WRONGPASS"]
+    assert found["redis.cache.no_hits"]["evidence"]["cache_total"].get("Hit", 0) == 0
+    rc, found = _run(faulted_lab, "notifications", tmp_path / "n")
+    assert rc == 1 and found["notify.secret_match"]["status"] == "ok"  # the secrets agree: the URL is the problem
+    assert found["notify.delivery.unreachable"]["cause"] == "notification-endpoint-unreachable"
+    assert found["notify.queue.unreachable"]["evidence"]["endpoint"]["errors"] > 0
