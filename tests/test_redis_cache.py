@@ -87,6 +87,30 @@ def test_config_checks_and_bad_inputs_say_what_to_provide():
     assert no_debug[0].status is Status.SKIP and "debug_url" in no_debug[0].detail
 
 
+def test_helm_secret_references_are_named_and_not_probed():
+    text = ("registry:\n  redis:\n    cache:\n      enabled: true\n      host: redis.example.internal\n      port: 6380\n"
+            "      password:\n        enabled: true\n        secret: gitlab-redis-secret\n        key: redis-password\n")
+    cfg = parse_registry_config(text, "values.yaml")
+    found = check_redis_probe(cfg)
+    assert found[0].id == "redis.probe.password_in_kubernetes"
+    assert "gitlab-redis-secret" in found[0].detail and "redis.example.internal -p 6380" in found[0].detail
+
+
+def test_helm_notification_header_in_a_kubernetes_secret_is_named_not_compared():
+    from runbooklib.probes.notifications import check_notification_secrets
+
+    text = ("registry:\n  notifications:\n    endpoints:\n      - name: gitlab\n"
+            "        url: http://gitlab-webservice-default:8181/api/v4/container_registry_event/events\n"
+            "        headers:\n          Authorization:\n            secret: gitlab-registry-notification\n"
+            "            key: secret\n")
+    gitlab = "production:\n  registry:\n    notification_secret: plain-Nt5\n"
+    from runbooklib.config import parse_gitlab_yml
+
+    found = check_notification_secrets(parse_registry_config(text, "values.yaml"), parse_gitlab_yml(gitlab, "gitlab.yml"))
+    assert found[0].id == "notify.secret_in_kubernetes" and "gitlab-registry-notification" in found[0].detail
+    assert "plain-Nt5" not in json.dumps(found[0].to_dict())
+
+
 @pytest.mark.parametrize("with_redis,counters,fid", [
     (True, 'registry_storage_cache_total{type="Miss"} 98\nregistry_storage_cache_total{type="Request"} 98\n',
      "redis.cache.no_hits"),
@@ -149,6 +173,9 @@ def test_redis_down_is_named_with_evidence_and_triage_routes_here(faulted_lab, t
     assert found["redis.unreachable"]["cause"] == "redis-cache-unavailable"
     assert found["redis.health.no_check"]["evidence"]["health"] == {}  # the registry reports healthy meanwhile
     assert found["logs.redis_unreachable"]["evidence"]["count"] > 0
+    cache = next(f for i, f in found.items() if i.startswith("redis.cache."))  # Redis was up while seeding
+    latency = cache["evidence"]["latency"]  # what the cache saves
+    assert latency["storage_stat_calls"] > 0 and latency["blob_mean_ms"] > 0
     password = (faulted_lab.secrets_dir / "redis_password").read_text().strip()
     assert password not in (tmp_path / "r" / "redis-cache-down.html").read_text()
     rc, triage = _run(faulted_lab, "triage", tmp_path / "t")

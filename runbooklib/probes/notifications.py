@@ -61,12 +61,20 @@ def _digest(key: bytes, value: str) -> str:
     return "hmac-sha256:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:12]
 
 
+class SecretRef(str):
+    """A header held in a Kubernetes secret (Helm: ``{secret: NAME, key: KEY}``): named, never compared."""
+
+
 def _header_value(headers: Any) -> str | None:
-    """The Authorization header of an endpoint's ``headers`` (a list of values in config.yml, a string in Ruby)."""
+    """The Authorization header of an endpoint's ``headers`` (a list of values in config.yml, a string in Ruby, a
+    ``{secret, key}`` reference in Helm values)."""
     if not isinstance(headers, dict):
         return None
     for name, value in headers.items():
         if str(name).lower() == "authorization":
+            if isinstance(value, dict):
+                return SecretRef(f"Kubernetes secret {value.get('secret', '?')}" +
+                                 (f" (key {value['key']})" if value.get("key") else ""))
             if isinstance(value, (list, tuple)):
                 return ",".join(str(v) for v in value) if value else ""
             return None if value is None else str(value)
@@ -150,6 +158,13 @@ def check_notification_secrets(registry_cfg: Any = None, gitlab_yml: Any = None,
                 "digest": _digest(key, value) if value else ("(empty)" if value == "" else "(not set)"),
                 "length": len(value) if value else 0}
 
+    refs_k8s = [e for e in registry_side + gitlab_side if isinstance(e["value"], SecretRef)]
+    if refs_k8s:
+        return [Finding("notify.secret_in_kubernetes", Status.SKIP, "Notification secret held in a Kubernetes secret",
+                        detail="; ".join(f"{e['setting']} is {e['value']}" for e in refs_k8s) + ": this runbook does "
+                               "not read Kubernetes secrets. Compare them with `kubectl get secret NAME -o "
+                               "jsonpath='{.data.KEY}' | base64 -d | sha256sum` on both sides, or give the rendered "
+                               "config.yml from the registry pod as `registry_config`.", refs=refs)]
     rows = [row(e, "registry") for e in registry_side] + [row(e, "GitLab") for e in gitlab_side]
     evidence: dict[str, Any] = {"secrets": rows, "note": "digests are keyed for this run only: equal digest = equal "
                                 "secret; they cannot be compared with another run's"}
@@ -226,6 +241,8 @@ def check_notification_delivery(client: httpx.Client, registry_cfg: Any = None) 
     for ep in gitlab:
         headers = {"Content-Type": EVENTS_MEDIA_TYPE}
         for name, value in (ep["headers"] or {}).items() if isinstance(ep["headers"], dict) else ():
+            if isinstance(value, dict):  # a Kubernetes secret reference (Helm values): not sent as is
+                continue
             headers[str(name)] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         ex = exchange(client, "POST", ep["url"], content=body, headers=headers)
         url = _safe_url(ep["url"])

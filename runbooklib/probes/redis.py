@@ -50,9 +50,17 @@ def redis_settings(registry_cfg: Any) -> dict[str, Any]:
     section = raw.get("cache") if isinstance(raw.get("cache"), dict) else raw
     blob = registry_cfg.get("storage.cache.blobdescriptor")
     password = section.get("password")
-    return {"blobdescriptor": None if blob is None else str(blob), "addr": str(section.get("addr") or ""),
+    addr = str(section.get("addr") or "")
+    if not addr and section.get("host"):  # Helm values: registry.redis.cache.host / port
+        addr = f"{section['host']}:{section.get('port') or 6379}"
+    secret_ref = ""
+    if isinstance(password, dict):  # Helm: {secret: NAME, key: KEY}, a Kubernetes secret this runbook does not read
+        secret_ref = f"Kubernetes secret {password.get('secret', '?')}" + (f" (key {password['key']})"
+                                                                          if password.get("key") else "")
+        password = None if not password.get("enabled", True) else password
+    return {"blobdescriptor": None if blob is None else str(blob), "addr": addr, "password_ref": secret_ref,
             "db": int(section.get("db") or 0) if str(section.get("db") or "0").isdigit() else section.get("db"),
-            "password_set": bool(password), "_password": str(password) if password else "",
+            "password_set": bool(password), "_password": str(password) if password and not secret_ref else "",
             "dialtimeout": section.get("dialtimeout"), "readtimeout": section.get("readtimeout"),
             "section": "redis.cache" if section is not raw else "redis", "fork_cache": section is not raw,
             "where": registry_cfg.where("redis") if hasattr(registry_cfg, "where") else ""}
@@ -189,6 +197,13 @@ def check_redis_probe(registry_cfg: Any = None, timeout_s: float = 3.0) -> list[
         return [Finding("redis.probe.not_run", Status.SKIP, "Redis not probed: no Redis configured",
                         detail="Give `registry_config` with `storage.cache.blobdescriptor: redis` and `redis.addr`.",
                         refs=refs)]
+    if s["password_ref"]:
+        return [Finding("redis.probe.password_in_kubernetes", Status.SKIP,
+                        "Redis not probed: its password is in a Kubernetes secret",
+                        detail=f"The password is {s['password_ref']}, which this runbook does not read. From a registry "
+                               f"pod: `redis-cli -h {s['addr'].rsplit(':', 1)[0]} -p {s['addr'].rsplit(':', 1)[-1]} "
+                               "--askpass ping`, or give the rendered config.yml as `registry_config`.",
+                        evidence=_public(s), refs=refs)]
     r = probe_redis(s["addr"], s["_password"], s["db"], min(float(timeout_s or 3.0), 10.0))
     evidence = {**r, "password_sent": bool(s["_password"]), "from": "this host (run the runbook on the registry "
                 "host to see what the registry sees)"}
@@ -206,6 +221,29 @@ def check_redis_probe(registry_cfg: Any = None, timeout_s: float = 3.0) -> list[
 
 
 # ---------------------------------------------------------------------------------------------- debug server
+
+
+def _means(text: str) -> dict[str, Any]:
+    """Mean blob request latency and storage Stat calls since start, from the Prometheus text (sum / count)."""
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        for name, key in (('registry_http_request_duration_seconds_sum{handler="blob"', "blob_sum"),
+                          ('registry_http_request_duration_seconds_count{handler="blob"', "blob_count"),
+                          ('registry_storage_action_seconds_sum{action="Stat"', "stat_sum"),
+                          ('registry_storage_action_seconds_count{action="Stat"', "stat_count")):
+            if line.startswith(name):
+                try:
+                    sums[key] = sums.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+                except (IndexError, ValueError):
+                    pass
+    out: dict[str, Any] = {}
+    if sums.get("blob_count"):
+        out["blob_requests"] = int(sums["blob_count"])
+        out["blob_mean_ms"] = round(1000 * sums.get("blob_sum", 0.0) / sums["blob_count"], 2)
+    if sums.get("stat_count"):
+        out["storage_stat_calls"] = int(sums["stat_count"])
+        out["storage_stat_mean_ms"] = round(1000 * sums.get("stat_sum", 0.0) / sums["stat_count"], 2)
+    return out
 
 
 def _cache_counters(text: str) -> dict[str, float]:
@@ -258,6 +296,11 @@ def check_redis_debug(client: httpx.Client, debug_url: str, metrics_path: str = 
     counters = _cache_counters(metrics.response.text) if metrics.ok and metrics.response is not None and \
         metrics.response.status_code == 200 else {}
     evidence["cache_total"] = counters
+    evidence["latency"] = _means(metrics.response.text) if counters else {}
+    lat = evidence["latency"]
+    cost = (f" Meanwhile blob requests took {lat['blob_mean_ms']} ms on average ({lat['blob_requests']} since start) "
+            f"and the storage served {lat['storage_stat_calls']} Stat calls averaging {lat['storage_stat_mean_ms']} ms: "
+            "that is what the cache saves." if {"blob_mean_ms", "storage_stat_mean_ms"} <= set(lat) else "")
     found: list[Finding] = []
     if redis_checks:
         found.append(Finding("redis.health.failing" if any(redis_checks.values()) else "redis.health.ok",
@@ -279,12 +322,13 @@ def check_redis_debug(client: httpx.Client, debug_url: str, metrics_path: str = 
                              f"No cache hit in {requests:.0f} blob descriptor lookups",
                              detail=f"`registry_storage_cache_total`: {requests:.0f} requests, {counters.get('Miss', 0):.0f} "
                                     f"misses, no hit since the registry started; {evidence['vars_redis_active']} active "
-                                    f"Redis connection(s). {FALLBACK}",
+                                    f"Redis connection(s). {FALLBACK}{cost}",
                              evidence=evidence, remedy=REMEDY, refs=refs))
     elif requests:
         found.append(Finding("redis.cache.hits", Status.OK, f"Cache hit ratio {hits / requests:.0%}",
                              detail=f"{hits:.0f} hits of {requests:.0f} lookups since the registry started; "
-                                    f"{evidence['vars_redis_active']} active Redis connection(s).",
+                                    f"{evidence['vars_redis_active']} active Redis connection(s). The counters cover "
+                                    "the whole uptime: whether Redis answers now is the probe's finding.",
                              evidence=evidence, refs=refs))
     else:
         found.append(Finding("redis.cache.idle", Status.INFO, "No blob descriptor lookup counted yet",
