@@ -183,6 +183,73 @@ CAUSES: tuple[Cause, ...] = (
                       "edit of config.yml), then rotate the logs that hold debug lines.",
            "Helm": "`registry.log.level: info` and `helm upgrade`.",
            "Source": "`log.level: info` in config.yml and restart the registry."}, "debug-logs"),
+    Cause("notification-secret-mismatch", "GitLab refuses the registry's notifications (secret mismatch)",
+          "The `Authorization` header of the registry's notification endpoint is not GitLab's "
+          "`registry.notification_secret` (or GitLab has none): GitLab answers 401 to every event, the registry "
+          "retries the oldest one forever and queues the rest in memory; GitLab never learns of pushes and deletes.",
+          ("notify.secret_mismatch", "notify.secret_missing", "notify.auth_header_missing", "notify.delivery.refused",
+           "notify.queue.refused", "logs.notification_refused"),
+          ("vars.notifications_failing", "notify.queue.*", "logs.notification_backoff", "logs.notification_events_lost",
+           "metrics.notifications*"),
+          {"Omnibus": "Set `gitlab_rails['registry_notification_secret']` to the value of the `Authorization` header in "
+                      "`registry['notifications']` (and `registry['notification_secret']`), then `gitlab-ctl reconfigure`.",
+           "Helm": "Use one secret for both sides: `global.registry.notificationSecret`, referenced by the endpoint's "
+                   "`headers.Authorization` in `registry.notifications`.",
+           "Source": "Make gitlab.yml's `registry.notification_secret` equal config.yml's "
+                     "`notifications.endpoints[].headers.Authorization`; restart the registry and GitLab."},
+          "notifications",
+          docs="https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications"),
+    Cause("notification-endpoint-unreachable", "The registry cannot reach GitLab's notification endpoint",
+          "The endpoint URL in the registry's `notifications` points where nothing answers (wrong host or port, DNS, "
+          "firewall, TLS trust): every event fails without an HTTP answer and is retried forever.",
+          ("notify.delivery.unreachable", "notify.queue.unreachable", "logs.notification_unreachable"),
+          ("vars.notifications_failing", "notify.queue.*", "logs.notification_backoff", "logs.notification_events_lost",
+           "logs.notification_rejected", "metrics.notifications*"),
+          {"Omnibus": "Fix the `url` of `registry['notifications']` (GitLab's URL + `/api/v4/container_registry_event/events`, "
+                      "reachable from the registry host), then `gitlab-ctl reconfigure`.",
+           "Helm": "`registry.notifications.endpoints[].url`: the webservice Service, e.g. "
+                   "`http://<release>-webservice-default:8181/api/v4/container_registry_event/events`.",
+           "Source": "Fix `notifications.endpoints[].url` in config.yml (test with `curl -X POST <url>` from the registry "
+                     "host: 401 means reachable); restart the registry."},
+          "notifications",
+          docs="https://docs.gitlab.com/administration/packages/container_registry/#configure-container-registry-notifications"),
+    Cause("registry-credentials-refused", "GitLab refuses the client's credentials for the registry",
+          "GitLab's `/jwt/auth` answers 401 `HTTP Basic: Access denied`: a wrong password, a password on an account "
+          "with two-factor authentication (a personal access token is needed), an expired or revoked token, a blocked "
+          "user, or a CI job token of a finished job.",
+          ("jwt.refused.credentials", "logs.rails_jwt_auth_failed"),
+          ("token.bad_credentials", "logs.client_basic_denied", "logs.rails_jwt_auth_error", "push.canary.auth",
+           "pull.not_run", "tags.not_checked"),
+          {"Omnibus": "Use a personal access token with `read_registry`/`write_registry` as the password (required with "
+                      "2FA); unblock the user in Admin → Users; in CI use `$CI_REGISTRY_USER`/`$CI_REGISTRY_PASSWORD`.",
+           "Helm": "The same: the credentials are GitLab's; the webservice pods' `auth_json.log` names the refused login.",
+           "Source": "The same: `log/auth_json.log` (`JWT authentication failed`, `http_user`) names the refused login."},
+          "jwt-auth-refused", docs="https://docs.gitlab.com/user/packages/container_registry/authenticate_with_container_registry/",
+          suggests=("token.bad_credentials", "logs.client_basic_denied")),
+    Cause("registry-token-scope", "GitLab's registry token lacks the scope or rights the client needs",
+          "The credentials are valid, but GitLab refuses registry tokens (403 DENIED: no `read_registry`/`write_registry` "
+          "scope) or issues a token with fewer actions than asked (no `write_registry`, a role below Developer, a CI "
+          "job token used on another project): pushes end in `denied: requested access to the resource is denied`.",
+          ("jwt.refused.no_registry_scope", "jwt.scope.reduced", "jwt.scope.none"),
+          ("logs.client_denied", "logs.auth_insufficient_scope", "logs.rails_jwt_auth_error"),
+          {"Omnibus": "Create a token with `read_registry` and `write_registry`; give the user Developer or more in the "
+                      "project; for CI job tokens push only to the job's own project or add it to the target's allowlist.",
+           "Helm": "The same (GitLab permissions, not chart settings).",
+           "Source": "The same (GitLab permissions, not configuration)."},
+          "jwt-auth-refused", docs="https://docs.gitlab.com/user/packages/container_registry/authenticate_with_container_registry/"),
+    Cause("redis-cache-unavailable", "The registry's Redis cache is down or refuses the registry",
+          "`storage.cache.blobdescriptor: redis` points at a Redis that does not answer, or that refuses the registry's "
+          "AUTH/SELECT: the registry logs a connection error per attempt and looks every blob descriptor up in the "
+          "storage instead, so requests are slower but still answered.",
+          ("redis.unreachable", "redis.auth_refused", "redis.auth_required", "redis.db_refused", "redis.config.no_addr",
+           "logs.redis_unreachable", "logs.redis_auth_failed"),
+          ("redis.cache.no_hits", "redis.health.*", "redis.unexpected"),
+          {"Omnibus": "Start Redis (or fix the registry's Redis address and password in gitlab.rb), then "
+                      "`gitlab-ctl reconfigure`; `gitlab-ctl tail registry` must stop showing `error connecting to redis`.",
+           "Helm": "Fix `registry.redis.cache` (host, port, password secret) or the Redis deployment; `helm upgrade`.",
+           "Source": "Fix `redis.addr` / `redis.password` / `redis.db` in config.yml (or start Redis); restart the "
+                     "registry. `storage.cache.blobdescriptor: inmemory` works without Redis meanwhile."},
+          "redis-cache-down", docs="https://distribution.github.io/distribution/about/configuration/#redis"),
 )
 
 BY_KEY = {c.key: c for c in CAUSES}

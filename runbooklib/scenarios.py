@@ -156,8 +156,7 @@ _SPECS: list[Scenario] = [
              routes=(_R("health.failing", "a registry health check fails"),
                      _R("forwarding.upstream_down", "the registry upstream is down or unhealthy"),
                      _R("debug.exposed", "the registry debug server is reachable beyond loopback"),
-                     _R("metrics.*", "a metrics health rule tripped or metrics cannot be read"),
-                     _R("vars.notifications_failing", "a notification endpoint is failing"))),
+                     _R("metrics.*", "a metrics health rule tripped or metrics cannot be read"))),
     Scenario("debug-logs", "Registry debug logs", "Enable registry debug logs", ("registry_config", "gitlab_rb") + _LOGS,
              faults=("debug-logging",),
              routes=(_R("debug_logs.*", "debug logging is on or left debug lines/tokens in the logs"),)),
@@ -183,6 +182,27 @@ _SPECS: list[Scenario] = [
              ("registry_config", "gitlab_rb") + _LOGS,
              no_fault="no Google Cloud Storage endpoint runs here; the runbook is tested on GCS configs, process "
                       "environments and recorded HTTP/2 error lines"),
+    Scenario("notifications", "Registry notifications do not reach GitLab",
+             "Beyond the troubleshooting page: registry notifications to GitLab",
+             ("registry_config", "gitlab_config", "gitlab_rb", "debug_url") + _LOGS,
+             symptoms=("GitLab does not show pushed tags or usage data; the registry logs `error writing events`",),
+             faults=("notification-secret-mismatch", "notification-endpoint-down"),
+             routes=(_R("vars.notifications_failing", "a notification endpoint is failing"),
+                     _R("notify.*", "the registry's notifications do not reach GitLab"))),
+    Scenario("jwt-auth-refused", "GitLab's /jwt/auth refuses registry tokens",
+             "Beyond the troubleshooting page: GitLab's /jwt/auth refuses registry tokens",
+             _HTTP + ("repository",) + _LOGS, required=("registry_url",),
+             symptoms=("`docker login` says `HTTP Basic: Access denied`, or pushes say `denied: requested access to "
+                       "the resource is denied`",),
+             faults=("jwt-auth-refused",),
+             routes=(_R("token.bad_credentials", "GitLab's /jwt/auth refused the credentials"),
+                     _R("jwt.*", "GitLab's /jwt/auth refuses or narrows registry tokens"))),
+    Scenario("redis-cache-down", "The registry's Redis cache is down or refuses AUTH",
+             "Beyond the troubleshooting page: the registry's Redis cache",
+             ("registry_config", "debug_url", "metrics_path") + _LOGS,
+             symptoms=("the registry logs `error connecting to redis instance` or `WRONGPASS`; pulls got slower",),
+             faults=("redis-cache-down", "redis-auth-refused"),
+             routes=(_R("redis.*", "the registry's Redis cache is unreachable, refuses AUTH or never hits"),)),
 ]
 
 CATALOGUE: dict[str, Scenario] = {s.id: s for s in _SPECS}

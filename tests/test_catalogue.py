@@ -14,10 +14,17 @@ def _design_ids() -> list[str]:
     return re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.M)
 
 
+# issue #19: runbooks for incidents GitLab's troubleshooting page does not cover (section "Beyond the ...")
+BEYOND_THE_PAGE = {"gc-broke-pulls", "notifications", "body-limit-413", "storage-redirect-unreachable",
+                   "jwt-auth-refused", "redis-cache-down"}
+
+
 def test_catalogue_has_exactly_the_design_scenarios():
     ids = _design_ids()
     assert len(ids) >= 18
-    assert sorted(ids) == sorted(scenarios.CATALOGUE)
+    beyond = {s.id for s in scenarios.CATALOGUE.values() if s.seed_section.startswith("Beyond the troubleshooting page")}
+    assert beyond <= BEYOND_THE_PAGE
+    assert sorted(ids) == sorted(set(scenarios.CATALOGUE) - beyond)
 
 
 def test_every_scenario_parameter_is_in_the_vocabulary():

@@ -200,6 +200,59 @@ SAMPLES: dict[str, list[str]] = {
         '"time":"2026-11-27T15:40:37.123Z","exception.class":"Errno::ENOENT","exception.message":"No such file or '
         'directory @ rb_sysopen - /var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key","correlation_id":"01HQ"}',
     ],
+    # --- notifications (issue #19; sources in tests/data/logs/notifications/README.md) -------------------------
+    "notification-refused": [
+        # real: the lab's registry 2.8.2 with the notification-secret-mismatch fault
+        '2026-12-01_02:26:54.86971 time="2026-12-01T02:26:54.869633Z" level=error msg="retryingsink: error writing '
+        'events: httpSink{http://127.0.0.1:38719/api/v4/container_registry_event/events}: response status 401 '
+        'Unauthorized unaccepted, retrying"',
+        # GitLab's fork: the same error text in the `error` field of "backoffSink: error writing event"
+        '{"error":"httpSink{https://gitlab.example.com/api/v4/container_registry_event/events}: response status 401 '
+        'Unauthorized unaccepted","level":"error","msg":"backoffSink: error writing event"}',
+    ],
+    "notification-rejected": [
+        "retryingsink: error writing events: httpSink{http://callback.url}: response status 400 Bad Request "
+        "unaccepted, retrying",
+    ],
+    "notification-unreachable": [
+        # real: the lab's registry 2.8.2, before the GitLab stand-in listened
+        '2026-12-01_02:26:52.86038 time="2026-12-01T02:26:52.86023037Z" level=error msg="retryingsink: error writing '
+        'events: httpSink{http://127.0.0.1:38719/api/v4/container_registry_event/events}: error posting: Post '
+        '\\"http://127.0.0.1:38719/api/v4/container_registry_event/events\\": dial tcp 127.0.0.1:38719: connect: '
+        'connection refused, retrying"',
+        # Distribution's notifications documentation (TTY format)
+        "ERRO[0340] retryingsink: error writing events: httpSink{http://localhost:5003/callback}: error posting: Post "
+        "http://localhost:5003/callback: dial tcp 127.0.0.1:5003: connection refused, retrying",
+    ],
+    "notification-backoff": [
+        '2026-12-01_02:26:52.86662 time="2026-12-01T02:26:52.866611577Z" level=warning msg="httpSink{http://127.0.0.1:'
+        '38719/api/v4/container_registry_event/events} encountered too many errors, backing off"',
+    ],
+    "notification-events-lost": [
+        'level=warning msg="eventqueue: error writing events to httpSink{https://gitlab.example.com/api/v4/'
+        'container_registry_event/events}, these events will be lost: httpSink{https://gitlab.example.com/api/v4/'
+        'container_registry_event/events}: error posting: Post \\"https://gitlab.example.com/api/v4/'
+        'container_registry_event/events\\": dial tcp: lookup gitlab.example.com: no such host"',
+    ],
+    "rails-jwt-auth-failed": [
+        # GitLab's auth_json.log, fields as JwtController#log_authentication_failed writes them
+        # (https://gitlab.com/gitlab-org/gitlab/-/blob/master/app/controllers/jwt_controller.rb); shape built, and the
+        # lab's stand-in writes the same
+        '{"severity":"WARN","time":"2026-12-01T02:40:11.512Z","correlation_id":"01JDQ0S5ZB7R7V1W2X3Y4Z5A6B",'
+        '"message":"JWT authentication failed","http_user":"lab-user","remote_ip":"10.0.0.5",'
+        '"auth_service":"container_registry","auth_result.type":null,"auth_result.actor_type":null}',
+    ],
+    # --- Redis cache (real: the lab's registry 2.8.2, tests/data/logs/redis/) --------------------------------
+    "redis-unreachable": [
+        '2026-12-01_02:43:45.69585 time="2026-12-01T02:43:45.691712259Z" level=error msg="error connecting to redis '
+        'instance 127.0.0.1:41775: dial tcp 127.0.0.1:41775: connect: connection refused" go.version=go1.19.8 '
+        'service=registry version=2.8.2+ds1',
+    ],
+    "redis-auth-failed": [
+        '2026-12-01_02:43:32.50027 time="2026-12-01T02:43:32.499294424Z" level=error msg="redis: error connecting: '
+        'WRONGPASS invalid username-password pair or user is disabled." go.version=go1.19.8 '
+        'redis.connect.duration="670.036\u00b5s" service=registry version=2.8.2+ds1',
+    ],
     "rails-jwt-auth-error": [
         '{"method":"GET","path":"/jwt/auth","format":"html","controller":"JwtController","action":"auth",'
         '"status":401,"time":"2026-11-27T15:40:37.123Z","remote_ip":"10.0.0.5","ua":"docker/24.0.7",'

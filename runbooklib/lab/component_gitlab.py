@@ -39,6 +39,8 @@ STARTUP_TIMEOUT_S = 15.0
 PROJECT = "group/project"
 GROUP = "group"
 IMAGE = "group/project/app"  # the seeded image (control.SEED_IMAGE)
+NOTIFICATION_SECRET = "notification_secret"  # GitLab's side; the registry's header: notification_secret_registry
+EVENTS_PATH = "/api/v4/container_registry_event/events"
 TOKENS = {  # file name -> (user, scopes)
     "gitlab_token": ("lab-user", ["read_api"]),
     "gitlab_token_read_registry": ("lab-user", ["read_registry"]),
@@ -206,6 +208,8 @@ def standin_config(lab: "Lab", now: dt.datetime | None = None) -> dict[str, Any]
         ],
         "projects": projects,
         "throttle": {"every": 0, "retry_after": 1},
+        # gitlab.yml's registry.notification_secret (written by a notifications fault; absent: every POST is 401)
+        "notification_secret_file": str(lab.secrets_dir / NOTIFICATION_SECRET),
     }
 
 

@@ -326,7 +326,7 @@ def write_gitlab_stand_ins(lab: Lab) -> None:
                 "key": issuer["key_path"],
                 "path": str(lab.state_dir / "gitlab" / "shared" / "registry"),
                 "issuer": issuer["issuer"],
-                "notification_secret": None,
+                "notification_secret": _optional_secret(lab, "notification_secret"),
             },
         }
     }
@@ -353,8 +353,39 @@ def write_gitlab_stand_ins(lab: Lab) -> None:
         "  'redirect' => { 'disable' => true }",
         "}",
     ]
+    rb += _notification_lines(lab)
     lab.gitlab_rb_path.write_text("\n".join(rb) + "\n")
     os.chmod(lab.gitlab_rb_path, 0o600)
+
+
+def _optional_secret(lab: Lab, name: str) -> str | None:
+    path = lab.secrets_dir / name
+    return path.read_text().strip() if path.exists() else None
+
+
+def _notification_lines(lab: Lab) -> list[str]:
+    """gitlab.rb's notification settings as GitLab documents them, when a fault configured notifications."""
+    endpoint = lab.options.get("notification_endpoint")
+    if not endpoint:
+        return []
+    rails_side = _optional_secret(lab, "notification_secret")
+    registry_side = _optional_secret(lab, "notification_secret_registry")
+    lines = [
+        f"registry['notification_secret'] = '{registry_side}'",
+        "registry['notifications'] = [",
+        "  {",
+        f"    'name' => '{endpoint['name']}',",
+        f"    'url' => '{endpoint['url']}',",
+        f"    'timeout' => '{endpoint['timeout']}',",
+        f"    'threshold' => {endpoint['threshold']},",
+        f"    'backoff' => '{endpoint['backoff']}',",
+        f"    'headers' => {{ 'Authorization' => ['{registry_side}'] }}",
+        "  }",
+        "]",
+    ]
+    if rails_side is not None:
+        lines.append(f"gitlab_rails['registry_notification_secret'] = '{rails_side}'")
+    return lines
 
 
 def write_params(lab: Lab) -> None:
@@ -364,6 +395,7 @@ def write_params(lab: Lab) -> None:
         "service": SERVICE,
         "username": USERNAME,
         "password": f"file:{lab.secrets_dir / 'password'}",
+        "repository": SEED_IMAGE,
         "debug_url": lab.url("debug"),
         "log_paths": [str(lab.registry_log_dir), str(lab.rails_log_path.parent)],
         "registry_config": str(lab.registry_config_path),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import math
 import secrets
@@ -38,6 +39,7 @@ ROLE_LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "
 API_SCOPES = ("api", "read_api")
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+MAX_EVENT_BODY = 1 << 20  # the registry posts one event per request (a few KiB)
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -175,6 +177,21 @@ class GitLab:
         self.delay_s = float(cfg.get("delay_s", 0))
         self.count = 0
         self._count_lock = threading.Lock()
+        secret_file = cfg.get("notification_secret_file")
+        self.notification_secret = (Path(secret_file).read_text().strip() if secret_file and Path(secret_file).exists()
+                                    else None)
+        self.events_received = 0
+
+    def notification_accepts(self, header: str | None) -> bool:
+        """GitLab's ``Devise.secure_compare(Gitlab.config.registry.notification_secret, headers['Authorization'])``:
+        false when either side is missing."""
+        if not self.notification_secret or not header:
+            return False
+        return hmac.compare_digest(self.notification_secret.encode(), header.encode())
+
+    def record_events(self, events: list[Any]) -> None:
+        with self._count_lock:
+            self.events_received += len(events)
 
     # -- paths and membership -------------------------------------------------------------------------
     def group_full_path(self, gid: int) -> str:
@@ -476,7 +493,44 @@ def make_handler(gl: GitLab):
             self._send(405, {"message": "405 Method Not Allowed"}, {"Connection": "close"})
             self.close_connection = True
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed  # noqa: N815
+        do_PUT = do_DELETE = do_PATCH = _method_not_allowed  # noqa: N815
+
+        def do_POST(self) -> None:  # noqa: N802
+            """Only the registry's notification endpoint (GitLab's ``API::ContainerRegistryEvent``): the
+            ``Authorization`` header must equal gitlab.yml's ``registry.notification_secret`` (compared in
+            constant time; no secret configured refuses everything), else 401 ``{"message":"401 Unauthorized"}``;
+            every event's ``action`` must be ``push`` or ``delete`` (Grape's 400 otherwise); then 200."""
+            url = urlsplit(self.path)
+            if url.path != "/api/v4/container_registry_event/events":
+                return self._method_not_allowed()
+            self._request_id = secrets.token_hex(13)
+            self._status = 0
+            started = time.monotonic()
+            events = 0
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(max(length, 0), MAX_EVENT_BODY)) if length > 0 else b""
+                if not gl.notification_accepts(self.headers.get("Authorization")):
+                    raise HttpError(401, {"message": "401 Unauthorized"})
+                try:
+                    data = json.loads(body or b"null")
+                except ValueError:
+                    raise HttpError(400, {"error": "events is missing"}) from None
+                items = data.get("events") if isinstance(data, dict) else None
+                if not isinstance(items, list):
+                    raise HttpError(400, {"error": "events is missing" if items is None else "events is invalid"})
+                for i, event in enumerate(items):
+                    if not isinstance(event, dict) or event.get("action") not in ("push", "delete"):
+                        raise HttpError(400, {"error": f"events[{i}][action] does not have a valid value"})
+                events = len(items)
+                gl.record_events(items)
+                self._send(200, 200)
+            except HttpError as err:
+                self._send(err.status, err.body, err.headers)
+            finally:
+                # the Authorization header is never logged
+                log({"method": "POST", "path": url.path, "status": self._status, "events": events,
+                     "duration_s": round(time.monotonic() - started, 4)})
 
         def _route(self, s: list[str], query: dict[str, list[str]], auth: dict[str, Any] | None, path: str) -> None:
             user = auth["user"] if auth else None

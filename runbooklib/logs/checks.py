@@ -228,6 +228,16 @@ REMEDIES: dict[str, tuple[str, str]] = {
                             "`localhost` resolved to ::1. Point GitLab at the registry's IPv4 address: Omnibus "
                             "`gitlab_rails['registry_api_url'] = \"http://127.0.0.1:5000\"`; source: gitlab.yml "
                             "`registry.api_url`. Run `ipv6-listener`."),
+    "notification-refused": ("The registry's notifications are refused (401/403)",
+                             "Give the registry's endpoint the secret GitLab expects: run the `notifications` runbook, "
+                             "which compares both sides by digest.\n"
+                             "- Omnibus: `gitlab_rails['registry_notification_secret']` = the `Authorization` header in "
+                             "`registry['notifications']`, then `gitlab-ctl reconfigure`.\n"
+                             "- Helm: `global.registry.notificationSecret` for both sides.\n"
+                             "- Source: gitlab.yml `registry.notification_secret` = config.yml's endpoint header."),
+    "notification-unreachable": ("The registry cannot reach its notification endpoint",
+                                 "Check the endpoint URL from the registry host (`curl -X POST <url>` must answer 401, "
+                                 "not a connection error); run the `notifications` runbook."),
     "push-retry-loop": ("Pushes stuck in retry loops (uploads restarted, never finished)",
                         "The upload URLs the registry hands out do not work through the proxy.\n"
                         "- Omnibus: `registry['env'] = { 'REGISTRY_HTTP_RELATIVEURLS' => true }`, reconfigure.\n"

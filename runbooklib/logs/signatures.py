@@ -112,6 +112,7 @@ _STATUS = (r'HTTP/[0-9.]+" {code} |http\.response\.status' + _E.replace("{", "{{
 _UNKNOWN_THEN_DETAIL = _kv(r"err\.code") + r'(unknown|UNKNOWN)"?[ ,]"?' + _E + _kv(r"err\.detail")
 _CLIENT_STATUS = r"(received unexpected HTTP status|unexpected status( from [A-Z]+ request to [^ ]+)?): {code}"
 BODY_LIMIT_SCENARIO = _scenario("body-limit-413", "push-retry-relative-urls")
+JWT_SCENARIO = _scenario("jwt-auth-refused", "triage")
 
 CATALOGUE: tuple[Signature, ...] = (
     # --- token auth (seed: "token signed by untrusted key"; "Before investigating": token flow) ----------
@@ -360,9 +361,16 @@ CATALOGUE: tuple[Signature, ...] = (
         "loopback): registry pages and deletions fail with 500.",
     ),
     Signature(
-        "rails-jwt-auth-error", "triage", "warn", ("/jwt/auth",),
+        "rails-jwt-auth-error", JWT_SCENARIO, "warn", ("/jwt/auth",),
         r'"path":"/jwt/auth[^"]*".*"status":(?P<status>[45][0-9][0-9])',
         "GitLab's token endpoint /jwt/auth refused or failed a token request.",
+    ),
+    Signature(
+        "rails-jwt-auth-failed", JWT_SCENARIO, "warn", ("JWT authentication failed",),
+        # GitLab's auth_json.log (JwtController#log_authentication_failed): the login that /jwt/auth refused
+        r'JWT authentication failed.*"http_user":"(?P<http_user>[^"]*)"',
+        "GitLab's /jwt/auth refused a login (auth_json.log names the user): wrong password, 2FA without a personal "
+        "access token, an expired token or a blocked user.",
     ),
     # --- request bodies too large (NGINX, an outer proxy, the client's view) ---------------------------
     Signature(
@@ -390,7 +398,7 @@ CATALOGUE: tuple[Signature, ...] = (
         "audience or clock).",
     ),
     Signature(
-        "client-basic-denied", "triage", "fail", ("HTTP Basic: Access denied", "failed to fetch oauth token"),
+        "client-basic-denied", JWT_SCENARIO, "fail", ("HTTP Basic: Access denied", "failed to fetch oauth token"),
         # GitLab's /jwt/auth answer, and BuildKit's view of a 401 from the token endpoint
         r"HTTP Basic: Access denied|failed to fetch oauth token: unexpected status( from [A-Z]+ request to [^ ]+)?: 401",
         "GitLab's /jwt/auth refused the client's credentials (wrong password, a password where 2FA needs a "
@@ -423,6 +431,55 @@ CATALOGUE: tuple[Signature, ...] = (
         r"[Rr]etrying in [0-9]+ second|Upload failed, retrying",
         "The client retries layer uploads: a push retry loop when it goes on (proxy headers, relative URLs, "
         "body limits).",
+    ),
+    # --- notifications to GitLab (issue #19): Distribution 2.8's retryingSink, the fork's backoffSink ----
+    Signature(
+        "notification-refused", "notifications", "fail", ("unaccepted",),
+        # 2.8: "retryingsink: error writing events: httpSink{URL}: response status 401 Unauthorized unaccepted,
+        # retrying"; the fork logs the same error text in the `error` field of "backoffSink: error writing event"
+        r'httpSink\{(?P<endpoint>[^}]+)\}: response status (?P<status>40[13])[^,"\\]* unaccepted',
+        "The notification endpoint refuses the registry's events (401/403): for GitLab, the endpoint's Authorization "
+        "header is not GitLab's registry notification_secret. The registry retries the same event forever.",
+    ),
+    Signature(
+        "notification-rejected", "notifications", "warn", ("unaccepted",),
+        r'httpSink\{(?P<endpoint>[^}]+)\}: response status (?P<status>400|402|40[4-9]|4[1-9][0-9]|5[0-9][0-9])'
+        r'[^,"\\]* unaccepted',
+        "The notification endpoint answers the registry's events with an error status (a wrong URL, an event it "
+        "does not accept, or a failing receiver): they are retried and queue up.",
+    ),
+    Signature(
+        "notification-unreachable", "notifications", "fail", ("error posting",),
+        r'httpSink\{(?P<endpoint>[^}]+)\}: error posting: [^,]*: (?P<reason>[^,"\\]+)',
+        "The registry cannot reach its notification endpoint (connection refused, DNS, TLS, timeout): events "
+        "queue up and are retried.",
+    ),
+    Signature(
+        "notification-backoff", "notifications", "warn", ("encountered too many errors",),
+        r'httpSink\{(?P<endpoint>[^}]+)\} encountered too many errors, backing off',
+        "A notification endpoint failed `threshold` times in a row: the registry waits `backoff` before trying the "
+        "same events again.",
+    ),
+    Signature(
+        "notification-events-lost", "notifications", "fail", ("these events will be lost",),
+        r'eventqueue: error writing events to (?P<sink>[^,]+), these events will be lost',
+        "The registry gave up on notification events (GitLab's fork after `maxretries`, or at shutdown): GitLab "
+        "never learns of those pushes and deletes.",
+    ),
+    # --- the registry's Redis cache (issue #19; real lines in tests/data/logs/redis/) ---------------------
+    Signature(
+        "redis-unreachable", "redis-cache-down", "fail", ("error connecting to redis instance",),
+        # 2.8 logs it with "redis: error connecting: <same error>" right after: one signature is enough
+        r'error connecting to redis instance (?P<redis_addr>[^ :]+:[0-9]+): (?P<reason>[^"\\]+)',
+        "The registry cannot reach its Redis cache: it falls back to the storage for every blob descriptor "
+        "(slower, not broken).",
+    ),
+    Signature(
+        "redis-auth-failed", "redis-cache-down", "fail", ("redis: error connecting: ",),
+        r'redis: error connecting: (?P<redis_error>WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH|ERR Client sent AUTH|'
+        r'ERR DB index)',
+        "Redis refuses the registry's AUTH (or SELECT): the cache is never used and every blob descriptor comes "
+        "from the storage.",
     ),
     # --- aggregate detectors: the pattern is only their prefilter ------------------------------------
     Signature(

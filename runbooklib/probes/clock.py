@@ -78,11 +78,20 @@ def check_clock(client: httpx.Client, targets: dict[str, str]) -> list[Finding]:
     return findings
 
 
-def check_clocks(client: httpx.Client, registry_url: str, realm_url: str = "") -> list[Finding]:
-    """Registry and realm clocks; the realm is taken from the registry's challenge when not given."""
+def check_clocks(client: httpx.Client, registry_url: str, realm_url: str = "",
+                 service: str = "container_registry") -> list[Finding]:
+    """Registry and realm clocks; the realm is taken from the registry's challenge when not given. The realm is
+    asked with its ``service`` (an anonymous token request, answered 200): GitLab's /jwt/auth answers a bare GET
+    with 404, which would land in its logs as a refused token request."""
     base = registry_url.rstrip("/")
     if not realm_url:
         ex = exchange(client, "GET", f"{base}/v2/")
         if ex.ok and ex.response is not None:
-            realm_url = (parse_bearer_challenge(ex.response.headers.get("www-authenticate", "")) or {}).get("realm", "")
+            challenge = parse_bearer_challenge(ex.response.headers.get("www-authenticate", "")) or {}
+            realm_url = challenge.get("realm", "")
+            service = challenge.get("service") or service
+    if realm_url and "?" not in realm_url and service:
+        from urllib.parse import quote
+
+        realm_url = f"{realm_url}?service={quote(service)}"
     return check_clock(client, {"registry": f"{base}/v2/", "realm": realm_url})
