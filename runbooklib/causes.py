@@ -159,7 +159,9 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "Run NTP (chrony/systemd-timesyncd) on the GitLab and registry hosts.",
            "Helm": "Nodes' time sync (chrony on the node image).", "Source": "Run NTP on every host."}, "triage"),
     Cause("debug-exposed", "The registry's debug server is reachable from outside",
-          "The debug address listens beyond loopback: `/debug/pprof` and `/debug/vars` leak internals.",
+          "The debug address listens beyond loopback: `/debug/pprof` and `/debug/vars` leak internals, and registry "
+          "2.8's `/debug/vars` shows its configuration with the notification endpoint's `Authorization` header and the "
+          "Redis password in clear (rotate both if it was reachable).",
           ("debug.exposed",), (),
           {"Omnibus": "`registry['debug_addr'] = \"localhost:5001\"`.",
            "Helm": "Keep `registry.debug.addr.port` inside the pod; no Service for it.",
