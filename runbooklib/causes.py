@@ -114,6 +114,22 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "Fix the bucket policy for the presigned GETs, or `registry['storage']['redirect'] = { 'disable' => true }`.",
            "Helm": "`registry.storage` secret: `redirect: {disable: true}`, or fix the bucket policy.",
            "Source": "`storage.redirect.disable: true` in config.yml, or fix the bucket policy."}, "push-403"),
+    Cause("storage-redirect-unreachable", "Clients cannot follow the registry's redirect to storage",
+          "With `storage.redirect` on, the registry sends clients a presigned URL for its own storage endpoint; that "
+          "endpoint is reachable only inside the registry's network (an in-cluster Service, a private IP or VPC "
+          "endpoint), or the URL is expired when used (short expiry, clocks apart), so pulls of existing layers "
+          "fail while the registry's own storage access works.",
+          ("redirect.storage_unreachable", "redirect.expired", "hops.storage_unreachable", "hops.storage_expired",
+           "logs.storage_redirect_unreachable", "logs.storage_url_expired"),
+          ("pull.failed", "pull.not_run", "push.canary.failed", "hops.unexplained", "redirect.endpoint_internal",
+           "redirect.short_expiry"),
+          {"Omnibus": "`registry['storage'] = { 's3' => { ... }, 'redirect' => { 'disable' => true } }` (or a "
+                      "`regionendpoint` clients reach), then `gitlab-ctl reconfigure`; keep clocks in sync (NTP).",
+           "Helm": "`redirect: {disable: true}` in the `registry.storage` secret, or a `regionendpoint` clients "
+                   "resolve (not the in-cluster MinIO Service).",
+           "Source": "`storage.redirect.disable: true` in config.yml (or a reachable `storage.s3.regionendpoint`), "
+                     "then restart the registry."},
+          "storage-redirect-unreachable", docs="", suggests=("redirect.endpoint_internal",)),
     Cause("ipv6-upstream", "NGINX proxies to an address the registry does not listen on",
           "NGINX reaches the registry on `[::1]` (localhost resolving to IPv6) while the registry listens on IPv4.",
           ("nginx.upstream.*", "hops.proxy_bad_gateway", "logs.nginx_ipv6_upstream_refused", "logs.rails_registry_ipv6",

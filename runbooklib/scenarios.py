@@ -99,6 +99,9 @@ CATALOGUE: dict[str, Scenario] = {
         Scenario("gcs-http2", "Push failures and high CPU with GCS",
                  "Push failures and high CPU usage with Google Cloud Storage (GCS)",
                  ("registry_config", "gitlab_rb") + _LOGS),
+        Scenario("storage-redirect-unreachable", "Storage redirects clients cannot follow",
+                 "Beyond the troubleshooting page: blobs redirect to a storage URL clients cannot reach or that has "
+                 "expired", _HTTP + ("registry_config",) + _LOGS, required=("registry_url",)),
     ]
 }
 
@@ -147,6 +150,14 @@ ROUTES: tuple[Route, ...] = (
     Route("nginx.headers.*", "push-retry-relative-urls", "NGINX does not forward Host / X-Forwarded-Proto"),
     Route("nginx.body_size.limited", "push-retry-relative-urls", "NGINX limits request bodies"),
     Route("nginx.port.*", "push-retry-relative-urls", "registry_url's port is not NGINX's"),
+    Route("hops.storage_unreachable", "storage-redirect-unreachable",
+          "clients cannot reach the storage host blobs are redirected to"),
+    Route("hops.storage_expired", "storage-redirect-unreachable", "the storage refuses presigned URLs as expired"),
+    Route("redirect.storage_unreachable", "storage-redirect-unreachable",
+          "clients cannot reach the storage host blobs are redirected to"),
+    Route("redirect.expired", "storage-redirect-unreachable", "presigned storage URLs are expired when used"),
+    Route("redirect.endpoint_internal", "storage-redirect-unreachable",
+          "blobs redirect to an in-cluster or private storage endpoint"),
     Route("hops.forbidden.*", "push-403", "a hop answered 403 during the push"),
     Route("hops.proxy_bad_gateway", "ipv6-listener", "NGINX cannot reach the registry upstream (502)"),
     Route("nginx.upstream.*", "ipv6-listener", "NGINX proxies where the registry does not listen"),

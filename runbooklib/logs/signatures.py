@@ -374,6 +374,21 @@ CATALOGUE: tuple[Signature, ...] = (
         "A request body (a layer) was refused as too large (413) by NGINX or a proxy in front of the registry: "
         "client_max_body_size or the proxy's body limit.",
     ),
+    # --- storage redirects clients cannot follow (beyond the troubleshooting page) ----------------------
+    Signature(
+        "storage-redirect-unreachable", "storage-redirect-unreachable", "fail", ("X-Amz-", "X-Goog-"),
+        # a client (skopeo, containerd, dockerd) following the registry's 307 to a presigned URL it cannot reach
+        r'Get \\?"https?://(?P<storage_host>[^/"\\ ]+)/[^"\\ ]*X-(Amz|Goog)-Signature=[^"\\ ]*\\?": '
+        r"(dial tcp|net/http: TLS handshake timeout|context deadline exceeded)",
+        "A client followed the registry's redirect to a presigned storage URL and could not connect to the "
+        "storage host (an endpoint only the registry's network reaches).",
+    ),
+    Signature(
+        "storage-url-expired", "storage-redirect-unreachable", "fail", ("Request has expired",),
+        r"Request has expired",
+        "The storage refused a presigned URL as expired: its validity ended before the client used it (short "
+        "expiry, or the registry's clock behind the storage's).",
+    ),
     # --- clients and CI (docker push/login, BuildKit, kaniko, skopeo/podman, GitLab Runner job logs) ----
     Signature(
         "client-denied", "push-403", "fail",
