@@ -87,6 +87,8 @@ _V = [
     ParamSpec("policy_name_regex_keep", "str", "", "Override the policy's name_regex_keep"),
     ParamSpec("canary_push", "bool", False, "Push a small canary image (and delete it) to test the push path"),
     ParamSpec("har_file", "str", "", "A HAR capture (browser or mitmdump) to analyse hop by hop"),
+    ParamSpec("proxy_configs", "list", [], "NGINX configs of the proxies in front of the registry's NGINX (load "
+              "balancer, ingress), outermost first"),
 ]
 VOCABULARY: dict[str, ParamSpec] = {p.name: p for p in _V}
 

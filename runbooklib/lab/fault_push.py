@@ -71,7 +71,7 @@ register(Fault("ipv6-upstream", "NGINX proxies to [::1] while the registry liste
 register(Fault("storage-403", "storage redirect on; S3 answers presigned HEAD/GET of blob data with 403",
                "push-403", registry_config=_storage_403))
 register(Fault("small-body-limit", "NGINX client_max_body_size 1m in front of the registry",
-               "push-retry-relative-urls", registry_config=_small_body_limit))
+               "body-limit-413", registry_config=_small_body_limit))
 
 
 # ------------------------------------------------------------------------------------------------ the proxy

@@ -354,7 +354,7 @@ def _status_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> 
             "`registry_nginx['custom_gitlab_server_config']` / `nginx['custom_nginx_config']` and any proxy in front.\n"
             "- Helm: the Ingress annotation `nginx.ingress.kubernetes.io/proxy-body-size: \"0\"`.\n"
             "- Own NGINX: `client_max_body_size 0;` in the registry's `server` block, then `nginx -s reload`.",
-            (SEED_PUSH,), "push-retry-relative-urls"))
+            (SEED_PUSH,), "body-limit-413"))
     for code, fid, what, remedy in (
         (502, "hops.proxy_bad_gateway", "502 Bad Gateway at the proxy",
          "NGINX could not reach the registry upstream. Check where it proxies to (`proxy_pass`): an upstream on "
