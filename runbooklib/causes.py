@@ -115,6 +115,22 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "Fix the bucket policy for the presigned GETs, or `registry['storage']['redirect'] = { 'disable' => true }`.",
            "Helm": "`registry.storage` secret: `redirect: {disable: true}`, or fix the bucket policy.",
            "Source": "`storage.redirect.disable: true` in config.yml, or fix the bucket policy."}, "push-403"),
+    Cause("gc-deleted-referenced", "Garbage collection deleted content that tags still reference",
+          "An offline `registry garbage-collect` removed manifests or blobs that a tag still needs: with "
+          "`--delete-untagged`, registry 2.x deletes the platform manifests of multi-arch indexes; run without "
+          "read-only mode, it deletes blobs of pushes in flight. Tags stay listed while pulls fail.",
+          ("gc.index_children_deleted", "gc.pull_broken", "gc.storage_dangling"),
+          ("gc.index_children_at_risk", "gc.untagged_removed", "logs.manifest_unknown", "logs.blob_unknown",
+           "logs.gc_manifest_eligible", "pull.failed", "gc.versioning_off"),
+          {"Omnibus": "`gitlab-ctl registry-garbage-collect` without `-m` while multi-arch images are stored (or move "
+                      "to the metadata database and its online GC); `registry['storage']` `maintenance` `readonly` "
+                      "during any GC; restore deleted objects from bucket versioning or push the tags again.",
+           "Helm": "Run `registry garbage-collect` without `--delete-untagged` and with `registry.maintenance.readonly."
+                   "enabled: true` for the window (or use the metadata database's online GC); restore from bucket "
+                   "versioning or push again.",
+           "Source": "`storage.maintenance.readonly.enabled: true` during `registry garbage-collect`, no "
+                     "`--delete-untagged` on 2.x with indexes; restore from bucket versioning or push again."},
+          "gc-broke-pulls", docs="", suggests=("gc.index_children_at_risk", "logs.gc_manifest_eligible")),
     Cause("storage-redirect-unreachable", "Clients cannot follow the registry's redirect to storage",
           "With `storage.redirect` on, the registry sends clients a presigned URL for its own storage endpoint; that "
           "endpoint is reachable only inside the registry's network (an in-cluster Service, a private IP or VPC "

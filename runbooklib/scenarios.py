@@ -99,6 +99,10 @@ CATALOGUE: dict[str, Scenario] = {
         Scenario("gcs-http2", "Push failures and high CPU with GCS",
                  "Push failures and high CPU usage with Google Cloud Storage (GCS)",
                  ("registry_config", "gitlab_rb") + _LOGS),
+        Scenario("gc-broke-pulls", "Garbage collection broke pulls",
+                 "Beyond the troubleshooting page: after `registry garbage-collect`, pulls fail with manifest "
+                 "unknown / blob unknown", _HTTP + ("gc_output", "registry_config") + _S3 + _LOGS,
+                 required=("registry_url",)),
         Scenario("body-limit-413", "413 from a proxy or load balancer in front of NGINX",
                  "Beyond the troubleshooting page: 413 Request Entity Too Large from a hop in front of the "
                  "registry's NGINX", _HTTP + ("nginx_config", "proxy_configs", "registry_config", "canary_push",
@@ -155,6 +159,9 @@ ROUTES: tuple[Route, ...] = (
     Route("nginx.headers.*", "push-retry-relative-urls", "NGINX does not forward Host / X-Forwarded-Proto"),
     Route("nginx.body_size.limited", "body-limit-413", "NGINX limits request bodies"),
     Route("nginx.port.*", "push-retry-relative-urls", "registry_url's port is not NGINX's"),
+    Route("gc.pull_broken", "gc-broke-pulls", "listed tags do not pull: their manifests or blobs are gone"),
+    Route("gc.index_children_*", "gc-broke-pulls", "garbage collection deletes the platform manifests of indexes"),
+    Route("gc.storage_dangling", "gc-broke-pulls", "repository links lead to deleted content"),
     Route("hops.storage_unreachable", "storage-redirect-unreachable",
           "clients cannot reach the storage host blobs are redirected to"),
     Route("hops.storage_expired", "storage-redirect-unreachable", "the storage refuses presigned URLs as expired"),

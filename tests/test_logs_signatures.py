@@ -246,6 +246,16 @@ SAMPLES: dict[str, list[str]] = {
         'Errno::EADDRNOTAVAIL (Failed to open TCP connection to localhost:5000 (Cannot assign requested address - '
         'connect(2) for "localhost" port 5000)): lib/conta',
     ],
+    "gc-manifest-eligible": [
+        # real: Debian's docker-registry 2.8.2 `garbage-collect --delete-untagged` in the lab (tests/data/gc/)
+        "manifest eligible for deletion: sha256:158ce355f1dc20f922ad8e56e43bb8ae77502d62f9dcbec6621d6db7e9c78dd7",
+        # Distribution 3's wording (registry/storage/garbagecollect.go, unmarkReferencedManifest: `%s` of ManifestDel)
+        "manifest eligible for deletion: {group/project/multi sha256:158ce355f1dc20f922ad8e56e43bb8ae77502d62f9dcbec66"
+        "21d6db7e9c78dd7 [latest]}",
+        # GitLab's fork, offline GC (registry/storage/garbagecollect.go: WithFields{"digest"}.Info), logfmt
+        'time="2026-12-01T02:43:57.4Z" level=info msg="manifest eligible for deletion" digest="sha256:158ce355f1dc20f9'
+        '22ad8e56e43bb8ae77502d62f9dcbec6621d6db7e9c78dd7"',
+    ],
     "storage-redirect-unreachable": [
         # real: skopeo 1.9.3 pulling from the lab's storage-redirect-unreachable fault (registry 2.8.2 redirect to
         # its in-cluster regionendpoint); the access key ID and the signature replaced

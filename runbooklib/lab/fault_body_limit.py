@@ -129,10 +129,10 @@ def _start_outer_proxy(lab: "Lab") -> None:
                 raise LabError(f"the outer proxy did not answer over TLS ({exc})") from None
             time.sleep(0.05)
     lab.options["outer_proxy_url"] = outer_url(lab)
-    lab.options["client_params"] = {**lab.options.get("client_params", {}), "registry_url": outer_url(lab),
-                                    "ca_bundle": str(inner.ca_path(lab)), "proxy_configs": [str(config_path(lab))],
-                                    "log_paths": [str(lab.registry_log_dir), str(lab.rails_log_path.parent),
-                                                  str(log_dir(lab))]}
+    given = lab.options.get("client_params", {})
+    logs = given.get("log_paths") or [str(lab.registry_log_dir), str(lab.rails_log_path.parent)]
+    lab.options["client_params"] = {**given, "registry_url": outer_url(lab), "ca_bundle": str(inner.ca_path(lab)),
+                                    "proxy_configs": [str(config_path(lab))], "log_paths": logs + [str(log_dir(lab))]}
 
 
 register(Fault("outer-body-limit",

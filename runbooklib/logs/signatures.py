@@ -374,6 +374,13 @@ CATALOGUE: tuple[Signature, ...] = (
         "A request body (a layer) was refused as too large (413) by NGINX or a proxy in front of the registry: "
         "client_max_body_size or the proxy's body limit.",
     ),
+    # --- garbage collection (beyond the troubleshooting page) ---------------------------------------------
+    Signature(
+        "gc-manifest-eligible", "gc-broke-pulls", "warn", ("manifest eligible for deletion",),
+        r"manifest eligible for deletion",
+        "A garbage collection run with --delete-untagged removed untagged manifests: on registry 2.x that includes "
+        "the platform manifests of multi-arch images, whose pulls then fail.",
+    ),
     # --- storage redirects clients cannot follow (beyond the troubleshooting page) ----------------------
     Signature(
         "storage-redirect-unreachable", "storage-redirect-unreachable", "fail", ("X-Amz-", "X-Goog-"),

@@ -31,6 +31,7 @@ from runbooklib.probes.push import check_canary_push
 from runbooklib.probes.catalog import check_empty_tag_names
 from runbooklib.probes.pull import check_pull_path
 from runbooklib.probes.bodylimit import check_body_limit
+from runbooklib.probes.gcpulls import check_tagged_pulls
 """,
     steps=[
         ("""
@@ -67,6 +68,12 @@ HEAD and GET of one layer of an existing image, as Docker does, following the re
 storage without the registry token. Read-only (no canary): a 403 from the storage, the proxy or the registry
 is named by the hop that answered it (go to `push-403`).
 """, "rb.add(check_pull_path(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+        ("""
+## 3c+. Do the listed tags pull completely?
+With catalog access, a few tags of the first repositories walked like a pull (manifest, each platform manifest
+of a multi-arch index, a HEAD of each config and layer). A tag that is listed but answers `manifest unknown` or
+`blob unknown` lost content it references, usually to a garbage collection (go to `gc-broke-pulls`).
+""", "rb.add(check_tagged_pulls(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm, max_repositories=5, max_tags=5))"),
         ("""
 ## 3d. Do large request bodies reach the registry?
 One request without credentials and with a 2 MiB body (larger than NGINX's default 1m) to the upload endpoint:
