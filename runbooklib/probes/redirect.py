@@ -234,10 +234,10 @@ def check_blob_redirect(client: httpx.Client, registry_url: str, username: str =
         found.append(Finding(
             "redirect.expired", Status.FAIL, "The presigned storage URL is expired when the client uses it",
             detail=f"The registry signed the URL at {signed} (its clock) valid for {info.get('expires_in_s', '?')} s, "
-                   f"until {info.get('expires_at', '?')}; the storage "
-                   + (f"answered {answer.status_code} `Request has expired`" if expired_by_storage else
-                      f"({'its' if storage_date else 'this host'}'s clock {(storage_date or clock).isoformat()}) "
-                      "is already past that")
+                   f"until {info.get('expires_at', '?')}; "
+                   + (f"the storage answered {answer.status_code} `Request has expired`" if expired_by_storage else
+                      f"by {'the storage' if storage_date else 'this host'}'s clock "
+                      f"({(storage_date or clock).isoformat()}) that time is already past")
                    + (f". The registry's clock differs from this host's by {skew_s:+d} s" if skew_s is not None else "")
                    + ": a registry clock behind the storage's, or an expiry shorter than the transfer, makes every "
                    "redirected pull fail with 403.",
