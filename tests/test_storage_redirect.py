@@ -183,3 +183,17 @@ def test_in_cluster_regionendpoint_is_named_by_the_runbook_and_by_triage(faulted
     assert "storage-redirect-unreachable" in {x["scenario"] for x in route(triage)}
     assert _findings(bundle / "storage-redirect-unreachable.findings.json")["redirect.storage_unreachable"]["status"] \
         == "fail"
+
+
+def test_a_hop_trace_that_dies_after_the_redirect_names_the_storage_host():
+    location = _presigned(host="http://minio.gitlab.svc.cluster.local:9000")
+    hops = [hop_from_parts("GET", f"{REGISTRY}/v2/group/app/blobs/{DIGEST}", 307,
+                           {"location": location, "docker-distribution-api-version": "registry/2.0"}),
+            hop_from_parts("GET", location, None, {}, error="dns: [Errno -2] Name or service not known")]
+    found = {f.id: f for f in analyse_hops(hops, REGISTRY)}
+    f = found["hops.storage_unreachable"]
+    assert "minio.gitlab.svc.cluster.local:9000" in f.title and f.evidence["scenario"] == "storage-redirect-unreachable"
+    own = f"{REGISTRY}/v2/group/app/blobs/{DIGEST}?moved=1"  # a redirect within the registry is not storage
+    same_host = [hop_from_parts("GET", f"{REGISTRY}/v2/group/app/blobs/{DIGEST}", 307, {"location": own}),
+                 hop_from_parts("GET", own, None, {}, error="reset")]
+    assert "hops.storage_unreachable" not in {x.id for x in analyse_hops(same_host, REGISTRY)}
