@@ -98,7 +98,7 @@ def test_hop_limits_name_the_tightest_hop_and_nginx_s_default_counts(tmp_path):
     outer = _conf(tmp_path, "lb.conf", "client_max_body_size 1m;", 443, "https://127.0.0.1:8443")
     inner = _conf(tmp_path, "registry.conf", "client_max_body_size 0;", 8443, "http://127.0.0.1:5000")
     f = {x.id: x for x in check_hop_limits(inner, [outer], URL)}["body_limit.hop_limited"]
-    assert "proxy 1 (outermost)" in f.title and "1m" in f.title and "lb.conf:4" in f.detail
+    assert "outermost proxy" in f.title and "1m" in f.title and "lb.conf:4" in f.detail
     assert [r["client_max_body_size"] for r in f.evidence["hops"]] == ["1m", "0"]
     unset = _conf(tmp_path, "unset.conf", "", 443, "https://127.0.0.1:8443")
     g = {x.id: x for x in check_hop_limits(inner, [unset], URL)}["body_limit.hop_limited"]

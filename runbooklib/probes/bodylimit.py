@@ -185,7 +185,8 @@ def check_hop_limits(nginx_config: str = "", proxy_configs: list[str] | tuple[st
                         refs=refs)]
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
-    hops = [(f"proxy {i} (outermost)" if i == 1 else f"proxy {i}", p, False) for i, p in enumerate(proxy_configs, 1)]
+    hops = [("outermost proxy" if i == 1 else f"proxy {i} from the outside", p, False)
+            for i, p in enumerate(proxy_configs, 1)]
     if nginx_config:
         hops.append(("registry NGINX", nginx_config, True))
     for label, path, registry_side in hops:
