@@ -48,9 +48,9 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 
-# The quicker loop while editing: no lab, no browser, no wheel build (about a third of `make test`).
+# The quicker loop while editing: no lab, no browser, no wheel build, no child interpreters (about a minute).
 test-fast: setup
-	$(BIN)/pytest -q -m "not lab and not browser and not packaging"
+	$(BIN)/pytest -q -m "not lab and not browser and not packaging and not slow"
 
 # JupyterLab on the notebooks (as root too: the README's setup runs as root). For a work copy with your
 # parameters filled in: `runbook open SCENARIO -f params.yaml --dir work`.

@@ -6,21 +6,23 @@ Bad input is one line on stderr and exit 2, before anything runs.
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from .errors import RunbookError
 from . import params as P
 from . import scenarios
 
 
-class UsageError(Exception):
+class UsageError(RunbookError):
     pass
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own errors: one line, exit 2
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .errors import RunbookError
 from .config import ConfigError, read_gitlab_rb, read_gitlab_yml, read_registry_config
 
 OMNIBUS_PATHS = {
@@ -25,7 +26,7 @@ OMNIBUS_PATHS = {
 OMNIBUS_LOG_DIRS = ("var/log/gitlab/registry", "var/log/gitlab/gitlab-rails", "var/log/gitlab/nginx")
 
 
-class DiscoveryError(ValueError):
+class DiscoveryError(RunbookError, ValueError):
     """Nothing usable under the root (one line naming the root)."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Iterator
 
@@ -63,11 +63,15 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Finding:
-    """What one check saw, what it means and how to fix it."""
+    """What one check saw, what it means and how to fix it.
+
+    ``id``, ``status`` and ``title`` are positional; everything else is named, so a call reads as what it says
+    and a forgotten field is a default, not a shifted argument."""
 
     id: str
     status: Status
     title: str
+    _: KW_ONLY
     detail: str = ""
     evidence: Any = field(default_factory=dict)
     remedy: str = ""
@@ -78,6 +82,16 @@ class Finding:
         object.__setattr__(self, "refs", tuple(self.refs))
         if not self.id or " " in self.id:
             raise ValueError(f"finding id must be a non-empty dotted name, got {self.id!r}")
+
+    @classmethod
+    def skip(cls, id: str, title: str, detail: str = "", **fields: Any) -> "Finding":
+        """A check that could not run: ``detail`` says what to provide so it can."""
+        return cls(id, Status.SKIP, title, detail=detail, **fields)
+
+    @classmethod
+    def info(cls, id: str, title: str, detail: str = "", **fields: Any) -> "Finding":
+        """Context worth showing that is neither healthy evidence nor a problem."""
+        return cls(id, Status.INFO, title, detail=detail, **fields)
 
     @property
     def cause(self) -> str:

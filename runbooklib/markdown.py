@@ -33,7 +33,9 @@ def md_inline(text: str) -> str:
 def md_block(text: str) -> str:
     """Paragraphs (blank-line separated; single newlines kept as breaks), `- ` / `* ` bullet lists and
     fenced code blocks (```), the one place where text keeps its lines and spaces."""
-    blocks, para, items = [], [], []
+    blocks: list[str] = []
+    para: list[str] = []
+    items: list[str] = []
     fence: list[str] | None = None
 
     def flush() -> None:

@@ -15,8 +15,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .errors import DEFAULT_TIMEOUT_S, RunbookError
+from .timebounds import parse_bound
 
-class ParamError(ValueError):
+
+class ParamError(RunbookError, ValueError):
     """Bad input from the user: one line that names what is wrong."""
 
     def _render_traceback_(self) -> list[str]:  # IPython (JupyterLab, papermill): the line, not a traceback
@@ -65,7 +68,7 @@ _V = [
     ParamSpec("gitlab_api_url", "str", "", "GitLab REST API base (https://host/api/v4)"),
     ParamSpec("gitlab_token", "str", "", "GitLab token: env:NAME or file:PATH", secret=True),
     ParamSpec("project", "str", "", "Project path or id"),
-    ParamSpec("timeout_s", "float", 10.0, "Bound on every network call, in seconds"),
+    ParamSpec("timeout_s", "float", DEFAULT_TIMEOUT_S, "Bound on every network call, in seconds"),
     # scenario-specific parameters (still one name, one meaning everywhere)
     ParamSpec("write_probe", "bool", False, "S3: also test write actions on one probe key under a dedicated prefix"),
     ParamSpec("apply", "bool", False, "Apply the cleanup plan (only with confirm_digest equal to the plan's digest)"),
@@ -210,8 +213,6 @@ def check_value(name: str, value: Any, source: str = "") -> None:
             raise ParamError(f"{where}: {text!r} has a path ({parts.path}); give the server's address only, "
                              "e.g. " + f"{parts.scheme}://{parts.netloc}")
     elif name in TIME_PARAMS:
-        from .logs.scan import parse_bound
-
         try:
             parse_bound(value)
         except (ValueError, OverflowError, OSError) as exc:

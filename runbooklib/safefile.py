@@ -12,10 +12,12 @@ import os
 import stat
 from pathlib import Path
 
+from .errors import RunbookError
+
 DEFAULT_CAP = 64 << 20  # 64 MiB: larger than any config, key or capture an operator means to hand us
 
 
-class UnsafeFile(OSError):
+class UnsafeFile(RunbookError, OSError):
     """A path we will not read: not a regular file, too large, or unreadable. ``kind`` says which."""
 
     def __init__(self, path: str | os.PathLike, kind: str, reason: str) -> None:
@@ -113,7 +115,7 @@ def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
         return False
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:g} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"

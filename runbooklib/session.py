@@ -14,6 +14,7 @@ import httpx
 from . import params as P
 from . import scenarios
 from .findings import Finding, Findings, Report, Status
+from .labref import running_lab_params
 from .probes.http import make_client
 
 
@@ -24,14 +25,12 @@ _ABOUT_REGISTRY = ("tags.", "catalog.", "clock.", "token.", "trust.", "push.", "
 def fill_from_running_lab(scenario_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The running lab's parameters when every value the lab would set is still at its default; else the
     values unchanged. A required value still empty then gets an error saying how to fill it."""
-    from .lab.control import running_lab
-
     schema = scenarios.get(scenario_id).schema
     untouched = all(values.get(n, s.default) == s.default for n, s in schema.items() if n != "timeout_s")
-    lab = running_lab() if untouched else None
-    if lab is not None:
-        lab_values = P.load_file(lab.params_path)
-        print(f"Parameters of the running lab ({lab.params_path}): set the parameters cell to target your registry.")
+    lab_params = running_lab_params() if untouched else None
+    if lab_params is not None:
+        lab_values = P.load_file(lab_params)
+        print(f"Parameters of the running lab ({lab_params}): set the parameters cell to target your registry.")
         return {**dict(values), **{n: v for n, v in lab_values.items() if n in schema}}
     empty = [n for n, s in schema.items() if s.required and values.get(n) in ("", None, [])]
     if empty:
@@ -72,6 +71,11 @@ class Session:
         return cls(scenario_id, values, findings_path)
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The resolved parameter values as a mapping, for library calls that take them all (``connect_s3``)."""
+        return dict(vars(self.p))
+
+    @property
     def http(self) -> httpx.Client:
         """A client bounded by `timeout_s`, trusting `ca_bundle` when given."""
         if self._http is None:
@@ -80,10 +84,10 @@ class Session:
             try:
                 self._http = make_client(float(self.p.timeout_s), getattr(self.p, "ca_bundle", "") or "")
             except CABundleError as exc:  # a finding, once; probes go on with the system store
-                self.add(Finding("params.ca_bundle_unusable", "error", "The ca_bundle parameter cannot be used",
-                                 f"{exc}. Probes below verify against the system store instead.",
-                                 {"ca_bundle": self.p.ca_bundle},
-                                 "Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
+                self.add(Finding("params.ca_bundle_unusable", Status.ERROR, "The ca_bundle parameter cannot be used",
+                                 detail=f"{exc}. Probes below verify against the system store instead.",
+                                 evidence={"ca_bundle": self.p.ca_bundle},
+                                 remedy="Point `ca_bundle` at a readable PEM file with the CA certificate(s)."))
                 self._http = make_client(float(self.p.timeout_s))
         return self._http
 
@@ -111,6 +115,8 @@ class Session:
         if not about_registry:
             return f
         v = self._not_registry
+        if v is None:
+            return f
         return replace(f, status=Status.SKIP, title=f"Not checked: {f.title}",
                        detail=f"{target} is not answered by a registry ({v.title}), so this result says nothing "
                               f"about the registry. {f.detail}".strip())

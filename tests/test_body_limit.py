@@ -8,7 +8,6 @@ import json
 import os
 
 import httpx
-import pytest
 
 from runbooklib.config.nginx import check_nginx_config
 from runbooklib.findings import Finding
@@ -134,8 +133,7 @@ def test_healthy_lab_lets_large_bodies_through_its_nginx(lab):
     assert {f.id: f.status.value for f in found} == {"body_limit.ok": "ok", "body_limit.hops_unlimited": "ok"}
 
 
-@pytest.mark.parametrize("faulted_lab", [["outer-body-limit"]], indirect=True)
-def test_outer_proxy_limit_is_named_by_the_runbook_triage_and_a_real_push(faulted_lab, tmp_path):
+def test_outer_proxy_limit_is_named_by_the_runbook_triage_and_a_real_push(lab_with, tmp_path):
     import base64
     import shutil
     import subprocess
@@ -145,7 +143,7 @@ def test_outer_proxy_limit_is_named_by_the_runbook_triage_and_a_real_push(faulte
     from runbooklib.lab import component_nginx as nginx
     from runbooklib.lab.image import build_oci_layout
 
-    lab = faulted_lab
+    lab = lab_with("outer-body-limit")  # read-only: shared with the generated fault test
     r = runbook("run", "body-limit-413", "-f", str(lab.params_path), "-o", str(tmp_path / "run"))
     assert r.returncode == 1, r.stderr
     found = _findings(tmp_path / "run" / "body-limit-413.findings.json")

@@ -10,8 +10,8 @@ def _f(fid, status, **kw):
 
 
 def test_finding_json_round_trip_keeps_every_field():
-    f = Finding("tls.self_signed", "fail", "Self-signed", "seen <b>", {"subject": "CN=x", "n": [1, 2]},
-                "- Omnibus: do X", ("x509: certificate signed by unknown authority",))
+    f = Finding("tls.self_signed", "fail", "Self-signed", detail="seen <b>", evidence={"subject": "CN=x", "n": [1, 2]},
+                remedy="- Omnibus: do X", refs=("x509: certificate signed by unknown authority",))
     back = Finding.from_dict(json.loads(json.dumps(f.to_dict())))
     assert back == f
     assert back.status is Status.FAIL
@@ -40,7 +40,7 @@ def test_worst_of_nothing_is_ok():
 
 
 def test_html_escapes_evidence_taken_from_the_network():
-    f = Finding("proxy.page", "warn", "t", "d", {"body": "<script>alert(1)</script><img src='https://x/y.png'>"})
+    f = Finding("proxy.page", "warn", "t", detail="d", evidence={"body": "<script>alert(1)</script><img src='https://x/y.png'>"})
     html = f._repr_html_()
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html
@@ -128,7 +128,7 @@ def test_markdown_escapes_everything_but_its_own_small_syntax():
 def test_fenced_code_in_a_remedy_keeps_its_lines_and_detail_code_spans_render():
     from runbooklib.findings import Finding, Status, render_finding_html
 
-    f = Finding("x.y", Status.FAIL, "T", "NGINX sends `Location: http://` on the TLS port",
+    f = Finding("x.y", Status.FAIL, "T", detail="NGINX sends `Location: http://` on the TLS port",
                 remedy="In the `location /` block:\n```\nproxy_set_header Host $http_host;\nproxy_set_header X-Forwarded-Proto $scheme;\n```\nThen reload.")
     page = render_finding_html(f)
     assert "`" not in page and "<code>Location: http://</code>" in page

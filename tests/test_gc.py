@@ -8,7 +8,6 @@ import json
 import re
 
 import httpx
-import pytest
 
 from runbooklib.findings import Finding
 from runbooklib.logs.gc import check_gc_output, check_gc_text, gc_repositories, parse_gc_output
@@ -139,14 +138,13 @@ def test_healthy_lab_tags_pull_and_links_lead_to_data(lab):
     assert {f.id: f.status.value for f in pulls + storage} == {"gc.pulls_ok": "ok", "gc.storage_consistent": "ok"}
 
 
-@pytest.mark.parametrize("faulted_lab", [["gc-delete-untagged"]], indirect=True)
-def test_delete_untagged_over_an_index_is_named_by_the_runbook_triage_and_a_real_pull(faulted_lab, tmp_path):
+def test_delete_untagged_over_an_index_is_named_by_the_runbook_triage_and_a_real_pull(lab_with, tmp_path):
     import base64
     import subprocess
 
     from runbooklib.lab import control
 
-    lab = faulted_lab
+    lab = lab_with("gc-delete-untagged")  # read-only: shared with the generated fault test
     pushed = lab.options["gc_delete_untagged"]
     r = runbook("run", "gc-broke-pulls", "-f", str(lab.params_path), "-o", str(tmp_path / "run"))
     assert r.returncode == 1, r.stderr

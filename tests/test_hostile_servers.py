@@ -129,7 +129,9 @@ def test_triage_against_a_hostile_server_ends_in_bounded_time_and_memory(server_
                                       str(TIMEOUT_S), "-o", str(out)], timeout=300)
     assert r.returncode in (0, 1), r.stderr  # it finished, with findings
     probes = max(server.connections, 1)
-    assert took < TIMEOUT_S * probes + 20, (took, probes)  # 20 s: interpreter, kernel start, report
+    # 90 s covers interpreter, kernel start and report on a loaded 2-core machine; a trickle without the
+    # deadline runs until the 300 s subprocess timeout
+    assert took < TIMEOUT_S * probes + 90, (took, probes)
     assert rss_kib < 1024 * 1024, f"peak RSS {rss_kib} KiB"
     findings = json.loads((out / "triage.findings.json").read_text())["findings"]
     assert findings and (out / "triage.html").exists()

@@ -69,6 +69,25 @@ def test_committed_notebook_is_exactly_what_its_outline_generates(path):
         f"{path.name} drifted from tools/outlines: run `python tools/make_notebooks.py {path.stem}`")
 
 
+def test_make_notebooks_check_passes_on_the_tree_and_fails_on_a_planted_drift(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "tools", copy / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", copy / "notebooks")
+    planted = copy / "notebooks" / "logs.ipynb"
+    planted.write_text(planted.read_text(encoding="utf-8").replace("## ", "## (edited by hand) ", 1), encoding="utf-8")
+    bad = subprocess.run([sys.executable, str(copy / "tools" / "make_notebooks.py"), "--check"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and bad.stdout.splitlines() == [
+        "notebooks/logs.ipynb drifted from tools/outlines: run `python tools/make_notebooks.py logs`"]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_names_the_runbook_kernel_and_leaves_lab_values_to_the_running_lab(path):
     nb = nbformat.read(str(path), as_version=4)

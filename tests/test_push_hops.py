@@ -67,7 +67,7 @@ def test_relative_urls_set_in_the_registry_process_environment_count(tmp_path):
 
     from runbooklib.config.nginx import check_nginx_config
     from runbooklib.config.registry import read_registry_config
-    from runbooklib.probes.procenv import find_registry_processes
+    from runbooklib.config.procenv import find_registry_processes
     from runbooklib.probes.push import check_url_settings
 
     config = tmp_path / "config.yml"

@@ -27,7 +27,7 @@ from runbooklib import params as P
 from runbooklib import scenarios
 from runbooklib.logs.redact import redact_line
 from runbooklib.report import sanitize
-from runbooklib.report.redact import MASK, KnownSecrets
+from runbooklib.redact import MASK, KnownSecrets
 from runbooklib.report.sanitize import Redactor, html_structure, recheck_tree
 from tests.conftest import runbook
 
@@ -411,6 +411,7 @@ def _logs_values(tmp_path: Path) -> dict:
     return P.validate(sc.schema, {}, [("log_paths", [str(log)])], scenario="logs")
 
 
+@pytest.mark.slow
 def test_runner_withholds_a_notebook_it_cannot_redact_and_says_so(tmp_path, monkeypatch):
     from runbooklib.report.runner import run_scenario
 
@@ -430,6 +431,7 @@ def test_runner_withholds_a_notebook_it_cannot_redact_and_says_so(tmp_path, monk
     assert_no_form_in(out, CANARY)
 
 
+@pytest.mark.slow
 def test_runner_withholds_findings_it_cannot_redact_and_exits_2(tmp_path, monkeypatch):
     from runbooklib.report.runner import run_scenario
 

@@ -72,6 +72,7 @@ def _keys(client):
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(spec=layout, tamper=st.booleans())

@@ -1,6 +1,6 @@
 """A secret given by reference never lands in any artifact, even when a step quotes it."""
 
-from runbooklib.report.redact import MASK, redact_text
+from runbooklib.redact import MASK, redact_text
 from tests.conftest import runbook
 
 

@@ -163,9 +163,8 @@ def test_healthy_lab_serves_blobs_itself_and_nothing_warns(lab):
     assert {f.id: f.status.value for f in found} == {"redirect.config_off": "ok", "redirect.not_used": "ok"}
 
 
-@pytest.mark.parametrize("faulted_lab", [["storage-redirect-unreachable"]], indirect=True)
-def test_in_cluster_regionendpoint_is_named_by_the_runbook_and_by_triage(faulted_lab, tmp_path):
-    lab = faulted_lab
+def test_in_cluster_regionendpoint_is_named_by_the_runbook_and_by_triage(lab_with, tmp_path):
+    lab = lab_with("storage-redirect-unreachable")  # read-only: shared with the generated fault test
     r = runbook("run", "storage-redirect-unreachable", "-f", str(lab.params_path), "-o", str(tmp_path / "run"))
     assert r.returncode == 1, r.stderr
     found = _findings(tmp_path / "run" / "storage-redirect-unreachable.findings.json")

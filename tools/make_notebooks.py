@@ -66,9 +66,18 @@ def cell_ids(cells: list[nbformat.NotebookNode]) -> list[str]:
     return ids
 
 
+def heading(sc: "scenarios.Scenario") -> str:
+    """The notebook's title and where GitLab documents it, from the scenario spec (outlines never retype them)."""
+    if sc.beyond_the_page:
+        where = "**Beyond GitLab's troubleshooting page:** " + sc.seed_section.split(":", 1)[-1].strip() + "."
+    else:
+        where = f"**GitLab's documentation:** [{sc.seed_section}]({sc.doc_url})"
+    return f"# {sc.title}\n\n{where}\n\n"
+
+
 def build(scenario_id: str, intro: str, imports: str, steps: list[tuple[str, str]]) -> nbformat.NotebookNode:
     sc = scenarios.get(scenario_id)
-    cells = [nbformat.v4.new_markdown_cell(intro.strip()), parameters_cell(scenario_id)]
+    cells = [nbformat.v4.new_markdown_cell(heading(sc) + intro.strip()), parameters_cell(scenario_id)]
     cells.append(nbformat.v4.new_code_cell(f"{imports.strip()}\n\nrb = Session.start({scenario_id!r}, globals())"))
     for md, code in steps:
         cells.append(nbformat.v4.new_markdown_cell(md.strip()))
@@ -107,14 +116,36 @@ def render(scenario_id: str) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def main(argv: list[str]) -> None:
+def drifted(only: list[str] | None = None) -> list[str]:
+    """Scenario ids whose committed notebook differs from what its outline generates (or is missing)."""
+    out = []
     for scenario_id in sorted(outlines()):
-        if argv and scenario_id not in argv:
+        if only and scenario_id not in only:
+            continue
+        path = ROOT / "notebooks" / f"{scenario_id}.ipynb"
+        if not path.is_file() or path.read_text(encoding="utf-8") != render(scenario_id):
+            out.append(scenario_id)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """Write the notebooks (all, or the ids given); ``--check`` writes nothing and exits 1 on any drift."""
+    check = "--check" in argv
+    ids = [a for a in argv if a != "--check"]
+    if check:
+        stale = drifted(ids)
+        for scenario_id in stale:
+            print(f"notebooks/{scenario_id}.ipynb drifted from tools/outlines: run "
+                  f"`python tools/make_notebooks.py {scenario_id}`")
+        return 1 if stale else 0
+    for scenario_id in sorted(outlines()):
+        if ids and scenario_id not in ids:
             continue
         path = ROOT / "notebooks" / f"{scenario_id}.ipynb"
         path.write_text(render(scenario_id), encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

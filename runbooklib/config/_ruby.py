@@ -514,7 +514,7 @@ class LiteralParser:
         if name in BLOCK_OPENERS or name in ("end", "else", "elsif", "when", "rescue", "ensure", "then"):
             raise NotLiteral(f"`{name}` (control flow) is not evaluated")
         nxt = self.peek()
-        indexing = self.is_op("[") and (nxt.start == t.end or name not in CALL_SETTINGS)  # `roles ['x']` is a call
+        indexing = self.is_op("[") and nxt is not None and (nxt.start == t.end or name not in CALL_SETTINGS)  # `roles ['x']` is a call
         if indexing:
             keys = []
             while self.is_op("["):

@@ -134,3 +134,9 @@ def as_str(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: a config section that is missing or mistyped reads as
+    empty (the checks report the mistype), never as an AttributeError."""
+    return value if isinstance(value, dict) else {}

@@ -68,33 +68,33 @@ def check_config_readable(path: str | Path | None, kind: str) -> list[Finding]:
     label, reader, where = _KINDS[k]
     if not path:
         return [Finding("config.not_given", Status.SKIP, f"No {label} given",
-                        f"No path for the {label}: checks that need it are skipped.", {"kind": k},
-                        f"Pass the file ({where}).")]
+                        detail=f"No path for the {label}: checks that need it are skipped.", evidence={"kind": k},
+                        remedy=f"Pass the file ({where}).")]
     path = str(path)
     try:
         cfg = reader(path)
     except ConfigError as err:
         if err.kind == "unreadable":
-            return [Finding("config.unreadable", Status.ERROR, f"Cannot read the {label}", str(err),
-                            {"file": err.file, "kind": k},
-                            f"Check the path and permissions ({where}). Copy the file somewhere readable if "
+            return [Finding("config.unreadable", Status.ERROR, f"Cannot read the {label}", detail=str(err),
+                            evidence={"file": err.file, "kind": k},
+                            remedy=f"Check the path and permissions ({where}). Copy the file somewhere readable if "
                             "this notebook does not run as a user that may read it.")]
-        return [Finding("config.invalid", Status.ERROR, f"The {label} is not valid", str(err),
-                        {"file": err.file, "line": err.line, "kind": k, "line_text": _line_text(err.file, err.line)},
-                        f"Fix the file at {err.file}:{err.line or '?'} (YAML: indentation with spaces only, "
+        return [Finding("config.invalid", Status.ERROR, f"The {label} is not valid", detail=str(err),
+                        evidence={"file": err.file, "line": err.line, "kind": k, "line_text": _line_text(err.file, err.line)},
+                        remedy=f"Fix the file at {err.file}:{err.line or '?'} (YAML: indentation with spaces only, "
                         "`key: value`, quotes around values with `: ` or `#`). A registry with an invalid config.yml "
                         "does not start; GitLab with an invalid gitlab.yml does not boot.")]
-    findings = [Finding("config.readable", Status.OK, f"{label} read", _summary(cfg), _evidence(cfg))]
+    findings = [Finding("config.readable", Status.OK, f"{label} read", detail=_summary(cfg), evidence=_evidence(cfg))]
     if isinstance(cfg, GitLabRb) and cfg.relevant_not_understood:
         rel = cfg.relevant_not_understood
         findings.append(Finding(
             "config.not_understood", Status.WARN,
             f"{len(rel)} registry-related line(s) of gitlab.rb not evaluated",
-            "These statements are Ruby beyond plain values (method calls, ENV, interpolation, conditionals); "
+            detail="These statements are Ruby beyond plain values (method calls, ENV, interpolation, conditionals); "
             "their effect is unknown here, so checks based on gitlab.rb may miss them: "
             + "; ".join(f"line {nu.line}: {nu.reason}" for nu in rel[:5]) + ("; ..." if len(rel) > 5 else ""),
-            {"file": cfg.source, "not_understood": [nu.to_dict() for nu in rel]},
-            "Compare with the generated files, which hold the evaluated result: "
+            evidence={"file": cfg.source, "not_understood": [nu.to_dict() for nu in rel]},
+            remedy="Compare with the generated files, which hold the evaluated result: "
             "/var/opt/gitlab/registry/config.yml and /var/opt/gitlab/gitlab-rails/etc/gitlab.yml.",
         ))
     return findings

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import RunbookError
+
 MAX_BYTES = 8 * 1024 * 1024  # a config larger than this is not a config: refuse rather than stall a notebook
 
 
-class ConfigError(ValueError):
+class ConfigError(RunbookError, ValueError):
     """A config file that cannot be read (``kind="unreadable"``) or understood (``kind="invalid"``).
 
     ``str()`` is one line, ``FILE:LINE: what`` (or ``FILE: what`` when no line applies), so it can go

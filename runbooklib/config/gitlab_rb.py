@@ -56,6 +56,9 @@ class NotUnderstood(tuple):
 
     ``text`` is the statement's source (whitespace collapsed, secret literals masked)."""
 
+    reason: str
+    relevant: bool
+
     def __new__(cls, line: int, text: str, reason: str = "", relevant: bool = True) -> "NotUnderstood":
         self = super().__new__(cls, (line, text))
         self.reason = reason

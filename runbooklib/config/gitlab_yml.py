@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..report.redact import MASK
+from ..redact import MASK
 from ._yaml import YamlDoc, as_bool, as_int, as_str, load_yaml, parse_yaml
 from .errors import ConfigError
 from .redact import redact_config

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..report.redact import MASK
+from ..redact import MASK
 
 # Compared after lower-casing and dropping everything but letters and digits ("http_secret" -> "httpsecret").
 _SECRET_WORDS = ("secret", "password", "passwd", "privatekey", "passphrase")

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ._yaml import YamlDoc, as_bool, as_int, as_str, dig, load_yaml, parse_yaml
+from ._yaml import YamlDoc, as_bool, as_int, as_str, dig, load_yaml, mapping, parse_yaml
 from .errors import ConfigError
 from .redact import partial_mask, redact_config
 
@@ -406,7 +406,7 @@ def _build(cfg: dict[str, Any], source: str, flavour: str, lines: dict[str, int]
     # Misplaced keys that look right but that the registry ignores.
     if "level" in cfg:
         notes.append("top-level `level:` is not `log.level`: the registry ignores it (put it under `log:`)")
-    log_section = cfg.get("log") if isinstance(cfg.get("log"), dict) else {}
+    log_section = mapping(cfg.get("log"))
     level = as_str(log_section.get("level"))
     if level is None and cfg.get("loglevel") is not None:
         level = as_str(cfg.get("loglevel"))
@@ -420,7 +420,7 @@ def _build(cfg: dict[str, Any], source: str, flavour: str, lines: dict[str, int]
         defaulted.add("log.level")
         default_values["log.level"] = "info"
 
-    http_section = cfg.get("http") if isinstance(cfg.get("http"), dict) else {}
+    http_section = mapping(cfg.get("http"))
     dbg = http_section.get("debug") if isinstance(http_section.get("debug"), dict) else None
     debug = None
     if dbg is not None:
@@ -429,7 +429,7 @@ def _build(cfg: dict[str, Any], source: str, flavour: str, lines: dict[str, int]
             prometheus_enabled=bool(as_bool(dig(dbg, "prometheus", "enabled"))),
             prometheus_path=as_str(dig(dbg, "prometheus", "path")),
         )
-    tls = http_section.get("tls") if isinstance(http_section.get("tls"), dict) else {}
+    tls = mapping(http_section.get("tls"))
     cas = tls.get("clientcas") or ()
     http = HttpConfig(
         addr=as_str(http_section.get("addr")),
@@ -598,11 +598,12 @@ def _helm_to_config(data: dict[str, Any], doc: YamlDoc, storage_doc: YamlDoc | N
     """Render the chart's registry values into the config.yml keys the chart would produce."""
     if "USER-SUPPLIED VALUES" in data:
         notes.append("`helm get values` output: only user-supplied values; chart defaults are filled in here")
+    prefix: tuple[str, ...]
     if isinstance(data.get("registry"), dict):
         reg, prefix = data["registry"], ("registry",)
     else:  # the registry chart's own values (standalone)
         reg, prefix = data, ()
-    glob = data.get("global") if isinstance(data.get("global"), dict) else {}
+    glob = mapping(data.get("global"))
     cfg: dict[str, Any] = {"version": 0.1}
     lines: dict[str, int] = {}
     mappings: list[HelmMapping] = []
@@ -624,7 +625,7 @@ def _helm_to_config(data: dict[str, Any], doc: YamlDoc, storage_doc: YamlDoc | N
         notes.append(f"{'.'.join(prefix + ('enabled',))} is false: the chart deploys no registry")
 
     # auth.token.*
-    hosts = glob.get("hosts") if isinstance(glob.get("hosts"), dict) else {}
+    hosts = mapping(glob.get("hosts"))
     https = as_bool(hosts.get("https"))
     scheme = "http" if https is False else "https"
     domain = as_str(hosts.get("domain"))
@@ -647,7 +648,7 @@ def _helm_to_config(data: dict[str, Any], doc: YamlDoc, storage_doc: YamlDoc | N
             mapped((helm_key,), f"auth.token.{key}", reg[helm_key])
         else:
             mapped((helm_key,), f"auth.token.{key}", default, default=True)
-    cert = reg.get("certificate") if isinstance(reg.get("certificate"), dict) else {}
+    cert = mapping(reg.get("certificate"))
     gcert = dig(glob, "registry", "certificate") if isinstance(dig(glob, "registry", "certificate"), dict) else {}
     secret = as_str(cert.get("secret")) or as_str(gcert.get("secret")) or "gitlab-registry"
     key = as_str(cert.get("key")) or as_str(gcert.get("key")) or "registry-auth.crt"
@@ -667,16 +668,16 @@ def _helm_to_config(data: dict[str, Any], doc: YamlDoc, storage_doc: YamlDoc | N
     mapped(("httpSecret",), "http.secret",
            f"k8s-secret:{as_str(hs.get('secret')) or 'RELEASE-registry-httpsecret'}/{as_str(hs.get('key')) or 'secret'}",
            "a Kubernetes Secret reference", default=not hs)
-    tls = reg.get("tls") if isinstance(reg.get("tls"), dict) else {}
+    tls = mapping(reg.get("tls"))
     if as_bool(tls.get("enabled")):
         name = as_str(tls.get("secretName")) or "RELEASE-registry-tls"
         mapped(("tls", "secretName"), "http.tls.certificate", f"k8s-secret:{name}/tls.crt", "TLS on the registry Service")
         mapped(("tls", "secretName"), "http.tls.key", f"k8s-secret:{name}/tls.key")
-    debug = reg.get("debug") if isinstance(reg.get("debug"), dict) else {}
+    debug = mapping(reg.get("debug"))
     dport = as_int(dig(debug, "addr", "port"))
     mapped(("debug", "addr", "port"), "http.debug.addr", f":{dport or HELM_DEBUG_PORT}",
            "the chart always runs the debug server (probes use /debug/health)", default=dport is None)
-    prom = debug.get("prometheus") if isinstance(debug.get("prometheus"), dict) else {}
+    prom = mapping(debug.get("prometheus"))
     if prom:
         mapped(("debug", "prometheus", "enabled"), "http.debug.prometheus.enabled", prom.get("enabled", False))
         mapped(("debug", "prometheus", "path"), "http.debug.prometheus.path", prom.get("path", "/metrics"),
@@ -706,7 +707,7 @@ def _helm_to_config(data: dict[str, Any], doc: YamlDoc, storage_doc: YamlDoc | N
     if storage_doc is not None:
         if not isinstance(storage_doc.data, dict):
             raise ConfigError(storage_doc.source, "is not a mapping of storage settings", line=1)
-        body = storage_doc.data.get("storage") if isinstance(storage_doc.data.get("storage"), dict) else storage_doc.data
+        body = mapping(storage_doc.data.get("storage")) or storage_doc.data
         storage = copy.deepcopy(body)
         notes.extend(storage_doc.duplicates)
         notes.append(f"storage read from {storage_doc.source}")

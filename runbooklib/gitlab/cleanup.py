@@ -286,7 +286,7 @@ def check_replay(replays: list[Replay]) -> list[Finding]:
     """What the policy deletes, per repository; ties GitLab decides at random are named."""
     if not replays:
         return [Finding("cleanup.result", Status.SKIP, "Nothing to replay",
-                        "No policy or no registry repositories (see the findings above).", {}, "", REFS)]
+                        detail="No policy or no registry repositories (see the findings above).", refs=REFS)]
     evidence: dict[str, Any] = {}
     total_deleted = total = 0
     ties: dict[str, list[str]] = {}
@@ -309,29 +309,29 @@ def check_replay(replays: list[Replay]) -> list[Finding]:
     out = []
     if errors:
         out.append(Finding("cleanup.cannot_run", Status.FAIL, "GitLab cannot run this policy: nothing is deleted",
-                           errors[0].error + ". GitLab's cleanup stops with an error for each repository.",
-                           {"policy": policy.as_dict()}, "Fix the policy (see the regex and older_than findings).",
-                           REFS))
+                           detail=errors[0].error + ". GitLab's cleanup stops with an error for each repository.",
+                           evidence={"policy": policy.as_dict()}, remedy="Fix the policy (see the regex and older_than findings).",
+                           refs=REFS))
     out.append(Finding(
         "cleanup.result", Status.OK,
         f"The policy deletes {total_deleted} of {total} tags in {len(replays)} repositor{'y' if len(replays) == 1 else 'ies'}",
-        "Replayed step by step as GitLab's cleanup service does (tables below). "
+        detail="Replayed step by step as GitLab's cleanup service does (tables below). "
         + ("The policy is disabled, so this is what it *would* delete. " if not policy.enabled else ""),
-        {"policy": policy.as_dict(), "repositories": evidence}, "", REFS))
+        evidence={"policy": policy.as_dict(), "repositories": evidence}, refs=REFS))
     if ties:
         out.append(Finding(
             "cleanup.keep_n_tie", Status.WARN, "Tags tied on created_at at the keep_n boundary: GitLab picks at random",
-            "These tags have the same created_at and straddle the keep_n cut. GitLab sorts with Ruby's `sort_by`, "
+            detail="These tags have the same created_at and straddle the keep_n cut. GitLab sorts with Ruby's `sort_by`, "
             "which is not stable: which of them are kept can change from run to run. Images retagged from the same "
-            "build share created_at.", {"undetermined": ties},
-            "If a specific tag must survive, make `name_regex_keep` match it (for example release tags), or raise "
-            "`keep_n` so the tie falls inside it.", REFS))
+            "build share created_at.", evidence={"undetermined": ties},
+            remedy="If a specific tag must survive, make `name_regex_keep` match it (for example release tags), or raise "
+            "`keep_n` so the tie falls inside it.", refs=REFS))
     if everything:
         out.append(Finding(
             "cleanup.deletes_everything", Status.WARN, "The policy deletes every tag except latest",
-            "In " + ", ".join(everything) + " no tag other than `latest` survives this replay.",
-            {"repositories": everything},
-            "Check keep_n / older_than / name_regex_keep if that is not intended.", REFS))
+            detail="In " + ", ".join(everything) + " no tag other than `latest` survives this replay.",
+            evidence={"repositories": everything},
+            remedy="Check keep_n / older_than / name_regex_keep if that is not intended.", refs=REFS))
     return out
 
 
@@ -343,30 +343,30 @@ def check_limits(replays: list[Replay], max_list_size: int = MAX_LIST_SIZE) -> l
     if sampled:
         out.append(Finding(
             "cleanup.truncated_run", Status.WARN, "More tags than one run processes: GitLab samples them",
-            f"After the regex step these repositories hold more than max_list_size ({max_list_size}) + keep_n tags. "
+            detail=f"After the regex step these repositories hold more than max_list_size ({max_list_size}) + keep_n tags. "
             "GitLab then takes a random sample of that size for each run (`tags.sample`), applies keep_n and "
             "older_than to the sample and leaves the rest for later runs: a single run deletes a random subset of "
             "the replay's deletions, and the repository shows `cleanup_unfinished` until it converges.",
-            {"repositories": sampled, "max_list_size": max_list_size},
-            "Let several runs converge, or raise `container_registry_cleanup_tags_service_max_list_size` "
+            evidence={"repositories": sampled, "max_list_size": max_list_size},
+            remedy="Let several runs converge, or raise `container_registry_cleanup_tags_service_max_list_size` "
             "(Admin > Settings > CI/CD > Container Registry, or the application settings API); "
-            "`container_registry_delete_tags_service_timeout` (250 s) bounds each run's deletions too.", REFS))
+            "`container_registry_delete_tags_service_timeout` (250 s) bounds each run's deletions too.", refs=REFS))
     many = {rp.repository: len(rp.tags) for rp in replays if len(rp.tags) > TOKEN_EXPIRY_TAGS}
     if many:
         out.append(Finding(
             "cleanup.many_tags", Status.WARN, f"Repositories with more than {TOKEN_EXPIRY_TAGS} tags",
-            "Reading every tag's creation time takes one registry request per tag; on instances without the "
+            detail="Reading every tag's creation time takes one registry request per tag; on instances without the "
             "registry metadata database a run over this many tags can outlive the registry token GitLab uses, and "
             "the registry logs `error authorizing context: invalid token` while nothing more is deleted.",
-            {"tags": many},
-            "Raise the token duration (Admin > Settings > CI/CD > Container Registry > Authorization token "
+            evidence={"tags": many},
+            remedy="Raise the token duration (Admin > Settings > CI/CD > Container Registry > Authorization token "
             "duration), or delete tags in bulk with the API (`DELETE /projects/:id/registry/repositories/:id/tags` "
-            "with `name_regex_delete`, `keep_n`, `older_than`).", REFS))
+            "with `name_regex_delete`, `keep_n`, `older_than`).", refs=REFS))
     if not out:
         out.append(Finding("cleanup.limits", Status.OK, "Tag counts within one run's limits",
-                           f"No repository exceeds max_list_size ({max_list_size}) + keep_n after the regex step, nor "
+                           detail=f"No repository exceeds max_list_size ({max_list_size}) + keep_n after the regex step, nor "
                            f"{TOKEN_EXPIRY_TAGS} tags.",
-                           {rp.repository: len(rp.tags) for rp in replays}, "", REFS))
+                           evidence={rp.repository: len(rp.tags) for rp in replays}, refs=REFS))
     return out
 
 
@@ -386,24 +386,24 @@ def check_regex_semantics(load: PolicyLoad, inv: Inventory) -> list[Finding]:
             out.append(Finding(
                 f"cleanup.regex_engine_difference.{field_name}", Status.WARN,
                 f"{field_name} means something else in Python's `re` than in GitLab's RE2",
-                f"On {len(engines)} of these tags RE2 (what GitLab runs) and Python's `re` disagree, so a test "
+                detail=f"On {len(engines)} of these tags RE2 (what GitLab runs) and Python's `re` disagree, so a test "
                 "made with Python (or many online testers) does not predict GitLab. Examples: `[[:alpha:]]` is a "
                 "POSIX class in RE2 but a set plus `]` in Python; `x{,2}` is literal text in RE2.",
-                {"pattern": pattern, "tags": engines[:50]},
-                "Test policy regexes with RE2 semantics (this runbook, or `re2` bindings).", REFS))
+                evidence={"pattern": pattern, "tags": engines[:50]},
+                remedy="Test policy regexes with RE2 semantics (this runbook, or `re2` bindings).", refs=REFS))
         anchoring = anchoring_differences(pattern, names)
         if anchoring:
             out.append(Finding(
                 f"cleanup.regex_anchoring_difference.{field_name}", Status.WARN,
                 f"{field_name}: GitLab's anchoring changes the outcome for {len(anchoring)} tag(s)",
-                f"GitLab compiles `\\A{pattern}\\z`; anchoring the whole pattern (`\\A(?:{pattern})\\z`) would decide "
-                "these tags differently.", {"pattern": pattern, "tags": anchoring[:50]},
-                f"Group the alternation: `({pattern})`.", REFS))
+                detail=f"GitLab compiles `\\A{pattern}\\z`; anchoring the whole pattern (`\\A(?:{pattern})\\z`) would decide "
+                "these tags differently.", evidence={"pattern": pattern, "tags": anchoring[:50]},
+                remedy=f"Group the alternation: `({pattern})`.", refs=REFS))
     if not out:
         out.append(Finding("cleanup.regex_semantics", Status.OK, "Policy regexes mean the same in RE2 and Python",
-                           "No tag is matched differently by RE2 and Python's `re`, nor by GitLab's anchoring "
+                           detail="No tag is matched differently by RE2 and Python's `re`, nor by GitLab's anchoring "
                            "versus anchoring the whole pattern.",
-                           {"name_regex": policy.name_regex, "name_regex_keep": policy.name_regex_keep}, "", REFS))
+                           evidence={"name_regex": policy.name_regex, "name_regex_keep": policy.name_regex_keep}, refs=REFS))
     return out
 
 
@@ -430,8 +430,8 @@ def explain_tag(replays: list[Replay], tag: str) -> list[Finding]:
     one repository when several have the tag."""
     if not tag:
         return [Finding("cleanup.tag_explained", Status.SKIP, "No tag to explain",
-                        "Give `tag` (or `repository/path:tag`) to see the step that keeps or deletes it.", {}, "",
-                        REFS)]
+                        detail="Give `tag` (or `repository/path:tag`) to see the step that keeps or deletes it.",
+                        refs=REFS)]
     repo_filter, name = "", tag
     if ":" in tag:
         repo_filter, name = tag.rsplit(":", 1)
@@ -443,9 +443,9 @@ def explain_tag(replays: list[Replay], tag: str) -> list[Finding]:
         names = sorted({n for rp in replays for n in rp.verdicts})
         close = difflib.get_close_matches(name, names, n=5)
         return [Finding("cleanup.tag_not_found", Status.WARN, f"Tag {tag!r} is not in the project's repositories",
-                        "GitLab lists no such tag" + (f" in {repo_filter}" if repo_filter else "") +
+                        detail="GitLab lists no such tag" + (f" in {repo_filter}" if repo_filter else "") +
                         ": it may be deleted already, in another project, or spelled differently.",
-                        {"repositories": [rp.repository for rp in replays], "similar": close}, "", REFS)]
+                        evidence={"repositories": [rp.repository for rp in replays], "similar": close}, refs=REFS)]
     out = []
     for rp, v in hits:
         status = Status.WARN if v.deleted or v.deleted is None else Status.OK
@@ -457,11 +457,10 @@ def explain_tag(replays: list[Replay], tag: str) -> list[Finding]:
             "name_regex": STEP_TITLES["regex"], "name_regex_keep": STEP_TITLES["regex"], "error": "policy"}[v.step]
         out.append(Finding(
             "cleanup.tag_explained", status, f"{rp.repository}:{v.tag} {verb} ({step})",
-            v.reason[:1].upper() + v.reason[1:] + ".",
-            {"repository": rp.repository, "tag": v.tag, "outcome": v.outcome, "step": v.step,
+            detail=v.reason[:1].upper() + v.reason[1:] + ".",
+            evidence={"repository": rp.repository, "tag": v.tag, "outcome": v.outcome, "step": v.step,
              "created_at": v.created_at, "position": v.position, "policy": rp.policy.as_dict(),
-             "now": rp.now, "older_than_threshold": rp.threshold, "trail": _steps_for(v, rp)},
-            "", REFS))
+             "now": rp.now, "older_than_threshold": rp.threshold, "trail": _steps_for(v, rp)}, refs=REFS))
     return out
 
 
@@ -490,9 +489,12 @@ def plot_tag_ages(replays: list[Replay], max_labelled: int = 40):
         return _age_days(item[1].created_at, item[0].now)
 
     if labelled:  # one row per tag: oldest at the bottom, undated (sorted as now) at the top
-        rows.sort(key=lambda item: (-(age_of(item) if age_of(item) is not None else -1.0), item[0].repository,
-                                    item[1].tag))
-        ypos = {(rp.repository, v.tag): i for i, (rp, v) in enumerate(rows)}
+        def order(item: tuple[Replay, Verdict]) -> tuple[float, str, str]:
+            age = age_of(item)
+            return (-(age if age is not None else -1.0), item[0].repository, item[1].tag)
+
+        rows.sort(key=order)
+        ypos: dict[tuple[str, str], float] = {(rp.repository, v.tag): i for i, (rp, v) in enumerate(rows)}
         many = len(replays) > 1
         ax.set_yticks(range(len(rows)), [f"{rp.repository}:{v.tag}" if many else v.tag for rp, v in rows],
                       fontsize=8)

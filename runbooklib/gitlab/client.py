@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from ..errors import DEFAULT_TIMEOUT_S, RunbookError
 from ..findings import Finding, Status
 from ..probes.api import transport_remedy
 from ..probes.auth import show_origin, url_origin
@@ -31,7 +32,7 @@ ROLES = {10: "Guest", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Ow
 
 
 @dataclass
-class GitLabError(Exception):
+class GitLabError(RunbookError):
     """Why a GitLab API call gave no usable answer.
 
     ``kind`` is one of: not_configured, transport, unauthorized, insufficient_scope, forbidden, not_found,
@@ -127,7 +128,7 @@ class GitLabClient:
         token: str = "",
         *,
         http: httpx.Client | None = None,
-        timeout_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         token_header: str = "",
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_wait_s: float | None = None,
@@ -360,8 +361,8 @@ class GitLabClient:
         every call) is a SKIP finding ``skip_id`` that points back to it, so a report names it once."""
         key = (err.kind, err.status, err.message if err.kind in ("not_found", "forbidden") else "")
         if key in self._reported:
-            return Finding(skip_id, Status.SKIP, f"{what}: not read", f"Same failure as reported above: {err.message}.",
-                           {"failure": err.kind}, "", refs)
+            return Finding(skip_id, Status.SKIP, f"{what}: not read", detail=f"Same failure as reported above: {err.message}.",
+                           evidence={"failure": err.kind}, refs=refs)
         self._reported.add(key)
         return error_finding(err, what, fid_prefix, refs)
 
@@ -398,54 +399,54 @@ def error_finding(err: GitLabError, what: str, fid_prefix: str = "gitlab", refs:
     kind = err.kind
     if kind == "not_configured":
         return Finding(f"{fid_prefix}.not_configured", Status.ERROR, f"{what}: GitLab API not configured",
-                       err.message, ev, "Give `gitlab_api_url` (https://<gitlab>/api/v4) and `gitlab_token`.", refs)
+                       detail=err.message, evidence=ev, remedy="Give `gitlab_api_url` (https://<gitlab>/api/v4) and `gitlab_token`.", refs=refs)
     if kind == "transport":
         from ..probes.http import TransportFailure
 
         remedy = transport_remedy(TransportFailure(err.transport_kind or "protocol", err.message), err.url)
         return Finding(f"{fid_prefix}.unreachable", Status.FAIL, f"{what}: GitLab API unreachable ({err.transport_kind})",
-                       f"GET {err.url} failed before any HTTP answer: {err.message}.", ev, remedy, refs)
+                       detail=f"GET {err.url} failed before any HTTP answer: {err.message}.", evidence=ev, remedy=remedy, refs=refs)
     if kind == "unauthorized":
         return Finding(
             f"{fid_prefix}.unauthorized", Status.FAIL, f"{what}: GitLab refused the token (401)",
-            f"GitLab answered 401 ({err.message}): the token is missing, mistyped, expired or revoked. Reading a "
+            detail=f"GitLab answered 401 ({err.message}): the token is missing, mistyped, expired or revoked. Reading a "
             "project's registry through the API needs a token with the `read_api` (or `api`) scope and the "
-            "Reporter role or above.", ev, _PAT_REMEDY, refs)
+            "Reporter role or above.", evidence=ev, remedy=_PAT_REMEDY, refs=refs)
     if kind == "insufficient_scope":
         scopes = " or ".join(f"`{s}`" for s in err.scopes) or "`read_api`"
         return Finding(
             f"{fid_prefix}.insufficient_scope", Status.FAIL, f"{what}: the token lacks the {scopes} scope (403)",
-            f"GitLab accepted the token but refused the call with insufficient_scope: it needs {scopes}. A token "
+            detail=f"GitLab accepted the token but refused the call with insufficient_scope: it needs {scopes}. A token "
             "with only `read_registry`/`write_registry` can log in to the registry but cannot read the REST API.",
-            {**ev, "needed_scopes": list(err.scopes)}, _PAT_REMEDY, refs)
+            evidence={**ev, "needed_scopes": list(err.scopes)}, remedy=_PAT_REMEDY, refs=refs)
     if kind == "forbidden":
         return Finding(
             f"{fid_prefix}.forbidden", Status.FAIL, f"{what}: the token's user lacks the role (403)",
-            f"GitLab answered 403 ({err.message}): the token is valid and has an API scope, but its user's role "
+            detail=f"GitLab answered 403 ({err.message}): the token is valid and has an API scope, but its user's role "
             "is too low. Listing registry repositories and tags of a private project needs Reporter or above; "
-            "branches need Reporter; the cleanup policy settings need Maintainer.", ev,
-            "Give the user (or the project/group access token) the Reporter role or higher in the project "
-            "(Maintainer to read or change the cleanup policy), or use a token of a user who has it.", refs)
+            "branches need Reporter; the cleanup policy settings need Maintainer.", evidence=ev,
+            remedy="Give the user (or the project/group access token) the Reporter role or higher in the project "
+            "(Maintainer to read or change the cleanup policy), or use a token of a user who has it.", refs=refs)
     if kind == "not_found":
         return Finding(
             f"{fid_prefix}.not_found", Status.FAIL, f"{what}: not found (404)",
-            f"GitLab answered 404 ({err.message}). Either the path or id is wrong (give the full path, "
+            detail=f"GitLab answered 404 ({err.message}). Either the path or id is wrong (give the full path, "
             "`group/subgroup/project`, or the numeric id), or the token's user cannot see it: GitLab answers 404, "
-            "not 403, for private projects and groups you are not a member of.", ev,
-            "Check the path on the project's page (Settings > General shows the id), and that the token's user "
-            "is a member of the project or its group.", refs)
+            "not 403, for private projects and groups you are not a member of.", evidence=ev,
+            remedy="Check the path on the project's page (Settings > General shows the id), and that the token's user "
+            "is a member of the project or its group.", refs=refs)
     if kind == "rate_limited":
         return Finding(
             f"{fid_prefix}.rate_limited", Status.ERROR, f"{what}: GitLab rate limit (429)",
-            f"{err.message}. Waits longer than {err.evidence.get('max_wait_s', 'timeout_s')} s (the call timeout) are "
-            "not sat through.", ev,
-            "Run again later, or ask an administrator about the API rate limits (Admin > Settings > Network > "
-            "User and IP rate limits).", refs)
+            detail=f"{err.message}. Waits longer than {err.evidence.get('max_wait_s', 'timeout_s')} s (the call timeout) are "
+            "not sat through.", evidence=ev,
+            remedy="Run again later, or ask an administrator about the API rate limits (Admin > Settings > Network > "
+            "User and IP rate limits).", refs=refs)
     if kind == "cross_origin":
         return Finding(
             f"{fid_prefix}.cross_origin", Status.FAIL, f"{what}: GitLab pointed outside its API origin; not followed",
-            f"{err.message}. What was listed before this point is incomplete.", ev,
-            "GitLab writes pagination `Link` URLs from its own `external_url`; one on another host, port or scheme "
+            detail=f"{err.message}. What was listed before this point is incomplete.", evidence=ev,
+            remedy="GitLab writes pagination `Link` URLs from its own `external_url`; one on another host, port or scheme "
             "than `gitlab_api_url` means the two disagree (often a TLS proxy in front of an `http://` "
             "external_url).\n"
             "- Omnibus: set `external_url 'https://<the host clients use>'` in /etc/gitlab/gitlab.rb, then "
@@ -453,16 +454,16 @@ def error_finding(err: GitLabError, what: str, fid_prefix: str = "gitlab", refs:
             "- Helm: `global.hosts.domain` / `global.hosts.https: true`.\n"
             "- Source: `gitlab.host`, `gitlab.port` and `gitlab.https` in gitlab.yml.\n"
             "If the other URL is the right GitLab, set `gitlab_api_url` to it instead: the token is only ever sent "
-            "to the origin you configure.", refs)
+            "to the origin you configure.", refs=refs)
     if kind == "server":
         return Finding(f"{fid_prefix}.server_error", Status.FAIL, f"{what}: GitLab server error ({err.status})",
-                       f"GitLab answered {err.status}: {err.message}.", ev,
-                       "Check GitLab's `production_json.log` / `exceptions_json.log` for the request "
-                       "(Omnibus: `gitlab-ctl tail gitlab-rails`; Helm: webservice pod logs).", refs)
+                       detail=f"GitLab answered {err.status}: {err.message}.", evidence=ev,
+                       remedy="Check GitLab's `production_json.log` / `exceptions_json.log` for the request "
+                       "(Omnibus: `gitlab-ctl tail gitlab-rails`; Helm: webservice pod logs).", refs=refs)
     return Finding(
         f"{fid_prefix}.bad_answer", Status.FAIL, f"{what}: not GitLab's API answer",
-        f"{err.message}. `gitlab_api_url` may not point at GitLab's REST API (it ends with `/api/v4`).", ev,
-        "Set `gitlab_api_url` to https://<your GitLab host>/api/v4.", refs)
+        detail=f"{err.message}. `gitlab_api_url` may not point at GitLab's REST API (it ends with `/api/v4`).", evidence=ev,
+        remedy="Set `gitlab_api_url` to https://<your GitLab host>/api/v4.", refs=refs)
 
 
 def check_api_access(gl: GitLabClient, project: str = "", group: str = "",
@@ -474,8 +475,8 @@ def check_api_access(gl: GitLabClient, project: str = "", group: str = "",
     if not gl.has_token:
         findings.append(Finding(
             "gitlab.no_token", Status.WARN, "No gitlab_token given: anonymous requests",
-            "Without a token GitLab shows only public projects and answers 404 for private ones.",
-            {"api_url": gl.api_url}, _PAT_REMEDY, refs))
+            detail="Without a token GitLab shows only public projects and answers 404 for private ones.",
+            evidence={"api_url": gl.api_url}, remedy=_PAT_REMEDY, refs=refs))
     target = ("project", project) if project else ("group", group) if group else ("", "")
     try:
         if target[0] == "project":
@@ -494,5 +495,5 @@ def check_api_access(gl: GitLabClient, project: str = "", group: str = "",
         ev.update({"id": data.get("id"), "path_with_namespace": data.get("path_with_namespace"),
                    "container_registry_access_level": data.get("container_registry_access_level")})
     findings.append(Finding("gitlab.access", Status.OK, "GitLab API reachable and the token is accepted",
-                            detail + ".", ev, "", refs))
+                            detail=detail + ".", evidence=ev, refs=refs))
     return findings

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import RunbookError
+
 ALLOWED_OLDER_THAN = ("7d", "14d", "30d", "90d")
 ALLOWED_KEEP_N = (1, 5, 10, 25, 50, 100)
 ALLOWED_CADENCE = ("1d", "7d", "14d", "1month", "3month")
@@ -46,7 +48,7 @@ _CHRONO = re.compile(r"^[0-9]*\.?[0-9]+(?::[0-9]*\.?[0-9]+)+$")
 _CHRONO_UNITS = ("seconds", "minutes", "hours", "days", "months", "years")  # weeks are skipped, as in Ruby
 
 
-class DurationError(ValueError):
+class DurationError(RunbookError, ValueError):
     """A duration GitLab's parser would not accept (it is configured to raise on unknown words)."""
 
 

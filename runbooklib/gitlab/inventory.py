@@ -12,7 +12,7 @@ from typing import Any
 
 from ..findings import Finding, Status
 from .client import SEED_CLEANUP, GitLabClient, GitLabError
-from .policy import parse_time
+from ..timebounds import parse_timestamp
 
 REFS = (SEED_CLEANUP,)
 
@@ -29,7 +29,7 @@ class TagInfo:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> "TagInfo":
         size = data.get("total_size")
-        return cls(str(data.get("name", "")), parse_time(data.get("created_at")), data.get("digest"),
+        return cls(str(data.get("name", "")), parse_timestamp(data.get("created_at")), data.get("digest"),
                    int(size) if isinstance(size, (int, float)) else None)
 
 
@@ -110,29 +110,28 @@ def fetch_inventory(gl: GitLabClient, project: str, details: bool = True, progre
         if missing:
             inv.findings.append(Finding(
                 "cleanup.tags_vanished", Status.OK, f"{len(missing)} tag(s) of {entry.path} vanished while reading",
-                "Listed, then 404 on details: deleted meanwhile (a cleanup run or a user).",
-                {"tags": missing[:50]}, "", REFS))
+                detail="Listed, then 404 on details: deleted meanwhile (a cleanup run or a user).",
+                evidence={"tags": missing[:50]}, refs=REFS))
     empty = [r.path for r in inv.repositories if r.complete and not r.tags]
     if empty:
         inv.findings.append(Finding(
             "cleanup.empty_repositories", Status.WARN,
             f"GitLab lists no tags in {len(empty)} repositor{'y' if len(empty) == 1 else 'ies'}",
-            "GitLab reads tags from the registry: an empty list means every image was deleted (the repository entry "
+            detail="GitLab reads tags from the registry: an empty list means every image was deleted (the repository entry "
             "stays), or GitLab cannot read this registry (token or network errors are not shown by the API, GitLab "
             "just returns no tags). The registry comparison below tells which.",
-            {"repositories": empty},
-            "Compare with the registry's `/v2/<name>/tags/list` (give `registry_url`); check the Rails log for "
+            evidence={"repositories": empty},
+            remedy="Compare with the registry's `/v2/<name>/tags/list` (give `registry_url`); check the Rails log for "
             "`ContainerRegistry` errors and that gitlab.yml `registry.api_url` and `registry.key` are right "
-            "(run `token-untrusted-key` when the registry rejects GitLab's tokens).", REFS))
+            "(run `token-untrusted-key` when the registry rejects GitLab's tokens).", refs=REFS))
     inv.findings.append(Finding(
         "cleanup.inventory", Status.OK if repos else Status.SKIP,
         f"{len(repos)} registry repositor{'y' if len(repos) == 1 else 'ies'}, {total_tags} tags" if repos else
         f"{project} has no registry repositories",
-        "Read through GitLab's API (what the cleanup policy sees: GitLab asks the registry)." if repos else
+        detail="Read through GitLab's API (what the cleanup policy sees: GitLab asks the registry)." if repos else
         "Nothing to clean up: no image was pushed to this project's registry (or GitLab lost track of it).",
-        {"repositories": [{"id": r.id, "path": r.path, "tags": len(r.tags),
+        evidence={"repositories": [{"id": r.id, "path": r.path, "tags": len(r.tags),
                            "tags_count": r.repository.get("tags_count"),
                            "cleanup_policy_started_at": r.repository.get("cleanup_policy_started_at")}
-                          for r in inv.repositories]},
-        "", REFS))
+                          for r in inv.repositories]}, refs=REFS))
     return inv

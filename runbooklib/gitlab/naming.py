@@ -271,8 +271,8 @@ def check_naming(scan: NamingScan) -> list[Finding]:
     if not scan.projects and not scan.violations:
         if not scan.findings:
             out.append(Finding("naming.nothing_scanned", Status.SKIP, "No project with the registry enabled",
-                               f"Scope: {scan.scope}; {len(scan.skipped)} project(s) skipped (registry disabled).",
-                               {"skipped": scan.skipped}, "", REFS))
+                               detail=f"Scope: {scan.scope}; {len(scan.skipped)} project(s) skipped (registry disabled).",
+                               evidence={"skipped": scan.skipped}, refs=REFS))
         return out
     by_rule: dict[str, list[Violation]] = {}
     for v in scan.violations:
@@ -296,17 +296,17 @@ def check_naming(scan: NamingScan) -> list[Finding]:
             remedy = "\n".join(sorted({f"- {v.kind}: {v.fix}" for v in items}))
         out.append(Finding(
             f"naming.{key}", status, f"{title}: {len(paths)}",
-            "; ".join(f"{v.kind} {v.path!r}: {v.detail}" for v in items[:8]) + (" ..." if len(items) > 8 else ""),
-            {"offenders": [{"kind": v.kind, "path": v.path, "project": v.project, "component": v.component,
+            detail="; ".join(f"{v.kind} {v.path!r}: {v.detail}" for v in items[:8]) + (" ..." if len(items) > 8 else ""),
+            evidence={"offenders": [{"kind": v.kind, "path": v.path, "project": v.project, "component": v.component,
                             "use": v.use, "slug": ref_slug(v.path) if v.kind == "branch" else None}
                            for v in items][:100], "paths": paths},
-            remedy, REFS))
+            remedy=remedy, refs=REFS))
     if not scan.violations:
         out.append(Finding("naming.ok", Status.OK, "No path breaks Docker's naming rules",
-                           f"Scanned {len(scan.projects)} project(s) with the registry enabled and {scan.branches} "
-                           "branch(es).", {"projects": scan.projects[:100]}, "", REFS))
+                           detail=f"Scanned {len(scan.projects)} project(s) with the registry enabled and {scan.branches} "
+                           "branch(es).", evidence={"projects": scan.projects[:100]}, refs=REFS))
     out.append(Finding("naming.scope", Status.OK if scan.projects else Status.SKIP,
                        f"Scanned {len(scan.projects)} project(s), {scan.branches} branch(es)",
-                       f"Scope: {scan.scope}. Skipped {len(scan.skipped)} project(s) with the registry disabled.",
-                       {"projects": scan.projects[:200], "skipped": scan.skipped[:200]}, "", REFS))
+                       detail=f"Scope: {scan.scope}. Skipped {len(scan.skipped)} project(s) with the registry disabled.",
+                       evidence={"projects": scan.projects[:200], "skipped": scan.skipped[:200]}, refs=REFS))
     return out

@@ -89,8 +89,7 @@ def check_registry_tags(client: httpx.Client, registry_url: str, username: str, 
     """For each repository GitLab lists, compare its tags with the registry's own ``tags/list``."""
     if not registry_url:
         return [Finding("cleanup.registry_not_compared", Status.SKIP, "Registry tags not compared",
-                        "Give `registry_url` (and `username`/`password`) to compare GitLab's tags with the registry's.",
-                        {}, "", REFS)]
+                        detail="Give `registry_url` (and `username`/`password`) to compare GitLab's tags with the registry's.", refs=REFS)]
     if not inv.repositories:
         return []
     rows: dict[str, Any] = {}
@@ -111,21 +110,21 @@ def check_registry_tags(client: httpx.Client, registry_url: str, username: str, 
     if differ:
         out.append(Finding(
             "cleanup.registry_tags_differ", Status.WARN, "GitLab and the registry list different tags",
-            "GitLab's cleanup works on the tags GitLab gets from the registry. A difference means GitLab reads "
+            detail="GitLab's cleanup works on the tags GitLab gets from the registry. A difference means GitLab reads "
             "another registry, reads it only partly (errors or timeouts), or the list changed meanwhile.",
-            {"repositories": differ, "counts": rows},
-            "Check gitlab.yml `registry.api_url` points at this registry and that GitLab can authenticate to it "
-            "(Rails logs: `ContainerRegistry::Client` errors); rerun to rule out pushes during the run.", REFS))
+            evidence={"repositories": differ, "counts": rows},
+            remedy="Check gitlab.yml `registry.api_url` points at this registry and that GitLab can authenticate to it "
+            "(Rails logs: `ContainerRegistry::Client` errors); rerun to rule out pushes during the run.", refs=REFS))
     if errors:
         out.append(Finding(
             "cleanup.registry_tags_unreadable", Status.WARN,
             f"Could not read tags/list from the registry for {len(errors)} repositor{'y' if len(errors) == 1 else 'ies'}",
-            "; ".join(f"{p}: {e}" for p, e in list(errors.items())[:5]),
-            {"repositories": errors},
-            "A repository GitLab lists but the registry does not know (NAME_UNKNOWN) was lost from storage or "
-            "lives in another registry; credentials problems show as realm errors (run `triage`).", REFS))
+            detail="; ".join(f"{p}: {e}" for p, e in list(errors.items())[:5]),
+            evidence={"repositories": errors},
+            remedy="A repository GitLab lists but the registry does not know (NAME_UNKNOWN) was lost from storage or "
+            "lives in another registry; credentials problems show as realm errors (run `triage`).", refs=REFS))
     if not out:
         out.append(Finding("cleanup.registry_tags_match", Status.OK, "GitLab and the registry list the same tags",
-                           f"Compared {len(rows)} repositor{'y' if len(rows) == 1 else 'ies'} with `/v2/<name>/tags/list`.",
-                           {"counts": rows}, "", REFS))
+                           detail=f"Compared {len(rows)} repositor{'y' if len(rows) == 1 else 'ies'} with `/v2/<name>/tags/list`.",
+                           evidence={"counts": rows}, refs=REFS))
     return out

@@ -17,12 +17,14 @@ from typing import Any
 import httpx
 import yaml
 
+from ..errors import RunbookError
 from . import components
 from . import faults as F
 from . import procs
 from .image import build_oci_layout
 from .omnibus_root import write_omnibus_root
 from .pki import new_rsa_key, self_signed_cert, write_cert, write_key
+from ..labref import current_lab_file, default_lab_state_dir
 
 DEFAULT_PORTS = {"registry": 15000, "debug": 15001, "issuer": 15002, "s3": 15003}
 SEED_IMAGE = "group/project/app"
@@ -35,20 +37,12 @@ REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 30.0
 
 
-class LabError(RuntimeError):
+class LabError(RunbookError, RuntimeError):
     """The lab could not start or stop; the message names the component."""
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("RUNBOOK_LAB_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "runbook-lab"
-
-
-def current_lab_file() -> Path:
-    """Where `runbook lab up` records the lab it started, so notebooks opened unchanged find it."""
-    return Path(os.environ.get("XDG_STATE_HOME", "~/.local/state")).expanduser() / "runbook" / "current-lab.json"
+    return default_lab_state_dir()
 
 
 def record_current(lab: "Lab") -> None:
@@ -64,21 +58,6 @@ def forget_current(state_dir: Path) -> None:
             path.unlink()
     except (OSError, ValueError, KeyError):
         pass
-
-
-def running_lab() -> "Lab | None":
-    """The lab `runbook lab up` last started (or the one in the default state dir) when it is running."""
-    candidates = []
-    try:
-        candidates.append(Path(json.loads(current_lab_file().read_text())["state_dir"]))
-    except (OSError, ValueError, KeyError):
-        pass
-    candidates.append(default_state_dir().resolve())
-    for state_dir in candidates:
-        lab = Lab.load(state_dir)
-        if lab and lab.pids and all(lab.running().values()) and lab.params_path.exists():
-            return lab
-    return None
 
 
 def missing_lab_python_packages() -> list[str]:

@@ -137,4 +137,4 @@ def _start_outer_proxy(lab: "Lab") -> None:
 
 register(Fault("outer-body-limit",
                "a second NGINX in front of the registry's NGINX with client_max_body_size 1m; clients use it",
-               "body-limit-413", after_start=_start_outer_proxy))
+               after_start=_start_outer_proxy))

@@ -130,4 +130,4 @@ def _gc_delete_untagged(lab: "Lab") -> None:
 
 register(Fault("gc-delete-untagged",
                "a multi-arch OCI index (children pushed by digest), then offline garbage-collect --delete-untagged",
-               "gc-broke-pulls", after_start=_gc_delete_untagged, sets_up_data=True))
+               after_start=_gc_delete_untagged, sets_up_data=True))

@@ -61,9 +61,6 @@ def _debug_logging(lab: "Lab", cfg: dict[str, Any]) -> None:
     cfg.setdefault("log", {})["level"] = "debug"
 
 
-register(Fault("debug-exposed", "the debug server listens on every interface (0.0.0.0) instead of loopback",
-               "debug-server-metrics", registry_config=_expose_debug, after_start=_expose_debug_in_gitlab_rb))
-register(Fault("storage-down", "the S3 server is stopped: storage health check fails, /v2/ answers 503",
-               "debug-server-metrics", after_start=_stop_storage))
-register(Fault("debug-logging", "the registry logs at debug level (a hand edit of config.yml; gitlab.rb says info)",
-               "debug-logs", registry_config=_debug_logging))
+register(Fault("debug-exposed", "the debug server listens on every interface (0.0.0.0) instead of loopback", registry_config=_expose_debug, after_start=_expose_debug_in_gitlab_rb))
+register(Fault("storage-down", "the S3 server is stopped: storage health check fails, /v2/ answers 503", after_start=_stop_storage))
+register(Fault("debug-logging", "the registry logs at debug level (a hand edit of config.yml; gitlab.rb says info)", registry_config=_debug_logging))

@@ -64,14 +64,10 @@ def _storage_403(lab: "Lab", cfg: dict[str, Any]) -> None:
 
 
 register(Fault("missing-forwarded-proto",
-               "NGINX terminates TLS without forwarding X-Forwarded-Proto; registry relativeurls off",
-               "push-retry-relative-urls", registry_config=_missing_forwarded_proto))
-register(Fault("ipv6-upstream", "NGINX proxies to [::1] while the registry listens on 127.0.0.1 only",
-               "ipv6-listener", registry_config=_ipv6_upstream))
-register(Fault("storage-403", "storage redirect on; S3 answers presigned HEAD/GET of blob data with 403",
-               "push-403", registry_config=_storage_403))
-register(Fault("small-body-limit", "NGINX client_max_body_size 1m in front of the registry",
-               "body-limit-413", registry_config=_small_body_limit))
+               "NGINX terminates TLS without forwarding X-Forwarded-Proto; registry relativeurls off", registry_config=_missing_forwarded_proto))
+register(Fault("ipv6-upstream", "NGINX proxies to [::1] while the registry listens on 127.0.0.1 only", registry_config=_ipv6_upstream))
+register(Fault("storage-403", "storage redirect on; S3 answers presigned HEAD/GET of blob data with 403", registry_config=_storage_403))
+register(Fault("small-body-limit", "NGINX client_max_body_size 1m in front of the registry", registry_config=_small_body_limit))
 
 
 # ------------------------------------------------------------------------------------------------ the proxy

@@ -57,7 +57,7 @@ def _storage_redirect_unreachable(lab: "Lab", cfg: dict[str, Any]) -> None:
 register(Fault("storage-redirect-unreachable",
                "storage redirect on; the S3 regionendpoint is an in-cluster name "
                "(gitlab-minio-svc.gitlab.svc.cluster.local:9000) only the registry reaches (through a forward proxy)",
-               "storage-redirect-unreachable", registry_config=_storage_redirect_unreachable))
+               registry_config=_storage_redirect_unreachable))
 
 
 # ------------------------------------------------------------------------------------------- the proxy

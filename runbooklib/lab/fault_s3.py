@@ -257,12 +257,9 @@ def _stale_uploads(lab: "Lab") -> None:
     lab.options["stale_uploads"] = {"sessions": uuids, "orphan_multipart": orphan}
 
 
-register(Fault("empty-name-tags", "zero-byte folder markers (as DataSync leaves them) in some repositories",
-               "empty-name-tags", after_start=_empty_name_tags, sets_up_data=True))
-register(Fault("s3-bad-secret", "the parameters' S3 secret does not match their access key (moto IAM auth on)",
-               "s3-permissions", registry_config=_bad_secret))
+register(Fault("empty-name-tags", "zero-byte folder markers (as DataSync leaves them) in some repositories", after_start=_empty_name_tags, sets_up_data=True))
+register(Fault("s3-bad-secret", "the parameters' S3 secret does not match their access key (moto IAM auth on)", registry_config=_bad_secret))
 register(Fault("s3-missing-permissions", "the registry's IAM policy lacks s3:DeleteObject and "
-               "s3:ListBucketMultipartUploads (moto IAM auth on)", "s3-permissions",
+               "s3:ListBucketMultipartUploads (moto IAM auth on)",
                registry_config=_iam_on, after_start=_strip_policy))
-register(Fault("stale-uploads", "abandoned registry uploads (one broken off mid-push) and open multipart uploads",
-               "bucket-metrics", after_start=_stale_uploads, sets_up_data=True))
+register(Fault("stale-uploads", "abandoned registry uploads (one broken off mid-push) and open multipart uploads", after_start=_stale_uploads, sets_up_data=True))

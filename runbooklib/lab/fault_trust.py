@@ -44,10 +44,8 @@ def _missing_registry_key(lab: "Lab") -> None:
     lab.restart_issuer(key_path=str(missing))
 
 
-register(Fault("self-signed-tls", "registry served over TLS with a self-signed certificate",
-               "x509-unknown-authority", registry_config=_self_signed_tls))
-register(Fault("untrusted-token-key", "the realm signs tokens with a key the registry does not trust",
-               "token-untrusted-key", after_start=_untrusted_token_key))
-register(Fault("clock-skew", f"the realm's clock is {CLOCK_SKEW_S} s ahead", "triage", after_start=_clock_skew))
-register(Fault("missing-registry-key", "gitlab.yml's registry.key file is missing", "missing-registry-key",
+register(Fault("self-signed-tls", "registry served over TLS with a self-signed certificate", registry_config=_self_signed_tls))
+register(Fault("untrusted-token-key", "the realm signs tokens with a key the registry does not trust", after_start=_untrusted_token_key))
+register(Fault("clock-skew", f"the realm's clock is {CLOCK_SKEW_S} s ahead", after_start=_clock_skew))
+register(Fault("missing-registry-key", "gitlab.yml's registry.key file is missing",
                after_start=_missing_registry_key))

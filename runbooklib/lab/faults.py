@@ -28,11 +28,11 @@ def _noop(lab: "Lab") -> None:
 
 @dataclass(frozen=True)
 class Fault:
-    """One reproducible misconfiguration or failure from the troubleshooting page."""
+    """One reproducible misconfiguration or failure. Which runbook it reproduces is the scenario spec's to say
+    (``runbooklib.scenarios.Scenario.faults``), not the fault's."""
 
     name: str
     description: str
-    scenario: str = ""
     registry_config: ConfigHook = _noop_config
     issuer_config: ConfigHook = _noop_config
     after_start: LabHook = _noop

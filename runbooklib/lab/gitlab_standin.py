@@ -32,6 +32,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import httpx
 
+from ..timebounds import parse_timestamp
+
 ROLE_LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 API_SCOPES = ("api", "read_api")
 DEFAULT_PER_PAGE = 20
@@ -58,22 +60,6 @@ def not_found(what: str) -> HttpError:
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def parse_created(value: Any) -> dt.datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # Go writes nanoseconds; Python takes at most microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 class Registry:
@@ -146,7 +132,7 @@ class Registry:
             revision = None
             if config.get("digest"):
                 revision = config["digest"].split(":", 1)[-1]
-                created = parse_created(self._blob_json(path, config["digest"]).get("created"))
+                created = parse_timestamp(self._blob_json(path, config["digest"]).get("created"))
             layers = manifest.get("layers")
             size = sum(int(layer.get("size", 0)) for layer in layers) if isinstance(layers, list) else None
             return {"digest": digest, "revision": revision, "created_at": created, "total_size": size}
@@ -409,7 +395,7 @@ def make_handler(gl: GitLab):
 
         def _paginate(self, items: list[Any], query: dict[str, list[str]], path: str) -> None:
             try:
-                per_page = int((query.get("per_page") or [DEFAULT_PER_PAGE])[0])
+                per_page = int((query.get("per_page") or [str(DEFAULT_PER_PAGE)])[0])
             except ValueError:
                 per_page = DEFAULT_PER_PAGE
             per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
@@ -420,7 +406,7 @@ def make_handler(gl: GitLab):
             total = len(items)
             pages = max(1, math.ceil(total / per_page))
             chunk = items[(page - 1) * per_page: page * per_page]
-            host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
+            host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")  # type: ignore[index]
 
             def link(n: int) -> str:
                 q = {k: v[0] for k, v in query.items()}

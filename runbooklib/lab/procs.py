@@ -7,7 +7,8 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
+
+from ..config.procenv import process_alive as is_alive, process_cmdline as cmdline  # noqa: F401  (the lab's names)
 
 
 def free_port() -> int:
@@ -38,26 +39,6 @@ def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen | None = N
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{what or 'process'} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s")
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def is_alive(pid: int, expect_cmd: str = "") -> bool:
-    """Alive, not a zombie, and (when given) still the command we started: PIDs get reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    if state in ("Z", "X"):
-        return False
-    # `in`, not startswith: some programs retitle themselves (nginx: "nginx: master process /usr/sbin/nginx ...")
-    return not expect_cmd or expect_cmd in cmdline(pid)
 
 
 def _reap(pid: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Finding, Status
+from ..scenarios import CATALOGUE as SCENARIOS
 from .scan import LogScan, SignatureStats, _iso
 from .signatures import AGGREGATES, BY_ID
 
@@ -239,10 +240,6 @@ REMEDIES: dict[str, tuple[str, str]] = {
 
 
 def _refs(scenario: str) -> tuple[str, ...]:
-    try:
-        from ..scenarios import CATALOGUE as SCENARIOS
-    except Exception:  # the catalogue is optional context, never a reason to fail a check
-        return (SEED_LOGS,)
     sc = SCENARIOS.get(scenario)
     return (SEED_LOGS, sc.seed_section) if sc and scenario not in ("logs",) else (SEED_LOGS,)
 
@@ -278,7 +275,7 @@ def _signature_finding(st: SignatureStats) -> Finding:
         "files": dict(st.sources.most_common(5)),
         "examples": list(st.examples),
     }
-    return Finding(sig.finding_id, _STATUS[severity], title, detail, evidence, remedy, _refs(sig.scenario))
+    return Finding(sig.finding_id, _STATUS[severity], title, detail=detail, evidence=evidence, remedy=remedy, refs=_refs(sig.scenario))
 
 
 def _retry_finding(scan: LogScan) -> Finding | None:
@@ -292,7 +289,7 @@ def _retry_finding(scan: LogScan) -> Finding | None:
               f"again but rarely finished; worst: {worst.describe()}. {agg.meaning} "
               f"Next: run the `{agg.scenario}` runbook.")
     evidence = {"signature": agg.id, "scenario": agg.scenario, "repositories": [r.to_json() for r in loops[:20]]}
-    return Finding(agg.finding_id, Status.FAIL, title, detail, evidence, remedy, _refs(agg.scenario))
+    return Finding(agg.finding_id, Status.FAIL, title, detail=detail, evidence=evidence, remedy=remedy, refs=_refs(agg.scenario))
 
 
 _PROBLEM_IDS = {"missing": "logs.path_missing", "unreadable": "logs.path_unreadable", "empty": "logs.path_empty",
@@ -309,24 +306,24 @@ def check_logs(scan: LogScan) -> list[Finding]:
     for p in scan.problems:
         findings.append(Finding(
             _PROBLEM_IDS[p.kind], Status.ERROR if p.kind != "empty" else Status.WARN,
-            f"Log path not read: {p.path}", f"{p.path}: {p.reason}. The other paths were scanned.",
-            {"path": p.path, "kind": p.kind, "reason": p.reason},
-            "Check the path (Omnibus: /var/log/gitlab/registry/, /var/log/gitlab/nginx/, "
+            f"Log path not read: {p.path}", detail=f"{p.path}: {p.reason}. The other paths were scanned.",
+            evidence={"path": p.path, "kind": p.kind, "reason": p.reason},
+            remedy="Check the path (Omnibus: /var/log/gitlab/registry/, /var/log/gitlab/nginx/, "
             "/var/log/gitlab/gitlab-rails/; Helm: `kubectl logs` of the registry pods saved to a file) and that "
             "this user may read it (`sudo`, or the `adm`/`git` group).",
-            (SEED_LOGS,),
+            refs=(SEED_LOGS,),
         ))
     for f in scan.files:
         if f.format == "unknown" and f.sampled_lines:
             findings.append(Finding(
                 "logs.unknown_format", Status.WARN, f"Log format not recognised: {f.path}",
-                f"None of the first {f.sampled_lines} lines is a registry, NGINX, Rails, client or CI log line; "
+                detail=f"None of the first {f.sampled_lines} lines is a registry, NGINX, Rails, client or CI log line; "
                 "signatures were still searched, but times and request fields are missing."
                 + (f" First line not read: {f.unparsed_sample!r}." if f.unparsed_sample else ""),
-                f.to_json(),
-                "Point `log_paths` at the registry (`current`), NGINX (`gitlab_registry_*.log`) and Rails "
+                evidence=f.to_json(),
+                remedy="Point `log_paths` at the registry (`current`), NGINX (`gitlab_registry_*.log`) and Rails "
                 "(`production_json.log`) logs.",
-                (SEED_LOGS,),
+                refs=(SEED_LOGS,),
             ))
     signature_ids = {st.signature.finding_id for st in scan.stats.values()} | {AGGREGATES[0].finding_id}
     alarming = any(f.status in (Status.FAIL, Status.WARN) for f in findings if f.id in signature_ids)
@@ -337,10 +334,9 @@ def check_logs(scan: LogScan) -> list[Finding]:
             window = f" between {_iso(scan.since) or 'the start'} and {_iso(scan.until) or 'the end'}"
         findings.append(Finding(
             "logs.no_known_errors", Status.OK, "No known error signature in the logs",
-            f"{len(read)} file(s), {scan.bytes_scanned / 1048576:.1f} MiB scanned{window}: none of the "
+            detail=f"{len(read)} file(s), {scan.bytes_scanned / 1048576:.1f} MiB scanned{window}: none of the "
             f"{len(BY_ID)} known signatures matched a warning or failure.",
-            {"files": [f.path for f in read], "bytes": scan.bytes_scanned, "unparsed": scan.unparsed,
-             "counts": scan.counts},
-            "", (SEED_LOGS,),
+            evidence={"files": [f.path for f in read], "bytes": scan.bytes_scanned, "unparsed": scan.unparsed,
+             "counts": scan.counts}, refs=(SEED_LOGS,),
         ))
     return findings

@@ -11,8 +11,7 @@ def check_logs_for(scan: LogScan | None, scenario: str) -> list[Finding]:
     """Findings of ``scan`` whose signature leads to ``scenario`` (and unreadable paths); ok when none matched."""
     if scan is None or not scan.paths:
         return [Finding("logs.not_given", Status.SKIP, "Logs not scanned: no log_paths",
-                        "Give `log_paths` (files, folders or globs) to add the registry's own account of the failure.",
-                        {}, "Omnibus: /var/log/gitlab/registry/ and /var/log/gitlab/gitlab-rails/production_json.log; "
+                        detail="Give `log_paths` (files, folders or globs) to add the registry's own account of the failure.", remedy="Omnibus: /var/log/gitlab/registry/ and /var/log/gitlab/gitlab-rails/production_json.log; "
                         "Helm: `kubectl logs deploy/<release>-registry > registry.log`.")]
     kept = []
     for f in check_logs(scan):
@@ -22,8 +21,8 @@ def check_logs_for(scan: LogScan | None, scenario: str) -> list[Finding]:
     if not any(isinstance(f.evidence, dict) and f.evidence.get("scenario") == scenario for f in kept):
         kept.append(Finding(f"logs.{scenario.replace('-', '_')}.none", Status.OK,
                             "No log line of this kind",
-                            f"None of the signatures that point to `{scenario}` matched in {len(scan.files)} file(s).",
-                            {"paths": scan.paths, "files": len(scan.files)}, ""))
+                            detail=f"None of the signatures that point to `{scenario}` matched in {len(scan.files)} file(s).",
+                            evidence={"paths": scan.paths, "files": len(scan.files)}))
     return kept
 
 

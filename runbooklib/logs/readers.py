@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Literal
 
+from ..timebounds import parse_bound
 from .formats import Event, LineContext, decode, parse_line
+from .redact import redact_line
 
 ProblemKind = Literal["missing", "unreadable", "empty", "corrupt"]
 
@@ -220,9 +222,6 @@ def iter_events(paths, include_unparsed: bool = False) -> Iterator[Event]:
 def read_events(paths, since=None, until=None, limit: int | None = 100_000, redact: bool = True):
     """All parsed lines of small logs as a DataFrame (one row per event), secrets masked."""
     import pandas as pd
-
-    from .redact import redact_line
-    from .scan import parse_bound
 
     lo, hi = parse_bound(since), parse_bound(until)
     rows = []

@@ -2,7 +2,7 @@
 
 Registry debug logs and proxy logs can carry Authorization headers, JWTs (a registry token is a bearer
 credential for five minutes), passwords in query strings and S3 secret keys. The report layer masks the
-secrets it resolved itself (``runbooklib.report.redact``); a log holds secrets nobody gave us, so these
+secrets it resolved itself (``runbooklib.redact``); a log holds secrets nobody gave us, so these
 patterns mask by shape.
 
 The rules work on *decoded* text, one string at a time: a value stops at a quote, a backslash, a bracket or
@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 
-from ..report.redact import MASK
+from ..redact import MASK
 
 # A quote as it appears inside a string: plain, or escaped once or more (JSON or logfmt inside a message).
 _Q = r"""(?:\\*["'])"""

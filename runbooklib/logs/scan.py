@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 
 import re2
 
+from ..timebounds import parse_bound
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, expand_paths, open_log
 from .redact import redact_line
@@ -45,36 +46,6 @@ FIELD_VALUES = 50  # distinct values kept per extracted field
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
 _DIGITS = re.compile(r"[0-9]+")
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
-
-
-# --- time bounds -----------------------------------------------------------------------------------------
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_bound(value: Any, now: dt.datetime | None = None) -> dt.datetime | None:
-    """``since``/``until`` as an aware UTC datetime: a datetime, a Unix time, an ISO time, or ``30m``/``2h``/``7d``
-    ago."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):  # a Unix time
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
-    text = str(value).strip()
-    now = now or dt.datetime.now(dt.timezone.utc)
-    if text == "now":
-        return now
-    m = _RELATIVE.match(text)
-    if m:
-        return now - dt.timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
-    try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("_", "T"))
-    except ValueError:
-        raise ValueError(f"not a time: {value!r} (use ISO 8601 like 2026-11-27T15:00:00Z, or 30m, 2h, 7d)") from None
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
 
 
 # --- results ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Literal
 
 import re2
 
+from ..scenarios import CATALOGUE as SCENARIOS
+
 Severity = Literal["fail", "warn", "info"]
 Kind = Literal["line", "aggregate"]
 
@@ -100,10 +102,6 @@ def _kv(key: str) -> str:
 
 def _scenario(preferred: str, fallback: str) -> str:
     """``preferred`` when the scenario catalogue has it (it may land later), else ``fallback``."""
-    try:
-        from ..scenarios import CATALOGUE as SCENARIOS
-    except Exception:  # the catalogue is optional here
-        return fallback
     return preferred if preferred in SCENARIOS else fallback
 
 

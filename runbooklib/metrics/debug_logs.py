@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..logs.signatures import Signature
 
@@ -58,21 +60,21 @@ def revert_steps(install: str, rb_level: str | None) -> str:
     return ("Source: set `log.level: info` in the registry's config.yml and restart the registry.")
 
 
-def _install(registry_cfg: Any, gitlab_rb: Any) -> str:
+def _install(registry_cfg: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> str:
     flavour = getattr(registry_cfg, "flavour", None)
     if flavour in ("omnibus", "helm", "distribution"):
         return "omnibus" if flavour == "distribution" and gitlab_rb is not None else flavour
     return "omnibus" if gitlab_rb is not None else "distribution"
 
 
-def check_log_level(registry_cfg: Any = None, gitlab_rb: Any = None) -> list[Finding]:
+def check_log_level(registry_cfg: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None) -> list[Finding]:
     """The configured ``log.level`` (config.yml / Helm values) and ``registry['log_level']`` (gitlab.rb):
     a warning with the exact way back when it is ``debug``; how to enable it for a while when not."""
     refs = (SEED_DEBUG_LOGS,)
     if registry_cfg is None and gitlab_rb is None:
         return [Finding("debug_logs.level_unknown", Status.SKIP, "Log level not read: no config given",
-                        "Give `registry_config` (config.yml or Helm values) or `gitlab_rb`.", {},
-                        "\n\n".join(ENABLE_STEPS.values()), refs)]
+                        detail="Give `registry_config` (config.yml or Helm values) or `gitlab_rb`.",
+                        remedy="\n\n".join(ENABLE_STEPS.values()), refs=refs)]
     install = _install(registry_cfg, gitlab_rb)
     rb_raw = gitlab_rb.registry("log_level") if gitlab_rb is not None else None
     rb_level = str(rb_raw).lower() if rb_raw is not None else None
@@ -85,34 +87,35 @@ def check_log_level(registry_cfg: Any = None, gitlab_rb: Any = None) -> list[Fin
         top = registry_cfg.get("level")
         if top is not None:
             found.append(Finding("debug_logs.misplaced_level", Status.WARN, "`level:` at the top of config.yml is ignored",
-                                 f"{registry_cfg.source} sets `level: {top}` at the top level (line "
+                                 detail=f"{registry_cfg.source} sets `level: {top}` at the top level (line "
                                  f"{registry_cfg.line_of('level') or '?'}); the registry reads only `log.level`, which is "
-                                 f"`{level}`.", evidence,
-                                 "Indent it under `log:` (`log:\\n  level: debug`) and restart the registry.", refs))
+                                 f"`{level}`.", evidence=evidence,
+                                 remedy="Indent it under `log:` (`log:\\n  level: debug`) and restart the registry.", refs=refs))
     if gitlab_rb is not None:
         evidence["gitlab_rb"] = {"registry['log_level']": rb_raw, "where": gitlab_rb.where("registry['log_level']")}
     effective = level or rb_level or "info"
-    where = registry_cfg.where("log.level") if registry_cfg is not None else gitlab_rb.where("registry['log_level']")
+    where = (registry_cfg.where("log.level") if registry_cfg is not None
+             else gitlab_rb.where("registry['log_level']") if gitlab_rb is not None else "")
     evidence["level"] = effective
     if effective == "debug":
         found.append(Finding("debug_logs.enabled", Status.WARN, "Registry debug logging is on",
-                             f"log level `debug` ({where}). {WARNING}", evidence,
-                             revert_steps(install, rb_level) + "\nThen restrict or delete the debug log files written "
-                             "meanwhile: they may hold tokens and repository names.", refs))
+                             detail=f"log level `debug` ({where}). {WARNING}", evidence=evidence,
+                             remedy=revert_steps(install, rb_level) + "\nThen restrict or delete the debug log files written "
+                             "meanwhile: they may hold tokens and repository names.", refs=refs))
     else:
         found.append(Finding("debug_logs.off", Status.OK, f"Registry logs at level `{effective}`",
-                             f"log level `{effective}` ({where}): no debug logging. To debug an issue, enable it for a "
-                             "while (see the remedy) and turn it off again.", evidence, ENABLE_STEPS[install], refs))
+                             detail=f"log level `{effective}` ({where}): no debug logging. To debug an issue, enable it for a "
+                             "while (see the remedy) and turn it off again.", evidence=evidence, remedy=ENABLE_STEPS[install], refs=refs))
     if install == "omnibus" and rb_level and level and rb_level != level:
         found.append(Finding("debug_logs.rb_mismatch", Status.WARN if "debug" in (rb_level, level) else Status.OK,
                              "config.yml and gitlab.rb disagree on the log level",
-                             f"config.yml says `{level}`, gitlab.rb `registry['log_level']` says `{rb_level}`: "
+                             detail=f"config.yml says `{level}`, gitlab.rb `registry['log_level']` says `{rb_level}`: "
                              f"config.yml was edited by hand; the next `gitlab-ctl reconfigure` sets `{rb_level}`.",
-                             evidence, "Decide which one you want, set it in gitlab.rb and reconfigure.", refs))
+                             evidence=evidence, remedy="Decide which one you want, set it in gitlab.rb and reconfigure.", refs=refs))
     elif install == "omnibus" and rb_level == "debug" and level is None:
         found.append(Finding("debug_logs.rb_debug", Status.WARN, "gitlab.rb makes debug logging permanent",
-                             "`registry['log_level'] = 'debug'` survives every reconfigure.", evidence,
-                             revert_steps("omnibus", "debug"), refs))
+                             detail="`registry['log_level'] = 'debug'` survives every reconfigure.", evidence=evidence,
+                             remedy=revert_steps("omnibus", "debug"), refs=refs))
     return found
 
 
@@ -144,41 +147,40 @@ def check_debug_log_lines(scan: Any) -> list[Finding]:
     refs = (SEED_DEBUG_LOGS,)
     if scan is None or not getattr(scan, "paths", None):
         return [Finding("debug_logs.logs_not_given", Status.SKIP, "Logs not scanned: no log_paths",
-                        "Give `log_paths` to see whether debug lines (and the tokens they may carry) are in the logs.",
-                        {}, "", refs)]
+                        detail="Give `log_paths` to see whether debug lines (and the tokens they may carry) are in the logs.", refs=refs)]
     stats = scan.stats
     found: list[Finding] = []
     for problem in scan.problems:
         found.append(Finding("debug_logs.path_problem", Status.WARN, f"Log path {problem.kind}: {problem.path}",
-                             problem.reason, {"path": problem.path}, "", refs))
+                             detail=problem.reason, evidence={"path": problem.path}, refs=refs))
     debug = stats.get("debug-line")
     files = len([f for f in scan.files if not f.skipped])
     if debug is not None and debug.count:
         ev = debug.to_json()
         ev["files"] = dict(debug.sources.most_common(10))
         found.append(Finding("debug_logs.lines_present", Status.WARN, f"{debug.count} debug-level line(s) in the logs",
-                             f"Debug logging was on between {ev['first_seen'] or '?'} and {ev['last_seen'] or '?'} "
+                             detail=f"Debug logging was on between {ev['first_seen'] or '?'} and {ev['last_seen'] or '?'} "
                              f"({len(debug.sources)} file(s)). If that was not a deliberate, finished investigation, "
-                             "turn it off.", ev, "See the log level finding above for the way back.", refs))
+                             "turn it off.", evidence=ev, remedy="See the log level finding above for the way back.", refs=refs))
     else:
         found.append(Finding("debug_logs.no_lines", Status.OK, "No debug-level line in the logs",
-                             f"{files} file(s) scanned: no line logged at debug level.", {"files": files}, "", refs))
+                             detail=f"{files} file(s) scanned: no line logged at debug level.", evidence={"files": files}, refs=refs))
     tokens = stats.get("token-in-log")
     if tokens is not None and tokens.count:
         ev = tokens.to_json()
         ev["files"] = dict(tokens.sources.most_common(10))
         found.append(Finding("debug_logs.tokens_in_logs", Status.WARN,
                              f"{tokens.count} log line(s) carry token-shaped values",
-                             "JWTs or bearer credentials appear in the logs (shown redacted here). Registry tokens live "
+                             detail="JWTs or bearer credentials appear in the logs (shown redacted here). Registry tokens live "
                              "minutes, but the logs outlive them: keep these files private and redact before sharing.",
-                             ev, "Restrict access to the log files (and any copy in a log pipeline); turn debug "
-                             "logging off when done.", refs))
+                             evidence=ev, remedy="Restrict access to the log files (and any copy in a log pipeline); turn debug "
+                             "logging off when done.", refs=refs))
     repos = stats.get("repository-path-in-log")
     if repos is not None and repos.count:
         names = repos.fields.get("repository")
         found.append(Finding("debug_logs.repository_paths", Status.OK,
                              f"Storage calls name {len(names) if names else 0} repositor(ies)",
-                             f"{repos.count} debug line(s) name repository paths: the logs disclose which repositories "
-                             "exist and are used.", {"repositories": [n for n, _ in names.most_common(10)] if names else [],
-                                                      "count": repos.count}, "", refs))
+                             detail=f"{repos.count} debug line(s) name repository paths: the logs disclose which repositories "
+                             "exist and are used.", evidence={"repositories": [n for n, _ in names.most_common(10)] if names else [],
+                                                      "count": repos.count}, refs=refs))
     return found

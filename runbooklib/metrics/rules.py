@@ -79,7 +79,7 @@ def counter_above(family: str, what: str, status: Status, where: Where | None = 
     def evaluate(v: View) -> Outcome:
         life = v.lifetime(family, by, where)
         win = v.window(family, by, where)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, value in sorted(life.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "since_start": value}
             if win is not None:
@@ -112,7 +112,8 @@ def ratio_above(num: tuple[str, Where | None], den: tuple[str, Where | None], wh
         if n_all is None or d_all is None or total(d_all) == 0:
             basis = "lifetime"
             n_all, d_all = v.lifetime(num[0], by, num[1]), v.lifetime(den[0], by, den[1])
-        rows, worst = [], Status.OK
+        rows: list[dict[str, Any]] = []
+        worst = Status.OK
         for key, d in sorted(d_all.items()):
             n = n_all.get(key, 0.0)
             ratio = n / d if d else 0.0
@@ -143,7 +144,7 @@ def quantile_above(family: str, q: float, limit: float | Callable[[Key], float],
     """Trips when the q-quantile of a histogram (per group) exceeds its limit."""
     def evaluate(v: View) -> Outcome:
         qname = f"p{round(q * 100)}"
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, (h, basis) in sorted(v.histograms_by_group(family, by, where).items()):
             if h.count <= 0:
                 continue
@@ -176,7 +177,7 @@ def gauge_above(family: str, limit: float, what: str, status: Status, by: Sequen
 
     def evaluate(v: View) -> Outcome:
         values = v.gauge(family, by, where)
-        rows = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
+        rows: list[dict[str, Any]] = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
         bad = [r for r in rows if r["value"] > limit]
         if not bad:
             return Outcome(Status.OK, f"{what} within bounds", f"{what}: every value at or below {fmt(limit)}.",
@@ -194,7 +195,7 @@ def gauge_growing(family: str, what: str, by: Sequence[str] = (), min_growth: fl
     def evaluate(v: View) -> Outcome:
         last = v.gauge(family, by)
         first = v.gauge(family, by, first=True) if v.has_window else {}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, now in sorted(last.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "now": now}
             if v.has_window:
@@ -221,7 +222,7 @@ def histogram_count_above(family: str, what: str, status: Status, where: Where, 
     def evaluate(v: View) -> Outcome:
         life = histograms(v.last, family, by, where)
         win = histograms(v.last, family, by, where, since=v.first) if v.has_window else None
-        rows = []
+        rows: list[dict[str, Any]] = []
         for key, h in sorted(life.items()):
             row: dict[str, Any] = {**dict(zip(by, key)), "since_start": h.count}
             if win is not None:
@@ -241,7 +242,7 @@ def present(family: str, what: str, status: Status, where: Where, by: Sequence[s
         values = v.gauge(family, by, where)
         if not values:
             return Outcome(Status.OK, f"no {what}", f"No {what}.", {})
-        rows = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
+        rows: list[dict[str, Any]] = [{**dict(zip(by, k)), "value": val} for k, val in sorted(values.items())]
         names = "; ".join(_label_text(by, k) for k in sorted(values)[:5])
         return Outcome(status, f"{len(rows)} {what}", f"{len(rows)} {what}: {names}.", rows[:20])
     return evaluate
@@ -544,12 +545,12 @@ def evaluate_rules(metrics: Metrics | View | None, lifetime_only: bool = False) 
             out = rule.evaluate(view)
         except Exception as exc:  # a rule must never take the notebook down: say it could not judge
             found.append(Finding(f"metrics.{rule.id}", Status.ERROR, f"{rule.title}: could not be evaluated",
-                                 f"{type(exc).__name__}: {exc}", {"families": list(rule.families)}, "",
-                                 (_SEED_SECTION[rule.group],)))
+                                 detail=f"{type(exc).__name__}: {exc}", evidence={"families": list(rule.families)},
+                                 refs=(_SEED_SECTION[rule.group],)))
             continue
         found.append(Finding(f"metrics.{rule.id}", out.status, f"{rule.title}: {out.summary}",
-                             f"{out.detail} Rule: {rule.checks}.", out.evidence,
-                             rule.remedy if out.status is not Status.OK else "", (_SEED_SECTION[rule.group],)))
+                             detail=f"{out.detail} Rule: {rule.checks}.", evidence=out.evidence,
+                             remedy=rule.remedy if out.status is not Status.OK else "", refs=(_SEED_SECTION[rule.group],)))
     return found, skipped
 
 
@@ -564,9 +565,9 @@ def check_metric_rules(metrics: Metrics | View | None) -> Findings:
             reasons.setdefault(s["why"], []).append(s["rule"])
         out.append(Finding("metrics.rules.not_evaluated", Status.SKIP,
                            f"{len(skipped)} of {len(RULES)} rules not evaluated",
-                           f"{len(found)} rule(s) evaluated; the others need families this endpoint does not expose "
+                           detail=f"{len(found)} rule(s) evaluated; the others need families this endpoint does not expose "
                            "(listed with the reason) or a second scrape.",
-                           {"by_reason": reasons}, "", (SEED_METRICS,)))
+                           evidence={"by_reason": reasons}, refs=(SEED_METRICS,)))
     return out
 
 
@@ -576,7 +577,7 @@ def check_catalogue_coverage(metrics: Metrics | View | None) -> Findings:
     view = _view(metrics)
     if view is None:
         return Findings([Finding("metrics.catalogue.not_read", Status.SKIP, "Catalogue not compared: no metrics",
-                                 "No snapshot was read (see the findings above).", {}, "", (SEED_METRICS,))])
+                                 detail="No snapshot was read (see the findings above).", refs=(SEED_METRICS,))])
     names = set(view.last.families)
     seed = seed_families()
     seed_present = [s.name for s in seed if s.name in names]
@@ -599,10 +600,10 @@ def check_catalogue_coverage(metrics: Metrics | View | None) -> Findings:
               f"registry looks like {flavour}. {len(unknown)} family(ies) not in the catalogue"
               + (f": {', '.join(unknown[:8])}{' …' if len(unknown) > 8 else ''}." if unknown else "."))
     status = Status.OK if any(n.startswith("registry_") for n in names) else Status.WARN
-    return Findings([Finding("metrics.catalogue.coverage", status, "Metric catalogue coverage", detail,
-                             {"present_by_group": by_group, "absent_by_reason": absent, "not_in_catalogue": unknown},
-                             "" if status is Status.OK else "Point `debug_url` at the registry's debug server.",
-                             (SEED_METRICS,))])
+    return Findings([Finding("metrics.catalogue.coverage", status, "Metric catalogue coverage", detail=detail,
+                             evidence={"present_by_group": by_group, "absent_by_reason": absent, "not_in_catalogue": unknown},
+                             remedy="" if status is Status.OK else "Point `debug_url` at the registry's debug server.",
+                             refs=(SEED_METRICS,))])
 
 
 def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics") -> list[Finding]:
@@ -614,13 +615,13 @@ def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: st
     refs = (SEED_METRICS,)
     if not debug_url:
         return [Finding("metrics.verdict.not_configured", Status.SKIP, "Metrics not read: no debug_url",
-                        "Give `debug_url` to add the registry's own metrics to triage.", {}, ENABLE_REMEDY, refs)]
+                        detail="Give `debug_url` to add the registry's own metrics to triage.", remedy=ENABLE_REMEDY, refs=refs)]
     snap, problems = scrape(client, debug_url, metrics_path)
     if snap is None:
         p = problems[0]
         if p.id in ("metrics.unreachable", "metrics.not_found"):
-            return [Finding("metrics.verdict.unavailable", Status.SKIP, "Metrics not read: " + p.title, p.detail,
-                            p.evidence, p.remedy, refs)]
+            return [Finding("metrics.verdict.unavailable", Status.SKIP, "Metrics not read: " + p.title, detail=p.detail,
+                            evidence=p.evidence, remedy=p.remedy, refs=refs)]
         return list(problems)
     found, skipped = evaluate_rules(View(snap))
     tripped = [f for f in found if f.status in (Status.WARN, Status.FAIL, Status.ERROR)]
@@ -629,9 +630,9 @@ def check_metrics_verdict(client: httpx.Client, debug_url: str, metrics_path: st
                 "tripped": {f.id: {"status": f.status.value, "title": f.title} for f in tripped}}
     if not tripped:
         return [Finding("metrics.verdict", Status.OK, f"Metrics: {len(found)} health rules pass",
-                        f"{len(found)} rule(s) judged on {snap.source} since the registry started; none tripped.",
-                        evidence, "", refs)]
+                        detail=f"{len(found)} rule(s) judged on {snap.source} since the registry started; none tripped.",
+                        evidence=evidence, refs=refs)]
     names = "; ".join(f.title for f in tripped[:4])
     return [Finding("metrics.verdict", worst, f"Metrics: {len(tripped)} health rule(s) tripped",
-                    f"{names}{' …' if len(tripped) > 4 else ''}. Run `debug-server-metrics` for rates, quantiles and "
-                    "plots.", evidence, "See the `debug-server-metrics` runbook.", refs)] + problems
+                    detail=f"{names}{' …' if len(tripped) > 4 else ''}. Run `debug-server-metrics` for rates, quantiles and "
+                    "plots.", evidence=evidence, remedy="See the `debug-server-metrics` runbook.", refs=refs)] + problems

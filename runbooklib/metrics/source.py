@@ -83,41 +83,41 @@ def scrape(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics")
     if not ex.ok:
         assert ex.failure is not None
         return None, [Finding("metrics.unreachable", Status.FAIL, f"Metrics endpoint unreachable: {ex.failure.title}",
-                              f"GET {url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.",
-                              ex.evidence(), transport_remedy(ex.failure, url) + "\n\n" + ENABLE_REMEDY, refs)]
+                              detail=f"GET {url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.",
+                              evidence=ex.evidence(), remedy=transport_remedy(ex.failure, url) + "\n\n" + ENABLE_REMEDY, refs=refs)]
     r = ex.response
     assert r is not None
     ev = ex.evidence(body_limit=200)
     if r.status_code == 404:
         return None, [Finding("metrics.not_found", Status.FAIL, "No metrics at this path (404)",
-                              f"{url} answered 404: Prometheus metrics are off, or served at another path than "
-                              f"`{metrics_path}` (`http.debug.prometheus.path`).", ev, ENABLE_REMEDY, refs)]
+                              detail=f"{url} answered 404: Prometheus metrics are off, or served at another path than "
+                              f"`{metrics_path}` (`http.debug.prometheus.path`).", evidence=ev, remedy=ENABLE_REMEDY, refs=refs)]
     if r.status_code in (401, 403):
         return None, [Finding("metrics.forbidden", Status.FAIL, f"Metrics endpoint refused the request ({r.status_code})",
-                              f"{url} answered {r.status_code}: the registry's debug server never asks for credentials, "
-                              "so something in front of it (a proxy, an ingress) does.", ev,
-                              "Scrape the debug port directly from the registry host or pod, or give this runbook "
-                              "the Prometheus server that scrapes it (`prometheus_url`).", refs)]
+                              detail=f"{url} answered {r.status_code}: the registry's debug server never asks for credentials, "
+                              "so something in front of it (a proxy, an ingress) does.", evidence=ev,
+                              remedy="Scrape the debug port directly from the registry host or pod, or give this runbook "
+                              "the Prometheus server that scrapes it (`prometheus_url`).", refs=refs)]
     if r.status_code != 200:
         return None, [Finding("metrics.bad_status", Status.FAIL, f"Metrics endpoint answered {r.status_code}",
-                              f"{url} answered {r.status_code} instead of 200 with metrics.", ev,
-                              "Check that `debug_url` points at the registry's debug server (`http.debug.addr`) and "
-                              "`metrics_path` at its Prometheus path.", refs)]
+                              detail=f"{url} answered {r.status_code} instead of 200 with metrics.", evidence=ev,
+                              remedy="Check that `debug_url` points at the registry's debug server (`http.debug.addr`) and "
+                              "`metrics_path` at its Prometheus path.", refs=refs)]
     text = r.text
     ctype = r.headers.get("content-type", "")
     head = text.lstrip()[:200].lower()
     if not text.strip():
         return None, [Finding("metrics.empty", Status.FAIL, "Metrics endpoint answered an empty body",
-                              f"{url} answered 200 with nothing in it: not a Prometheus exposition.", ev,
-                              "Something other than the registry answers on this address, or a proxy dropped "
+                              detail=f"{url} answered 200 with nothing in it: not a Prometheus exposition.", evidence=ev,
+                              remedy="Something other than the registry answers on this address, or a proxy dropped "
                               "the body. Compare with `curl -s localhost:5001/metrics | head` on the registry host.",
-                              refs)]
+                              refs=refs)]
     if "html" in ctype or head.startswith(("<!doctype", "<html", "<?xml", "<")):
         return None, [Finding("metrics.html", Status.FAIL, "Metrics endpoint answered an HTML page",
-                              f"{url} answered HTML ({ctype or 'no content type'}), not Prometheus text: a login page, "
-                              "a proxy's error page or another service on this port.", ev,
-                              "Point `debug_url` at the registry's debug address (`http.debug.addr`, Omnibus "
-                              "`registry['debug_addr']`) and `metrics_path` at `http.debug.prometheus.path`.", refs)]
+                              detail=f"{url} answered HTML ({ctype or 'no content type'}), not Prometheus text: a login page, "
+                              "a proxy's error page or another service on this port.", evidence=ev,
+                              remedy="Point `debug_url` at the registry's debug address (`http.debug.addr`, Omnibus "
+                              "`registry['debug_addr']`) and `metrics_path` at `http.debug.prometheus.path`.", refs=refs)]
     text, dropped = cap_series(text)
     parsed = parse_exposition(text)
     ev["families"] = len(parsed.families)
@@ -125,46 +125,46 @@ def scrape(client: httpx.Client, debug_url: str, metrics_path: str = "/metrics")
         ev["problems"] = parsed.problems[:8]
     if not parsed.families:
         return None, [Finding("metrics.garbage", Status.FAIL, "Metrics endpoint answered something that is not metrics",
-                              f"{url} answered 200 ({ctype or 'no content type'}) but no line parses as a Prometheus "
-                              f"sample: {parsed.problems[0] if parsed.problems else 'nothing recognisable'}.", ev,
-                              "Point `debug_url`/`metrics_path` at the registry's Prometheus endpoint.", refs)]
+                              detail=f"{url} answered 200 ({ctype or 'no content type'}) but no line parses as a Prometheus "
+                              f"sample: {parsed.problems[0] if parsed.problems else 'nothing recognisable'}.", evidence=ev,
+                              remedy="Point `debug_url`/`metrics_path` at the registry's Prometheus endpoint.", refs=refs)]
     snap = Snapshot(url, taken, dict(parsed.families), tuple(parsed.problems), len(r.content))
     found: list[Finding] = []
     if truncated(r):
         found.append(Finding("metrics.body_capped", Status.WARN, f"Metrics answer larger than {len(r.content) >> 20} MiB: "
                              "read only its start",
-                             f"{url} sent more than {len(r.content)} bytes; the rest was not read (every answer is "
-                             "capped so one endpoint cannot exhaust memory). Families cut off are incomplete.", ev,
-                             "A registry's exposition is normally well under 1 MiB: look for a label with unbounded "
-                             "values (e.g. per-repository or per-path labels) in the families listed.", refs))
+                             detail=f"{url} sent more than {len(r.content)} bytes; the rest was not read (every answer is "
+                             "capped so one endpoint cannot exhaust memory). Families cut off are incomplete.", evidence=ev,
+                             remedy="A registry's exposition is normally well under 1 MiB: look for a label with unbounded "
+                             "values (e.g. per-repository or per-path labels) in the families listed.", refs=refs))
     if dropped:
         top = dict(sorted(dropped.items(), key=lambda kv: -kv[1])[:10])
         found.append(Finding("metrics.series_capped", Status.WARN,
                              f"{sum(dropped.values())} series left out: too many series in {len(dropped)} famil"
                              f"{'y' if len(dropped) == 1 else 'ies'}",
-                             "Only the first series of each family (and of the whole exposition) were read; the "
-                             "count of what was left out is in the evidence.", {**ev, "left_out_by_family": top},
-                             "High-cardinality labels on the registry's metrics make scrapes slow and expensive: "
+                             detail="Only the first series of each family (and of the whole exposition) were read; the "
+                             "count of what was left out is in the evidence.", evidence={**ev, "left_out_by_family": top},
+                             remedy="High-cardinality labels on the registry's metrics make scrapes slow and expensive: "
                              "check the families listed for a label that grows with repositories, tags or paths.",
-                             refs))
+                             refs=refs))
     if parsed.truncated:
         found.append(Finding("metrics.truncated", Status.WARN, "Metrics body looks cut off",
-                             "The exposition ends mid-line or lacks the closing parts of a histogram; what parsed is "
-                             "used, the rest is missing: " + "; ".join(parsed.problems[:3]), ev,
-                             "A proxy or a timeout cut the response short: scrape the debug port directly, or raise "
-                             "`timeout_s`.", refs))
+                             detail="The exposition ends mid-line or lacks the closing parts of a histogram; what parsed is "
+                             "used, the rest is missing: " + "; ".join(parsed.problems[:3]), evidence=ev,
+                             remedy="A proxy or a timeout cut the response short: scrape the debug port directly, or raise "
+                             "`timeout_s`.", refs=refs))
     elif parsed.bad_lines or parsed.problems:
         found.append(Finding("metrics.partly_unparsed", Status.WARN,
                              f"{parsed.bad_lines} metric line(s) could not be parsed",
-                             "Some lines or types were not understood and were skipped or read as untyped: "
-                             + "; ".join(parsed.problems[:3]), ev,
-                             "Usually harmless (a newer exposition feature); the families listed were still read.",
-                             refs))
+                             detail="Some lines or types were not understood and were skipped or read as untyped: "
+                             + "; ".join(parsed.problems[:3]), evidence=ev,
+                             remedy="Usually harmless (a newer exposition feature); the families listed were still read.",
+                             refs=refs))
     if not any(name.startswith("registry_") for name in parsed.families):
         found.append(Finding("metrics.not_registry", Status.WARN, "No registry_* family in the metrics",
-                             f"{url} serves {len(parsed.families)} families but none named registry_*: is this "
-                             "the container registry's debug server, or has it served no request yet?", ev,
-                             "Check `debug_url` against `http.debug.addr`.", refs))
+                             detail=f"{url} serves {len(parsed.families)} families but none named registry_*: is this "
+                             "the container registry's debug server, or has it served no request yet?", evidence=ev,
+                             remedy="Check `debug_url` against `http.debug.addr`.", refs=refs))
     return snap, found
 
 
@@ -180,8 +180,8 @@ def _prom_get(client: httpx.Client, prometheus_url: str, path: str, params: dict
         assert ex.failure is not None
         return None, Finding("metrics.prometheus_unreachable", Status.FAIL,
                              f"Prometheus unreachable: {ex.failure.title}",
-                             f"GET {url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.",
-                             ex.evidence(), transport_remedy(ex.failure, url), refs)
+                             detail=f"GET {url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.",
+                             evidence=ex.evidence(), remedy=transport_remedy(ex.failure, url), refs=refs)
     r = ex.response
     assert r is not None
     ev = ex.evidence(body_limit=300)
@@ -192,17 +192,17 @@ def _prom_get(client: httpx.Client, prometheus_url: str, path: str, params: dict
     if not isinstance(body, dict) or "status" not in body:
         return None, Finding("metrics.prometheus_bad_answer", Status.FAIL,
                              f"Not a Prometheus API answer ({r.status_code})",
-                             f"{url} answered {r.status_code} without the API's JSON envelope: is `prometheus_url` "
-                             "the Prometheus server's base URL (e.g. http://prometheus:9090)?", ev,
-                             "Give the base URL Prometheus' web UI runs on, without /api/v1 or /graph.", refs)
+                             detail=f"{url} answered {r.status_code} without the API's JSON envelope: is `prometheus_url` "
+                             "the Prometheus server's base URL (e.g. http://prometheus:9090)?", evidence=ev,
+                             remedy="Give the base URL Prometheus' web UI runs on, without /api/v1 or /graph.", refs=refs)
     if body.get("status") != "success":
         ev["errorType"] = body.get("errorType")
         ev["error"] = str(body.get("error", ""))[:300]
         return None, Finding("metrics.prometheus_error", Status.FAIL,
                              f"Prometheus refused the query: {body.get('errorType', 'error')}",
-                             f"{url} answered {r.status_code}: {ev['error'] or 'no error text'}.", ev,
-                             "A `timeout` or `execution` error means Prometheus is overloaded: retry, or narrow the "
-                             "time range. `bad_data` means the query or parameters are wrong.", refs)
+                             detail=f"{url} answered {r.status_code}: {ev['error'] or 'no error text'}.", evidence=ev,
+                             remedy="A `timeout` or `execution` error means Prometheus is overloaded: retry, or narrow the "
+                             "time range. `bad_data` means the query or parameters are wrong.", refs=refs)
     return body.get("data"), None
 
 
@@ -319,8 +319,8 @@ def collect_metrics(client: httpx.Client, debug_url: str = "", metrics_path: str
         findings.extend(m.findings)
     if not debug_url:
         findings.append(Finding("metrics.not_configured", Status.SKIP, "Metrics not read: no debug_url or prometheus_url",
-                                "Give `debug_url` (the registry's debug server) or `prometheus_url`.", {},
-                                ENABLE_REMEDY, (SEED_METRICS,)))
+                                detail="Give `debug_url` (the registry's debug server) or `prometheus_url`.",
+                                remedy=ENABLE_REMEDY, refs=(SEED_METRICS,)))
         return Metrics("none", "", (), findings)
     url = metrics_url(debug_url, metrics_path)
     first, found = scrape(client, debug_url, metrics_path)
@@ -334,8 +334,8 @@ def collect_metrics(client: httpx.Client, debug_url: str = "", metrics_path: str
         if second is None:
             for f in found2:
                 findings.append(Finding(f.id + "_second", Status.WARN, "Second scrape failed: " + f.title,
-                                        f.detail + " Rates and windowed quantiles use the first scrape only.",
-                                        f.evidence, f.remedy, f.refs))
+                                        detail=f.detail + " Rates and windowed quantiles use the first scrape only.",
+                                        evidence=f.evidence, remedy=f.remedy, refs=f.refs))
         else:
             snaps.append(second)
     reg = sum(1 for n in snaps[-1].families if n.startswith("registry_"))
@@ -345,9 +345,9 @@ def collect_metrics(client: httpx.Client, debug_url: str = "", metrics_path: str
         detail += f" Two scrapes {snaps[1].taken_at - snaps[0].taken_at:.1f} s apart give rates over that window."
     else:
         detail += " One scrape: counters are totals since the registry started."
-    findings.insert(0, Finding("metrics.scraped", Status.OK, "Metrics scraped from the debug server", detail,
-                               {"url": url, "families": len(snaps[-1].families), "registry_families": reg,
-                                "samples": snaps[-1].sample_count, "scrapes": len(snaps)}, "", (SEED_METRICS,)))
+    findings.insert(0, Finding("metrics.scraped", Status.OK, "Metrics scraped from the debug server", detail=detail,
+                               evidence={"url": url, "families": len(snaps[-1].families), "registry_families": reg,
+                                "samples": snaps[-1].sample_count, "scrapes": len(snaps)}, refs=(SEED_METRICS,)))
     return Metrics("scrape", url, tuple(snaps), findings)
 
 
@@ -363,12 +363,12 @@ def _from_prometheus(client: httpx.Client, prometheus_url: str, interval: float)
         return Metrics("prometheus", prometheus_url, (), Findings([problem] if problem else []))
     if not last.families:
         findings.append(Finding("metrics.prometheus_no_registry", Status.FAIL, "Prometheus has no registry series",
-                                f"`{PROM_SELECTOR}` returned nothing at {prometheus_url}: Prometheus does not scrape "
-                                "the registry's debug port (or the job is down).", {"query": PROM_SELECTOR},
-                                "Add a scrape job for the registry's debug address and metrics path (Omnibus' bundled "
+                                detail=f"`{PROM_SELECTOR}` returned nothing at {prometheus_url}: Prometheus does not scrape "
+                                "the registry's debug port (or the job is down).", evidence={"query": PROM_SELECTOR},
+                                remedy="Add a scrape job for the registry's debug address and metrics path (Omnibus' bundled "
                                 "Prometheus does this when `registry['debug_addr']` and metrics are on; Helm: "
                                 "`registry.metrics.serviceMonitor.enabled: true` with the Prometheus operator).",
-                                (SEED_METRICS,)))
+                                refs=(SEED_METRICS,)))
         return Metrics("prometheus", prometheus_url, (), findings)
     snaps = [last]
     if interval > 0:
@@ -381,10 +381,10 @@ def _from_prometheus(client: httpx.Client, prometheus_url: str, interval: float)
               + (f" and at now − {interval:g} s (rates over that window; choose `interval` above Prometheus' scrape "
                  "interval)." if len(snaps) == 2 else " (no earlier data: totals since the registry started)."))
     instances = sorted({s.label("instance") for f in last.families.values() for s in f.samples if s.label("instance")})
-    findings.append(Finding("metrics.prometheus", Status.OK, "Metrics queried from Prometheus", detail,
-                            {"url": prometheus_url, "series": series, "families": len(last.families),
+    findings.append(Finding("metrics.prometheus", Status.OK, "Metrics queried from Prometheus", detail=detail,
+                            evidence={"url": prometheus_url, "series": series, "families": len(last.families),
                              "instances": instances[:20], "snapshots": len(snaps),
-                             "history_points": 0 if history is None else len(history)}, "", (SEED_METRICS,)))
+                             "history_points": 0 if history is None else len(history)}, refs=(SEED_METRICS,)))
     return Metrics("prometheus", prometheus_url, tuple(snaps), findings, history)
 
 
@@ -400,6 +400,6 @@ def load_snapshots(*paths: str) -> Metrics:
         snaps.append(Snapshot(str(path), 1_700_000_000.0 + 30.0 * index, dict(parsed.families),
                               tuple(parsed.problems), len(text)))
     findings.append(Finding("metrics.loaded", Status.OK, "Metrics read from files",
-                            f"{len(snaps)} exposition file(s).", {"files": [str(p) for p in paths]}))
+                            detail=f"{len(snaps)} exposition file(s).", evidence={"files": [str(p) for p in paths]}))
     return Metrics("files", ",".join(str(p) for p in paths), tuple(snaps), findings)
 

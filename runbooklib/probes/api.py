@@ -57,10 +57,10 @@ def _unreachable(ex: Exchange, fid: str, what: str, refs: tuple[str, ...]) -> Fi
         fid,
         Status.FAIL,
         f"{what}: {ex.failure.title}",
-        f"{ex.method} {ex.url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.{extra}",
-        ex.evidence(),
-        transport_remedy(ex.failure, ex.url),
-        refs,
+        detail=f"{ex.method} {ex.url} failed before any HTTP answer ({ex.failure.kind}): {ex.failure.message}.{extra}",
+        evidence=ex.evidence(),
+        remedy=transport_remedy(ex.failure, ex.url),
+        refs=refs,
     )
 
 
@@ -107,63 +107,63 @@ def check_forwarding(client: httpx.Client, registry_url: str, service: str = "co
         if gitlab_ui:
             return [Finding(
                 "forwarding.gitlab_ui", Status.FAIL, "registry_url reaches GitLab's web UI, not the registry",
-                f"`/v2/_catalog` answered {r.status_code}" + (f" redirecting to {location}" if location else "")
+                detail=f"`/v2/_catalog` answered {r.status_code}" + (f" redirecting to {location}" if location else "")
                 + ": that is GitLab's sign-in page. The registry URL is GitLab's own URL, or the registry's port "
-                "is not exposed and the request fell through to GitLab.", {**ev, "verdict": "gitlab_ui"},
-                "Use the registry's own address (`registry_external_url`, e.g. https://registry.example.com or "
+                "is not exposed and the request fell through to GitLab.", evidence={**ev, "verdict": "gitlab_ui"},
+                remedy="Use the registry's own address (`registry_external_url`, e.g. https://registry.example.com or "
                 "https://gitlab.example.com:5050), not GitLab's `external_url`. Omnibus: set `registry_external_url` "
                 "and run `gitlab-ctl reconfigure`; Helm: `registry.ingress` host; source: the NGINX server block "
-                "for the registry's host/port must `proxy_pass` to the registry.", refs)]
+                "for the registry's host/port must `proxy_pass` to the registry.", refs=refs)]
         return [Finding(
             "forwarding.redirect", Status.FAIL, f"Registry URL redirects ({r.status_code}) instead of answering",
-            f"`/v2/_catalog` answered {r.status_code} to {location or '(no Location)'}: the registry itself never "
+            detail=f"`/v2/_catalog` answered {r.status_code} to {location or '(no Location)'}: the registry itself never "
             "redirects this request, so something in front of it does (http→https, another host, a login).",
-            {**ev, "verdict": "redirect"},
-            "Point `registry_url` at the final address (scheme and port included), or fix the proxy rule that "
-            "redirects `/v2/`.", refs)]
+            evidence={**ev, "verdict": "redirect"},
+            remedy="Point `registry_url` at the final address (scheme and port included), or fix the proxy rule that "
+            "redirects `/v2/`.", refs=refs)]
     if looks_html and r.status_code not in (502, 503, 504):  # a proxy's 5xx page is about the upstream: below
         return [Finding(
             "forwarding.not_registry", Status.FAIL,
             f"An HTML page answers instead of the registry ({r.status_code})",
-            "Something other than the registry answered `/v2/_catalog` with a web page (a default web server "
+            detail="Something other than the registry answered `/v2/_catalog` with a web page (a default web server "
             "page, GitLab itself, or a proxy route that does not forward `/v2/`). Nothing below checked the "
-            "registry.", {**ev, "verdict": "html"}, _NOT_REGISTRY_REMEDY, refs)]
+            "registry.", evidence={**ev, "verdict": "html"}, remedy=_NOT_REGISTRY_REMEDY, refs=refs)]
     if r.status_code in (200, 401) and api_version != "registry/2.0" and challenge is None and not _is_catalog(r):
         return [Finding(
             "forwarding.not_registry", Status.FAIL,
             f"Something that is not a registry answers ({r.status_code}, no registry API header)",
-            f"`/v2/_catalog` answered {r.status_code} without `Docker-Distribution-Api-Version: registry/2.0` "
+            detail=f"`/v2/_catalog` answered {r.status_code} without `Docker-Distribution-Api-Version: registry/2.0` "
             "and without a Bearer challenge or a catalog: not the container registry.",
-            {**ev, "verdict": "other_http"}, _NOT_REGISTRY_REMEDY, refs)]
+            evidence={**ev, "verdict": "other_http"}, remedy=_NOT_REGISTRY_REMEDY, refs=refs)]
     if r.status_code == 401 and challenge is not None:
         got_service = challenge.get("service", "")
         if got_service != service:
             findings.append(Finding(
                 "forwarding.service_mismatch", Status.FAIL,
                 f"Registry expects service {got_service!r}, not {service!r}",
-                "The Bearer challenge names another token service: tokens GitLab issues for "
+                detail="The Bearer challenge names another token service: tokens GitLab issues for "
                 f"{service!r} will be rejected as meant for another audience.",
-                ev,
-                "Make the registry's `auth.token.service` and GitLab's token service agree "
+                evidence=ev,
+                remedy="Make the registry's `auth.token.service` and GitLab's token service agree "
                 "(Omnibus: `registry['token_service']`; Helm: `registry.tokenService`; source: config.yml "
                 "`auth.token.service`), then restart the registry. Or pass the right `service` parameter.",
-                refs,
+                refs=refs,
             ))
         else:
             findings.append(Finding(
                 "forwarding.ok", Status.OK, "Requests reach the registry and token auth challenges",
-                f"401 with Bearer realm={challenge.get('realm', '')!r}, service={got_service!r}.",
-                ev, "", refs,
+                detail=f"401 with Bearer realm={challenge.get('realm', '')!r}, service={got_service!r}.",
+                evidence=ev, refs=refs,
             ))
         if api_version != "registry/2.0":
             findings.append(Finding(
                 "forwarding.api_version_header", Status.WARN,
                 "Docker-Distribution-Api-Version header missing",
-                "The answer has a Bearer challenge but no `Docker-Distribution-Api-Version: registry/2.0`; "
+                detail="The answer has a Bearer challenge but no `Docker-Distribution-Api-Version: registry/2.0`; "
                 "a proxy in between may strip headers, and some clients refuse such an endpoint.",
-                ev,
-                "Make NGINX pass the registry's response headers unchanged (no `proxy_hide_header` for it).",
-                refs,
+                evidence=ev,
+                remedy="Make NGINX pass the registry's response headers unchanged (no `proxy_hide_header` for it).",
+                refs=refs,
             ))
         return findings
 
@@ -172,22 +172,22 @@ def check_forwarding(client: httpx.Client, registry_url: str, service: str = "co
         return [Finding(
             "forwarding.not_token_auth", Status.FAIL,
             f"Registry challenges with {scheme!r}, not a GitLab Bearer token",
-            "A 401 without a Bearer challenge: the registry does not use GitLab's token auth "
+            detail="A 401 without a Bearer challenge: the registry does not use GitLab's token auth "
             "(htpasswd or silly auth), or something else answers on this port.",
-            ev,
-            "Configure token auth pointing at GitLab's `/jwt/auth` (Omnibus does this by itself when "
+            evidence=ev,
+            remedy="Configure token auth pointing at GitLab's `/jwt/auth` (Omnibus does this by itself when "
             "`registry_external_url` is set; Helm: `registry.authEndpoint`; source: `auth.token` in config.yml).",
-            refs,
+            refs=refs,
         )]
     if r.status_code == 200:
         return [Finding(
             "forwarding.no_auth", Status.FAIL, "Catalog answered without authentication",
-            "`/v2/_catalog` returned 200 with no credentials: token auth is off, so GitLab's permissions "
+            detail="`/v2/_catalog` returned 200 with no credentials: token auth is off, so GitLab's permissions "
             "are not enforced and GitLab cannot manage this registry.",
-            ev,
-            "Enable `auth.token` (realm = GitLab `/jwt/auth`, service `container_registry`, issuer and "
+            evidence=ev,
+            remedy="Enable `auth.token` (realm = GitLab `/jwt/auth`, service `container_registry`, issuer and "
             "rootcertbundle matching GitLab's registry key), then restart the registry.",
-            refs,
+            refs=refs,
         )]
     if r.status_code in (502, 503, 504):
         what = {502: "bad gateway", 503: "service unavailable", 504: "gateway timeout"}[r.status_code]
@@ -198,37 +198,37 @@ def check_forwarding(client: httpx.Client, registry_url: str, service: str = "co
             else f"{r.status_code} ({what}): the proxy could not get an answer from the registry upstream."
         )
         return [Finding(
-            "forwarding.upstream_down", Status.FAIL, f"Registry upstream {what}", detail, ev,
-            "Check the registry process and its storage: `/debug/health` on the debug server shows the failing "
+            "forwarding.upstream_down", Status.FAIL, f"Registry upstream {what}", detail=detail, evidence=ev,
+            remedy="Check the registry process and its storage: `/debug/health` on the debug server shows the failing "
             "check (run `debug-server-metrics`). Omnibus: `gitlab-ctl status registry`, "
             "`gitlab-ctl tail registry`; Helm: registry pod logs; if NGINX logs `[::1]` upstream errors, "
             "run `ipv6-listener`.",
-            refs,
+            refs=refs,
         )]
     if r.status_code == 400 and "https" in r.text.lower():
         return [Finding(
             "forwarding.http_to_https", Status.FAIL, "Plain HTTP sent to a TLS port",
-            "The port speaks HTTPS but the URL says http://.", ev,
-            "Use https:// in `registry_url` (and in `registry_external_url` / the clients' registry address).",
-            refs,
+            detail="The port speaks HTTPS but the URL says http://.", evidence=ev,
+            remedy="Use https:// in `registry_url` (and in `registry_external_url` / the clients' registry address).",
+            refs=refs,
         )]
     looks_html = "html" in ctype.lower() or r.text.lstrip().lower().startswith("<")
     if r.status_code == 404 or looks_html:
         return [Finding(
             "forwarding.not_registry", Status.FAIL,
             f"Request does not reach the registry ({r.status_code}{', HTML page' if looks_html else ''})",
-            "Something other than the registry answered `/v2/_catalog` (a web server, GitLab itself, "
+            detail="Something other than the registry answered `/v2/_catalog` (a web server, GitLab itself, "
             "or a proxy route that does not forward `/v2/`).",
-            ev,
-            "Check which port NGINX listens on for the registry and where it proxies: Omnibus "
+            evidence=ev,
+            remedy="Check which port NGINX listens on for the registry and where it proxies: Omnibus "
             "`/var/opt/gitlab/nginx/conf/gitlab-registry.conf` (set by `registry_external_url` and "
             "`registry_nginx['listen_port']`); Helm: the registry Ingress host and path; source: your "
             "NGINX server block must `proxy_pass` `/v2/` to the registry's `http.addr`.",
-            refs,
+            refs=refs,
         )]
     return [Finding(
         "forwarding.unexpected", Status.WARN, f"Unexpected answer {r.status_code} from /v2/_catalog",
-        "GitLab's documentation expects a 401 Bearer challenge here.", ev,
-        "Compare with the expected answer in GitLab's troubleshooting page and check the proxy in front of the registry.",
-        refs,
+        detail="GitLab's documentation expects a 401 Bearer challenge here.", evidence=ev,
+        remedy="Compare with the expected answer in GitLab's troubleshooting page and check the proxy in front of the registry.",
+        refs=refs,
     )]

@@ -96,24 +96,24 @@ class RealmPolicy:
                      else "Credentials withheld: the token realm is not an http(s) URL")
             return Finding(
                 "token.realm_insecure", Status.WARN, title,
-                f"{self.reason} The realm comes from {self.source}. The username and password were NOT sent, so "
-                "the login was not tested.", self.evidence(), _INSECURE_REMEDY, refs)
+                detail=f"{self.reason} The realm comes from {self.source}. The username and password were NOT sent, so "
+                "the login was not tested.", evidence=self.evidence(), remedy=_INSECURE_REMEDY, refs=refs)
         if self.plain_http and not self.loopback:
             return Finding(
                 "token.realm_insecure", Status.WARN, f"Credentials sent in cleartext to {realm_host}",
-                f"The realm {self.realm} (from {self.source}) is plain HTTP on a host that is not loopback; "
+                detail=f"The realm {self.realm} (from {self.source}) is plain HTTP on a host that is not loopback; "
                 "`allow_insecure_realm` is set, so the username and password crossed the network unencrypted, "
-                "as they do for every `docker login` against this registry.", self.evidence(), _INSECURE_REMEDY,
-                refs)
+                "as they do for every `docker login` against this registry.", evidence=self.evidence(), remedy=_INSECURE_REMEDY,
+                refs=refs)
         if self.cross_origin:
             registry = show_origin(url_origin(self.registry_url))
             where = show_origin(url_origin(self.realm))
             return Finding(
                 "token.realm_other_origin", Status.INFO, f"Credentials go to the token realm on {where}",
-                f"The registry {registry} sends clients to {self.realm} (from {self.source}) for tokens, so "
+                detail=f"The registry {registry} sends clients to {self.realm} (from {self.source}) for tokens, so "
                 "`docker login` sends the username and password there, not to the registry. That is normal when "
                 "GitLab issues the registry's tokens (Omnibus and Helm put the realm on the GitLab host); check "
-                "that this host is your GitLab.", self.evidence(), "", refs)
+                "that this host is your GitLab.", evidence=self.evidence(), refs=refs)
         return None
 
 
@@ -214,7 +214,7 @@ def check_token_flow(
     refs = (SEED_ARCH, SEED_TOKEN)
     if not registry_url:
         return [Finding("token.not_checked", Status.SKIP, "Token flow not tested: no registry_url",
-                        "Give `registry_url` (and credentials) to test a login.", {}, "", refs)]
+                        detail="Give `registry_url` (and credentials) to test a login.", refs=refs)]
     base = registry_url.rstrip("/")
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge: dict[str, str] = {}
@@ -223,12 +223,12 @@ def check_token_flow(
     realm = realm_url or challenge.get("realm", "")
     if not realm:
         return [Finding("token.no_realm", Status.SKIP, "Token flow not tested: no token realm",
-                        "The registry gave no Bearer challenge and no `realm_url` was given "
-                        "(see the forwarding finding).", first.evidence(), "", refs)]
+                        detail="The registry gave no Bearer challenge and no `realm_url` was given "
+                        "(see the forwarding finding).", evidence=first.evidence(), refs=refs)]
     if not username:
         return [Finding("token.no_credentials", Status.SKIP, "Token flow not tested: no username given",
-                        f"Realm {realm} known; give `username` and `password` (a reference) to test a login.",
-                        {"realm": realm}, "", refs)]
+                        detail=f"Realm {realm} known; give `username` and `password` (a reference) to test a login.",
+                        evidence={"realm": realm}, refs=refs)]
     policy = realm_policy(realm, registry_url, realm_url=realm_url, allow_insecure_realm=allow_insecure_realm)
     note = policy.finding(refs)
     notes = [note] if note is not None else []
@@ -248,27 +248,27 @@ def check_token_flow(
     if rr.status_code in (401, 403):
         return notes + [Finding(
             "token.bad_credentials", Status.FAIL, f"GitLab refused the credentials ({rr.status_code})",
-            f"The realm {realm} answered {rr.status_code} for user {username!r}: wrong password, a token "
+            detail=f"The realm {realm} answered {rr.status_code} for user {username!r}: wrong password, a token "
             "without `read_registry`, 2FA on the account (use a personal access token), or a blocked user.",
-            realm_ev,
-            "Log in with a personal access token with `read_registry` (and `write_registry` to push). "
+            evidence=realm_ev,
+            remedy="Log in with a personal access token with `read_registry` (and `write_registry` to push). "
             "In CI use `CI_REGISTRY_USER` / `CI_REGISTRY_PASSWORD`. Check the user is active.",
-            refs,
+            refs=refs,
         )]
     token = answer.token
     if not token:
         return notes + [Finding(
             "token.realm_bad_answer", Status.FAIL, f"Realm gave no token ({rr.status_code})",
-            f"{realm} answered {rr.status_code} without a JSON `token`: the realm URL may not be GitLab's "
+            detail=f"{realm} answered {rr.status_code} without a JSON `token`: the realm URL may not be GitLab's "
             "`/jwt/auth`, or GitLab fails while signing (missing `gitlab-registry.key`).",
-            realm_ev,
-            "Check `auth.token.realm` points at `https://<gitlab>/jwt/auth`; check Rails logs for "
+            evidence=realm_ev,
+            remedy="Check `auth.token.realm` points at `https://<gitlab>/jwt/auth`; check Rails logs for "
             "`/jwt/auth` errors; if the key file is missing run `missing-registry-key`.",
-            refs,
+            refs=refs,
         )]
     claims_ev = token_claims_evidence(token)
     findings = notes + [Finding("token.issued", Status.OK, "GitLab issued a token",
-                        f"{realm} issued a token for scope {scope!r}.", {"realm": realm, **claims_ev}, "", refs)]
+                        detail=f"{realm} issued a token for scope {scope!r}.", evidence={"realm": realm, **claims_ev}, refs=refs)]
     second = exchange(client, "GET", f"{base}/v2/_catalog", headers={"Authorization": f"Bearer {token}"})
     if not second.ok:
         findings.append(_unreachable(second, "token.registry_unreachable", "Registry unreachable with token", refs))
@@ -279,30 +279,30 @@ def check_token_flow(
     err = (parse_bearer_challenge(r2.headers.get("www-authenticate", "")) or {}).get("error", "")
     if r2.status_code == 200:
         findings.append(Finding("token.accepted", Status.OK, "Registry accepts GitLab's token",
-                                "The authenticated catalog request returned 200.", ev2, "", refs))
+                                detail="The authenticated catalog request returned 200.", evidence=ev2, refs=refs))
     elif r2.status_code == 401 and err == "invalid_token":
         findings.append(Finding(
             "token.invalid_token", Status.FAIL, "Registry rejects GitLab's token (invalid_token)",
-            "The registry did not trust the token GitLab just issued: the signing key is not in its "
+            detail="The registry did not trust the token GitLab just issued: the signing key is not in its "
             "`rootcertbundle` (token signed by untrusted key), or issuer, audience or time disagree. The "
             "registry log names which.",
-            ev2,
-            "Run `token-untrusted-key` (compares key IDs of GitLab's key, the registry's rootcertbundle and "
+            evidence=ev2,
+            remedy="Run `token-untrusted-key` (compares key IDs of GitLab's key, the registry's rootcertbundle and "
             "the token's `kid`) and check clocks. Omnibus: remove the mismatched pair and "
             "`gitlab-ctl reconfigure` (mind the `registry` section of /etc/gitlab/gitlab-secrets.json).",
-            refs,
+            refs=refs,
         ))
     elif (r2.status_code == 401 and err == "insufficient_scope") or r2.status_code == 403:
         findings.append(Finding(
             "token.trusted_no_catalog_scope", Status.OK, "Token trusted; no catalog access for this user",
-            "The registry verified the token (signature, issuer, audience, time) and then refused the "
+            detail="The registry verified the token (signature, issuer, audience, time) and then refused the "
             "catalog: GitLab grants `registry:catalog:*` to administrators only. Token trust is fine.",
-            ev2, "", refs,
+            evidence=ev2, refs=refs,
         ))
     else:
         findings.append(Finding(
             "token.unexpected", Status.WARN, f"Unexpected answer {r2.status_code} with a token",
-            "The registry answered the authenticated catalog request in a way the token flow does not expect.",
-            ev2, "Check the registry log for `error authorizing context`.", refs,
+            detail="The registry answered the authenticated catalog request in a way the token flow does not expect.",
+            evidence=ev2, remedy="Check the registry log for `error authorizing context`.", refs=refs,
         ))
     return findings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from ..findings import Finding, Status
-from ..s3.registry_tags import RegistryTags
+from .registry_tags import RegistryTags
 from .auth import request_token
 from .http import exchange
 
@@ -22,11 +22,11 @@ def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str
     """`tags/list` of up to ``limit`` catalog repositories; any `""` tag is a fail naming the repositories."""
     refs = (SEED_EMPTY,)
     if not registry_url:
-        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no registry_url", "", {}, "", refs)]
+        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no registry_url", refs=refs)]
     reader = RegistryTags(client, registry_url, username, password, service, realm_url)
     problem = reader.discover()
     if problem:
-        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked", problem, {}, "", refs)]
+        return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked", detail=problem, refs=refs)]
     headers = {}
     if reader.realm and not reader.is_open:
         answer = request_token(client, reader.realm, service, "registry:catalog:*", username, password,
@@ -34,15 +34,15 @@ def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str
         if not answer.token:
             why = answer.problem if answer.problem.startswith("credentials withheld") else "see the token flow above"
             return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no catalog token",
-                            f"The realm gave no token for `registry:catalog:*` ({why}).", {}, "", refs)]
+                            detail=f"The realm gave no token for `registry:catalog:*` ({why}).", refs=refs)]
         token = answer.token
         headers["Authorization"] = f"Bearer {token}"
     ex = exchange(client, "GET", registry_url.rstrip("/") + f"/v2/_catalog?n={limit}", headers=headers)
     if not ex.ok or ex.response is None or ex.response.status_code != 200:
         status = ex.response.status_code if ex.response is not None else ex.failure.kind if ex.failure else "?"
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: catalog not readable",
-                        f"`/v2/_catalog` answered {status}: GitLab grants the catalog to administrators only. "
-                        "Run `empty-name-tags` with S3 access to check every repository.", {}, "", refs)]
+                        detail=f"`/v2/_catalog` answered {status}: GitLab grants the catalog to administrators only. "
+                        "Run `empty-name-tags` with S3 access to check every repository.", refs=refs)]
     try:
         repositories = [str(r) for r in (ex.response.json().get("repositories") or [])][:limit]
     except (ValueError, AttributeError):
@@ -52,10 +52,10 @@ def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str
     ev = {"repositories_checked": len(answers), "with_empty_tag": empty}
     if empty:
         return [Finding("tags.empty_name", Status.FAIL, f"{len(empty)} repositor{'y lists' if len(empty) == 1 else 'ies list'} a tag with an empty name",
-                        f"`tags/list` shows `\"\"` for: {', '.join(empty[:10])}. Zero-byte marker objects in the bucket "
-                        "produce it (on registry 2.8 the one at `<name>/_manifests/tags/`).", ev,
-                        "Run `empty-name-tags`: it finds every marker, plans their deletion and applies it only with "
-                        "the plan's digest, then re-checks `tags/list`.", refs)]
+                        detail=f"`tags/list` shows `\"\"` for: {', '.join(empty[:10])}. Zero-byte marker objects in the bucket "
+                        "produce it (on registry 2.8 the one at `<name>/_manifests/tags/`).", evidence=ev,
+                        remedy="Run `empty-name-tags`: it finds every marker, plans their deletion and applies it only with "
+                        "the plan's digest, then re-checks `tags/list`.", refs=refs)]
     return [Finding("tags.no_empty_name", Status.OK, "No empty tag names",
-                    f"`tags/list` of {len(answers)} catalog repositor{'y' if len(answers) == 1 else 'ies'} shows no `\"\"` tag.",
-                    ev, "", refs)]
+                    detail=f"`tags/list` of {len(answers)} catalog repositor{'y' if len(answers) == 1 else 'ies'} shows no `\"\"` tag.",
+                    evidence=ev, refs=refs)]

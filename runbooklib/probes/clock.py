@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -21,7 +22,7 @@ def server_offset(client: httpx.Client, url: str) -> tuple[float | None, dict]:
     before = dt.datetime.now(dt.timezone.utc)
     ex = exchange(client, "GET", url)
     after = dt.datetime.now(dt.timezone.utc)
-    ev = {"request": f"GET {url}"}
+    ev: dict[str, Any] = {"request": f"GET {url}"}
     if not ex.ok or ex.response is None:
         ev["error"] = f"{ex.failure.kind}: {ex.failure.message}" if ex.failure else "no answer"
         return None, ev
@@ -53,7 +54,7 @@ def check_clock(client: httpx.Client, targets: dict[str, str]) -> list[Finding]:
         fid = f"clock.{label}"
         if offset is None:
             findings.append(Finding(fid, Status.SKIP, f"{label} clock not measured",
-                                    "No usable Date header (see evidence).", ev, "", (SEED_CLOCK,)))
+                                    detail="No usable Date header (see evidence).", evidence=ev, refs=(SEED_CLOCK,)))
             continue
         size = abs(offset)
         direction = "ahead of" if offset > 0 else "behind"
@@ -66,13 +67,13 @@ def check_clock(client: httpx.Client, targets: dict[str, str]) -> list[Finding]:
         findings.append(Finding(
             fid, status,
             f"{label} clock {'in sync' if status is Status.OK else f'{size:.0f} s {direction} this host'}",
-            f"{label} Date header is {offset:+.1f} s from local UTC (±1 s resolution); tokens are refused "
+            detail=f"{label} Date header is {offset:+.1f} s from local UTC (±1 s resolution); tokens are refused "
             f"beyond a {FAIL_S:.0f} s skew.",
-            ev,
-            "" if status is Status.OK else
+            evidence=ev,
+            remedy="" if status is Status.OK else
             "Synchronise clocks with NTP on the GitLab, registry and client hosts (`timedatectl status`, "
             "`chronyc tracking`); in Kubernetes, fix the node clocks.",
-            (SEED_CLOCK,),
+            refs=(SEED_CLOCK,),
         ))
     return findings
 

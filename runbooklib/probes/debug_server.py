@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
+from ..config._yaml import mapping
 from ..findings import Finding, Status
 from .debug import SEED_DEBUG, check_health
 from .http import exchange
@@ -89,7 +92,7 @@ def local_addresses() -> list[str]:
         pass
     if not found:
         try:
-            found = [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+            found = [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)]
         except OSError:
             found = []
     out = []
@@ -110,10 +113,10 @@ def _url_for(address: str, port: int) -> str:
     return f"http://{host}:{port}/debug/health"
 
 
-def _configured_addrs(registry_cfg: Any, gitlab_rb: Any) -> list[dict[str, Any]]:
+def _configured_addrs(registry_cfg: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> list[dict[str, Any]]:
     out = []
     dbg = getattr(getattr(registry_cfg, "http", None), "debug", None) if registry_cfg is not None else None
-    if dbg is not None and dbg.addr:
+    if registry_cfg is not None and dbg is not None and dbg.addr:
         out.append({"source": registry_cfg.where("http.debug.addr"), "setting": "http.debug.addr", "addr": dbg.addr,
                     "flavour": registry_cfg.flavour})
     if gitlab_rb is not None:
@@ -127,15 +130,15 @@ def _configured_addrs(registry_cfg: Any, gitlab_rb: Any) -> list[dict[str, Any]]
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def check_debug_config(registry_cfg: Any = None, gitlab_rb: Any = None, debug_url: str = "",
+def check_debug_config(registry_cfg: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None, debug_url: str = "",
                        metrics_path: str = "/metrics") -> list[Finding]:
     """What the configs say: is the debug server on, where, is Prometheus on and at which path; do config.yml,
     gitlab.rb and the runbook's ``debug_url`` / ``metrics_path`` agree."""
     refs = (SEED_DEBUG,)
     if registry_cfg is None and gitlab_rb is None:
         return [Finding("debug.config.not_given", Status.SKIP, "Debug server settings not read: no config given",
-                        "Give `registry_config` (config.yml or Helm values) or `gitlab_rb` to compare the configured "
-                        "debug address and metrics path with what answers.", {}, "", refs)]
+                        detail="Give `registry_config` (config.yml or Helm values) or `gitlab_rb` to compare the configured "
+                        "debug address and metrics path with what answers.", refs=refs)]
     found: list[Finding] = []
     addrs = _configured_addrs(registry_cfg, gitlab_rb)
     dbg = getattr(getattr(registry_cfg, "http", None), "debug", None) if registry_cfg is not None else None
@@ -150,43 +153,43 @@ def check_debug_config(registry_cfg: Any = None, gitlab_rb: Any = None, debug_ur
                 "debug_url": debug_url, "metrics_path": metrics_path}
     if not addrs:
         return [Finding("debug.config.disabled", Status.WARN, "The debug server is not configured",
-                        "Neither `http.debug.addr` (config.yml) nor `registry['debug_addr']` (gitlab.rb) is set: there "
-                        "is no /debug/health, /debug/vars or Prometheus endpoint to read.", evidence,
-                        "- Omnibus: `registry['debug_addr'] = \"localhost:5001\"` in /etc/gitlab/gitlab.rb, then "
+                        detail="Neither `http.debug.addr` (config.yml) nor `registry['debug_addr']` (gitlab.rb) is set: there "
+                        "is no /debug/health, /debug/vars or Prometheus endpoint to read.", evidence=evidence,
+                        remedy="- Omnibus: `registry['debug_addr'] = \"localhost:5001\"` in /etc/gitlab/gitlab.rb, then "
                         "`gitlab-ctl reconfigure`.\n- Helm: `registry.debug.addr.port` (the chart enables it by "
-                        "default on 5001).\n- Source: `http.debug.addr: localhost:5001` in config.yml.", refs)]
+                        "default on 5001).\n- Source: `http.debug.addr: localhost:5001` in config.yml.", refs=refs)]
     main = addrs[0]
     found.append(Finding("debug.config.addr", Status.OK, f"Debug server configured at {main['addr']}",
-                         f"{main['setting']} = {main['addr']} ({main['source']}).", evidence, "", refs))
+                         detail=f"{main['setting']} = {main['addr']} ({main['source']}).", evidence=evidence, refs=refs))
     distinct = {a["addr"] for a in addrs}
     if len(distinct) > 1:
         found.append(Finding("debug.config.mismatch", Status.WARN, "config.yml and gitlab.rb disagree on the debug address",
-                             "; ".join(f"{a['setting']} = {a['addr']} ({a['source']})" for a in addrs) + ". On Omnibus, "
+                             detail="; ".join(f"{a['setting']} = {a['addr']} ({a['source']})" for a in addrs) + ". On Omnibus, "
                              "config.yml is generated from gitlab.rb: a hand edit is lost at the next "
-                             "`gitlab-ctl reconfigure`.", evidence,
-                             "Set the address in gitlab.rb (`registry['debug_addr']`) and run `gitlab-ctl reconfigure`.",
-                             refs))
+                             "`gitlab-ctl reconfigure`.", evidence=evidence,
+                             remedy="Set the address in gitlab.rb (`registry['debug_addr']`) and run `gitlab-ctl reconfigure`.",
+                             refs=refs))
     if prom_enabled is False:
         found.append(Finding("debug.config.prometheus_off", Status.WARN, "Prometheus metrics are off",
-                             "The debug server runs but `http.debug.prometheus.enabled` is not true: /metrics is not "
-                             "served.", evidence,
-                             "- Omnibus: `registry['debug'] = { 'prometheus' => { 'enabled' => true, 'path' => "
+                             detail="The debug server runs but `http.debug.prometheus.enabled` is not true: /metrics is not "
+                             "served.", evidence=evidence,
+                             remedy="- Omnibus: `registry['debug'] = { 'prometheus' => { 'enabled' => true, 'path' => "
                              "'/metrics' } }`, then `gitlab-ctl reconfigure`.\n- Helm: `registry.metrics.enabled: true`."
-                             "\n- Source: `http.debug.prometheus: {enabled: true, path: /metrics}`.", refs))
+                             "\n- Source: `http.debug.prometheus: {enabled: true, path: /metrics}`.", refs=refs))
     elif prom_path and metrics_path and prom_path.rstrip("/") != metrics_path.rstrip("/"):
         found.append(Finding("debug.config.path_mismatch", Status.WARN, "metrics_path differs from the configured path",
-                             f"The registry serves Prometheus metrics at `{prom_path}`; this runbook asks "
-                             f"`{metrics_path}`.", evidence, f"Run with `-p metrics_path {prom_path}`.", refs))
+                             detail=f"The registry serves Prometheus metrics at `{prom_path}`; this runbook asks "
+                             f"`{metrics_path}`.", evidence=evidence, remedy=f"Run with `-p metrics_path {prom_path}`.", refs=refs))
     _, conf_port = split_addr(main["addr"])
     url_port = urlsplit(debug_url).port if debug_url else None
     if conf_port and url_port and conf_port != url_port:
         found.append(Finding("debug.config.port_mismatch", Status.WARN, "debug_url's port is not the configured one",
-                             f"`debug_url` uses port {url_port}; the configuration says {conf_port}.", evidence,
-                             f"Use `debug_url` http://localhost:{conf_port} (on the registry host).", refs))
+                             detail=f"`debug_url` uses port {url_port}; the configuration says {conf_port}.", evidence=evidence,
+                             remedy=f"Use `debug_url` http://localhost:{conf_port} (on the registry host).", refs=refs))
     return found
 
 
-def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg: Any = None,
+def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg: RegistryConfig | None = None,
                          gitlab_rb: Any = None) -> list[Finding]:
     """Security: does the debug server listen on anything but loopback? Judged from the configured address
     (``http.debug.addr`` / ``registry['debug_addr']``) and by asking this host's own non-loopback addresses
@@ -234,17 +237,17 @@ def check_debug_exposure(client: httpx.Client, debug_url: str = "", registry_cfg
             why.append("it answers on a non-loopback address: " + ", ".join(answered))
         status = Status.WARN if helm_only else Status.FAIL
         return [Finding("debug.exposed", status, "Debug server exposed beyond loopback",
-                        "The debug server is " + "; ".join(why) + ". GitLab's documentation warns that it serves sensitive data "
+                        detail="The debug server is " + "; ".join(why) + ". GitLab's documentation warns that it serves sensitive data "
                         "(/debug/vars, /debug/pprof, /metrics) and must be locked down in production.",
-                        evidence, EXPOSURE_REMEDY, refs)]
+                        evidence=evidence, remedy=EXPOSURE_REMEDY, refs=refs)]
     if not configured and not port:
         return [Finding("debug.exposure.unknown", Status.SKIP, "Exposure not checked: no debug address",
-                        "Give `debug_url` or a config that sets the debug address.", evidence, "", refs)]
+                        detail="Give `debug_url` or a config that sets the debug address.", evidence=evidence, refs=refs)]
     detail = "Configured for loopback only" if configured else "No configuration given"
     if port:
         detail += (f"; nothing answers on port {port} at this host's other addresses ({', '.join(mine)})." if mine
                    else "; this host has no non-loopback address to try.")
-    return [Finding("debug.loopback_only", Status.OK, "Debug server on loopback only", detail, evidence, "", refs)]
+    return [Finding("debug.loopback_only", Status.OK, "Debug server on loopback only", detail=detail, evidence=evidence, refs=refs)]
 
 
 _STORAGE_CAUSES = (
@@ -290,20 +293,20 @@ def check_debug_health(client: httpx.Client, debug_url: str) -> list[Finding]:
             driver = str(name).split("_", 1)[1] if "_" in str(name) else str(name)
             found.append(Finding(
                 "health.storage_driver", Status.FAIL, f"Storage driver ({driver}) failing: {cause}",
-                f"The registry's `{name}` health check fails with: {text}\nLikely cause: {cause}. While it fails, every "
+                detail=f"The registry's `{name}` health check fails with: {text}\nLikely cause: {cause}. While it fails, every "
                 "/v2/ request answers 503 UNAVAILABLE \"health check failed\".",
-                {"check": name, "error": text, "cause": cause},
-                "- Check the storage endpoint from the registry host (S3: `aws s3 ls s3://<bucket> --endpoint-url "
+                evidence={"check": name, "error": text, "cause": cause},
+                remedy="- Check the storage endpoint from the registry host (S3: `aws s3 ls s3://<bucket> --endpoint-url "
                 "<regionendpoint>`).\n- S3 permissions and credentials: run the `s3-permissions` runbook.\n"
                 "- The check runs every `health.storagedriver.interval` and trips after `threshold` failures; it "
-                "recovers by itself once storage answers.", (SEED_DEBUG,)))
+                "recovers by itself once storage answers.", refs=(SEED_DEBUG,)))
     return found
 
 
 def _unavailable(fid: str, what: str, ex: Any) -> Finding:
     return Finding(fid, Status.SKIP, f"{what} not read: debug server unreachable",
-                   f"GET {ex.url} failed ({ex.failure.kind}): {ex.failure.message}. The health step says why.",
-                   ex.evidence(), "", (SEED_DEBUG,))
+                   detail=f"GET {ex.url} failed ({ex.failure.kind}): {ex.failure.message}. The health step says why.",
+                   evidence=ex.evidence(), refs=(SEED_DEBUG,))
 
 
 def _endpoint_summary(ep: Any) -> dict[str, Any] | None:
@@ -334,7 +337,7 @@ def check_debug_vars(client: httpx.Client, debug_url: str, pending_limit: int = 
     the notification endpoints' queues and failures (which upstream exposes only here)."""
     refs = (SEED_DEBUG,)
     if not debug_url:
-        return [Finding("vars.not_configured", Status.SKIP, "Debug vars not read: no debug_url", "", {}, "", refs)]
+        return [Finding("vars.not_configured", Status.SKIP, "Debug vars not read: no debug_url", refs=refs)]
     ex = exchange(client, "GET", debug_url.rstrip("/") + "/debug/vars")
     if not ex.ok:
         return [_unavailable("vars.unavailable", "Debug vars", ex)]
@@ -346,14 +349,14 @@ def check_debug_vars(client: httpx.Client, debug_url: str, pending_limit: int = 
         data = None
     if r.status_code != 200 or not isinstance(data, dict):
         return [Finding("vars.unexpected", Status.WARN, f"/debug/vars answered {r.status_code} without expvar JSON",
-                        "The registry's debug server answers /debug/vars with JSON (cmdline, memstats, registry): is "
-                        "`debug_url` its debug address?", ex.evidence(body_limit=200), "", refs)]
-    mem = data.get("memstats") if isinstance(data.get("memstats"), dict) else {}
+                        detail="The registry's debug server answers /debug/vars with JSON (cmdline, memstats, registry): is "
+                        "`debug_url` its debug address?", evidence=ex.evidence(body_limit=200), refs=refs)]
+    mem = mapping(data.get("memstats"))
     from ..logs.redact import redact_line
 
     cmdline = [redact_line(str(a)) for a in data.get("cmdline", [])][:8] if isinstance(data.get("cmdline"), list) else []
-    registry = data.get("registry") if isinstance(data.get("registry"), dict) else {}
-    notif = registry.get("notifications") if isinstance(registry.get("notifications"), dict) else {}
+    registry = mapping(data.get("registry"))
+    notif = mapping(registry.get("notifications"))
     endpoints = [e for e in (_endpoint_summary(x) for x in (notif.get("endpoints") or [])) if e]
     mib = 1024 * 1024
     evidence: dict[str, Any] = {
@@ -370,25 +373,25 @@ def check_debug_vars(client: httpx.Client, debug_url: str, pending_limit: int = 
     goroutines = (f"{evidence['goroutines']} goroutines, " if evidence["goroutines"] is not None else
                   "goroutines: see /debug/pprof below, ")
     found = [Finding("vars.read", Status.OK, "Debug vars read",
-                     f"Heap {evidence['heap_alloc_mib']} MiB in use, {evidence['sys_mib']} MiB from the OS, "
+                     detail=f"Heap {evidence['heap_alloc_mib']} MiB in use, {evidence['sys_mib']} MiB from the OS, "
                      f"{evidence['num_gc']} GC cycles; {goroutines}{len(endpoints)} notification endpoint(s).",
-                     evidence, "", refs)]
+                     evidence=evidence, refs=refs)]
     if mem.get("Sys", 0) > memory_limit_bytes:
         found.append(Finding("vars.memory_high", Status.WARN, f"Registry memory at {evidence['sys_mib']:.0f} MiB",
-                             "The registry process holds more than "
+                             detail="The registry process holds more than "
                              f"{memory_limit_bytes // mib} MiB: a leak, a huge manifest list or many concurrent "
-                             "uploads.", evidence,
-                             "Take a heap profile before restarting: `curl -o heap.pprof localhost:5001/debug/pprof/heap`.",
-                             refs))
+                             "uploads.", evidence=evidence,
+                             remedy="Take a heap profile before restarting: `curl -o heap.pprof localhost:5001/debug/pprof/heap`.",
+                             refs=refs))
     bad = [e for e in endpoints if e.get("failures", 0) or e.get("errors", 0) or e.get("pending", 0) > pending_limit]
     if bad:
         text = "; ".join(f"{e['name']}: {e.get('failures', 0)} failures, {e.get('errors', 0)} errors, "
                          f"{e.get('pending', 0)} pending" for e in bad)
-        found.append(Finding("vars.notifications_failing", Status.WARN, "Notification endpoint failing", text + ".",
-                             {"endpoints": bad},
-                             "Check the endpoint URL and its Authorization header (GitLab: "
+        found.append(Finding("vars.notifications_failing", Status.WARN, "Notification endpoint failing", detail=text + ".",
+                             evidence={"endpoints": bad},
+                             remedy="Check the endpoint URL and its Authorization header (GitLab: "
                              "`registry['notification_secret']` must match gitlab.yml's `registry.notification_secret`).",
-                             refs))
+                             refs=refs))
     return found
 
 
@@ -397,7 +400,7 @@ def check_pprof(client: httpx.Client, debug_url: str) -> list[Finding]:
     count that keeps growing between runs)."""
     refs = (SEED_DEBUG,)
     if not debug_url:
-        return [Finding("pprof.not_configured", Status.SKIP, "pprof not checked: no debug_url", "", {}, "", refs)]
+        return [Finding("pprof.not_configured", Status.SKIP, "pprof not checked: no debug_url", refs=refs)]
     base = debug_url.rstrip("/") + "/debug/pprof/"
     ex = exchange(client, "GET", base)
     if not ex.ok:
@@ -405,8 +408,8 @@ def check_pprof(client: httpx.Client, debug_url: str) -> list[Finding]:
     r = ex.response
     assert r is not None
     if r.status_code == 404:
-        return [Finding("pprof.absent", Status.OK, "pprof not served", "This build does not serve /debug/pprof/.",
-                        ex.evidence(body_limit=0), "", refs)]
+        return [Finding("pprof.absent", Status.OK, "pprof not served", detail="This build does not serve /debug/pprof/.",
+                        evidence=ex.evidence(body_limit=0), refs=refs)]
     text = r.text
     profiles = [p for p in ("allocs", "block", "goroutine", "heap", "mutex", "profile", "threadcreate", "trace")
                 if f"{p}?debug=1" in text or f'href="{p}' in text or f"/debug/pprof/{p}" in text]
@@ -417,7 +420,7 @@ def check_pprof(client: httpx.Client, debug_url: str) -> list[Finding]:
         if first.startswith("goroutine profile: total "):
             evidence["goroutines"] = int(first.rsplit(" ", 1)[-1])
     return [Finding("pprof.available", Status.OK, "pprof served on the debug address",
-                    f"/debug/pprof/ lists {len(profiles)} profile(s)"
+                    detail=f"/debug/pprof/ lists {len(profiles)} profile(s)"
                     + (f"; {evidence['goroutines']} goroutines right now" if "goroutines" in evidence else "")
                     + ". Useful for a goroutine dump (`curl 'localhost:5001/debug/pprof/goroutine?debug=2'`) or a CPU "
-                    "profile; one more reason to keep the debug address on loopback.", evidence, "", refs)]
+                    "profile; one more reason to keep the debug address on loopback.", evidence=evidence, refs=refs)]

@@ -13,8 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
-from .procenv import find_registry_processes, process_environment  # noqa: F401  (re-exported for callers)
+from ..config.procenv import find_registry_processes, process_environment  # noqa: F401  (re-exported for callers)
 
 SEED_GCS = "Push failures and high CPU usage with Google Cloud Storage (GCS)"
 OMNIBUS_ENV_DIR = "/opt/gitlab/etc/registry/env"
@@ -59,9 +61,9 @@ def helm_extra_env(path: str) -> dict[str, str] | None:
     return {}
 
 
-def _driver(registry: Any, gitlab_rb: Any) -> tuple[str | None, str]:
+def _driver(registry: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> tuple[str | None, str]:
     driver = getattr(getattr(registry, "storage", None), "driver", None)
-    if driver:
+    if driver and registry is not None:
         return driver, f"registry config ({registry.where('storage')})"
     if gitlab_rb is not None:
         d, _ = gitlab_rb.registry_storage
@@ -71,18 +73,17 @@ def _driver(registry: Any, gitlab_rb: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config: str = "", scan: Any = None,
+def check_gcs_http2(registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None, registry_config: str = "", scan: Any = None,
                     env_dir: str = OMNIBUS_ENV_DIR) -> list[Finding]:
     """GCS storage + where GODEBUG is set (and whether the running process has it) + log symptoms."""
     refs = (SEED_GCS,)
     driver, driver_from = _driver(registry, gitlab_rb)
     if driver is None:
         return [Finding("gcs.driver_unknown", Status.SKIP, "Storage driver unknown",
-                        "Give `registry_config` (config.yml or Helm values) or `gitlab_rb` to see the storage driver.",
-                        {}, "", refs)]
+                        detail="Give `registry_config` (config.yml or Helm values) or `gitlab_rb` to see the storage driver.", refs=refs)]
     if driver != "gcs":
         return [Finding("gcs.not_gcs", Status.SKIP, f"Storage driver is {driver}, not gcs",
-                        f"{driver_from}: this issue concerns the GCS driver only.", {"driver": driver}, "", refs)]
+                        detail=f"{driver_from}: this issue concerns the GCS driver only.", evidence={"driver": driver}, refs=refs)]
     sources: list[dict[str, Any]] = []
     if gitlab_rb is not None:
         env = gitlab_rb.registry_env
@@ -101,14 +102,14 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
             value = None
         sources.append({"source": f"runit env folder {env_dir}/GODEBUG", "GODEBUG": value, "kind": "generated"})
     processes = find_registry_processes(registry_config or OMNIBUS_CONFIG)
-    unreadable = []
+    unreadable: list[int] = []
     for proc in processes[:5]:
-        env = process_environment(proc["pid"])
-        if env is None:
+        proc_env = process_environment(proc["pid"])
+        if proc_env is None:
             unreadable.append(proc["pid"])
             continue
         sources.append({"source": f"process {proc['pid']} environment ({proc['cmdline'][:80]})",
-                        "GODEBUG": env.get("GODEBUG"), "kind": "process"})
+                        "GODEBUG": proc_env.get("GODEBUG"), "kind": "process"})
     for s in sources:
         s["disables_http2"] = disables_http2(s["GODEBUG"])
     symptoms = _symptoms(scan)
@@ -116,20 +117,20 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
           "log_symptoms": symptoms}
     running = [s for s in sources if s["kind"] == "process"]
     configured = [s for s in sources if s["kind"] != "process" and s["disables_http2"]]
-    found: list[Finding] = [Finding("gcs.driver", Status.OK, "Storage driver is gcs", f"{driver_from}.",
-                                    {"driver": driver}, "", refs)]
+    found: list[Finding] = [Finding("gcs.driver", Status.OK, "Storage driver is gcs", detail=f"{driver_from}.",
+                                    evidence={"driver": driver}, refs=refs)]
     if running and all(s["disables_http2"] for s in running):
         found.append(Finding("gcs.http2_disabled", Status.OK, "The running registry has GODEBUG=http2client=0",
-                             "HTTP/2 to GCS is off in the process environment: GitLab's documented workaround is in effect.",
-                             ev, "", refs))
+                             detail="HTTP/2 to GCS is off in the process environment: GitLab's documented workaround is in effect.",
+                             evidence=ev, refs=refs))
         return found
     if running and configured:
         found.append(Finding(
             "gcs.godebug_not_in_effect", Status.FAIL, "GODEBUG=http2client=0 is configured but not in effect",
-            f"Set in {configured[0]['source']}, but the running registry process has "
-            f"GODEBUG={running[0]['GODEBUG']!r}: it was not restarted (or reads another config).", ev,
-            "Apply the change: Omnibus `gitlab-ctl reconfigure` (then `gitlab-ctl restart registry`); Helm "
-            "`helm upgrade` and let the registry pods roll; source: restart the service.", refs))
+            detail=f"Set in {configured[0]['source']}, but the running registry process has "
+            f"GODEBUG={running[0]['GODEBUG']!r}: it was not restarted (or reads another config).", evidence=ev,
+            remedy="Apply the change: Omnibus `gitlab-ctl reconfigure` (then `gitlab-ctl restart registry`); Helm "
+            "`helm upgrade` and let the registry pods roll; source: restart the service.", refs=refs))
         return found
     if configured:
         where = configured[0]["source"]
@@ -137,7 +138,7 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
                 "root to confirm)." if unreadable else " The running process was not found here (run this on the "
                 "registry's host to confirm it is in effect).")
         found.append(Finding("gcs.http2_disabled_in_config", Status.OK, "GODEBUG=http2client=0 is configured",
-                             f"Set in {where}.{note}", ev, "", refs))
+                             detail=f"Set in {where}.{note}", evidence=ev, refs=refs))
         return found
     count = symptoms.get("gcs-http2-error", 0) + symptoms.get("http-502", 0)
     detail = ("The registry uses GCS and nothing sets `GODEBUG=http2client=0`"
@@ -149,7 +150,7 @@ def check_gcs_http2(registry: Any = None, gitlab_rb: Any = None, registry_config
         detail += " No HTTP/2 errors or 502s in the logs scanned" + ("" if scan is not None else " (no logs given)") + \
                   ": pushes of large images may still fail with 502 and CPU spikes."
     found.append(Finding("gcs.http2_in_use", Status.FAIL if count else Status.WARN,
-                         "The registry talks HTTP/2 to GCS", detail, ev, REMEDY, refs))
+                         "The registry talks HTTP/2 to GCS", detail=detail, evidence=ev, remedy=REMEDY, refs=refs))
     return found
 
 

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..config._yaml import mapping
+from ..errors import RunbookError
 from ..findings import Finding, Status
 from .hops import SEED_MITM, Hop, analyse_hops, hop_from_parts, hops_table, trace_rows
 from urllib.parse import urlsplit
@@ -28,7 +30,7 @@ CAPTURE_HOWTO = (
 )
 
 
-class HarError(ValueError):
+class HarError(RunbookError, ValueError):
     """A file that is not a HAR capture: one line naming the file and what is wrong."""
 
 
@@ -93,7 +95,7 @@ def load_har(path: str | Path) -> list[Hop]:
         headers = _headers(resp.get("headers"))
         if resp.get("redirectURL") and "location" not in headers:
             headers["location"] = str(resp["redirectURL"])
-        content = resp.get("content") if isinstance(resp.get("content"), dict) else {}
+        content = mapping(resp.get("content"))
         if content.get("mimeType") and "content-type" not in headers:
             headers["content-type"] = str(content["mimeType"])
         error = "" if status is not None else str(resp.get("_error") or "no response in the capture")
@@ -129,19 +131,19 @@ def check_har(path: str, registry_url: str = "", realm_url: str = "") -> list[Fi
     refs = (SEED_MITM,)
     if not path:
         return [Finding("har.not_given", Status.SKIP, "No capture given",
-                        "Give `har_file` to analyse a capture of a failing push hop by hop.", {}, CAPTURE_HOWTO, refs)]
+                        detail="Give `har_file` to analyse a capture of a failing push hop by hop.", remedy=CAPTURE_HOWTO, refs=refs)]
     try:
         hops = load_har(path)
     except HarError as err:
-        return [Finding("har.invalid", Status.ERROR, "The capture cannot be read as HAR", str(err),
-                        {"file": str(path)}, CAPTURE_HOWTO, refs)]
+        return [Finding("har.invalid", Status.ERROR, "The capture cannot be read as HAR", detail=str(err),
+                        evidence={"file": str(path)}, remedy=CAPTURE_HOWTO, refs=refs)]
     client = _client_url(hops, registry_url)
     rows = trace_rows(hops, urlsplit(client).netloc.lower(), realm_url)
     found = [Finding("har.loaded", Status.OK, f"Capture read: {len(hops)} request(s)",
-                     f"{path}: {len(hops)} request(s); the client talked to {client or 'an unknown registry'}."
+                     detail=f"{path}: {len(hops)} request(s); the client talked to {client or 'an unknown registry'}."
                      + (f" The first {MAX_EVIDENCE_ROWS} are kept as evidence."
                         if len(rows) > MAX_EVIDENCE_ROWS else ""),
-                     {"file": str(path), "client_url": client, "hops": rows[:MAX_EVIDENCE_ROWS]}, "", refs)]
+                     evidence={"file": str(path), "client_url": client, "hops": rows[:MAX_EVIDENCE_ROWS]}, refs=refs)]
     found.extend(analyse_hops(hops, client, realm_url, source="capture"))
     return found
 

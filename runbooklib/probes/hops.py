@@ -232,7 +232,7 @@ def _finding(ctx: _Ctx, fid: str, status: Status, title: str, detail: str, rows:
     ev: dict[str, Any] = {"hops": rows}
     if scenario:
         ev["scenario"] = scenario
-    return Finding(fid, status, title, detail, ev, remedy, refs or ctx.refs)
+    return Finding(fid, status, title, detail=detail, evidence=ev, remedy=remedy, refs=refs or ctx.refs)
 
 
 def _location_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> list[Finding]:
@@ -440,8 +440,8 @@ def analyse_hops(hops: Iterable[Hop], client_url: str = "", realm_url: str = "",
     """
     hops = list(hops)
     if not hops:
-        return [Finding("hops.none", Status.SKIP, f"No hops in the {source}", "Nothing to analyse.", {}, "",
-                        (SEED_MITM,))]
+        return [Finding("hops.none", Status.SKIP, f"No hops in the {source}", detail="Nothing to analyse.",
+                        refs=(SEED_MITM,))]
     if not client_url:
         first = next((h for h in hops if h.path.startswith("/v2")), hops[0])
         parts = urlsplit(first.url)
@@ -456,7 +456,7 @@ def analyse_hops(hops: Iterable[Hop], client_url: str = "", realm_url: str = "",
         origins = Counter(r["origin"] for r in rows)
         found.append(Finding(
             "hops.ok", Status.OK, f"No failing hop in the {source}",
-            f"{len(hops)} request(s): no Location to another scheme or host, no 403/413/502/504, no upload "
+            detail=f"{len(hops)} request(s): no Location to another scheme or host, no 403/413/502/504, no upload "
             "restarted. Answered by: " + ", ".join(f"{k} {v}" for k, v in origins.most_common()) + ".",
-            {"hops": rows[:40]}, "", (SEED_PUSH, SEED_403)))
+            evidence={"hops": rows[:40]}, refs=(SEED_PUSH, SEED_403)))
     return found

@@ -9,12 +9,13 @@ from typing import Any
 
 import httpx
 
+from ..errors import DEFAULT_TIMEOUT_S, RunbookError
 from .bounded import DEFAULT_BODY_CAP, BoundedTransport, truncated
 
 USER_AGENT = "registry-runbooks/0.1 (+runbooklib)"
 
 
-class CABundleError(ValueError):
+class CABundleError(RunbookError, ValueError):
     """`ca_bundle` cannot be used: missing, not a regular file, or holds no certificate."""
 
 
@@ -32,7 +33,7 @@ def ssl_context_for(ca_bundle: str) -> ssl.SSLContext:
         raise CABundleError(f"ca_bundle {ca_bundle}: holds no usable PEM certificate ({exc})") from None
 
 
-def make_client(timeout_s: float = 10.0, ca_bundle: str = "", verify: bool = True,
+def make_client(timeout_s: float = DEFAULT_TIMEOUT_S, ca_bundle: str = "", verify: bool = True,
                 body_cap: int = DEFAULT_BODY_CAP) -> httpx.Client:
     """A client whose every request ends within ``timeout_s`` in total (connect, TLS, headers and body
     together) and reads at most ``body_cap`` bytes of any answer.

@@ -11,9 +11,10 @@ Port probes connect to loopback addresses: run this on the registry's host.
 from __future__ import annotations
 
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 
 SEED_IPV6 = "Registry service listens on IPv6 address instead of IPv4"
@@ -34,7 +35,7 @@ def localhost_addresses() -> list[str]:
         infos = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
     except socket.gaierror:
         return []
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def probe_port(host: str, port: int, timeout_s: float = 2.0) -> str:
@@ -83,16 +84,16 @@ def _addr_finding(fid: str, label: str, addr: str, where: str, locals_: list[str
     if fam == "localhost":
         return Finding(
             fid, Status.WARN, f"{label} uses `localhost`",
-            f"{label} = {addr!r} ({where}). Here `localhost` resolves to {', '.join(locals_) or 'nothing'}: "
+            detail=f"{label} = {addr!r} ({where}). Here `localhost` resolves to {', '.join(locals_) or 'nothing'}: "
             "the registry listens on one of them, while NGINX may try the other first (IPv6 `::1`), which is "
-            "GitLab's documented `upstream: \"http://[::1]:5000\"` error.", ev, REMEDY, (SEED_IPV6,))
+            "GitLab's documented `upstream: \"http://[::1]:5000\"` error.", evidence=ev, remedy=REMEDY, refs=(SEED_IPV6,))
     if fam == "IPv6" and host.strip("[]") in ("::1",):
         return Finding(
             fid, Status.WARN, f"{label} listens on the IPv6 loopback",
-            f"{label} = {addr!r} ({where}): the registry answers on [::1] only; NGINX and GitLab usually expect "
-            "127.0.0.1.", ev, REMEDY, (SEED_IPV6,))
+            detail=f"{label} = {addr!r} ({where}): the registry answers on [::1] only; NGINX and GitLab usually expect "
+            "127.0.0.1.", evidence=ev, remedy=REMEDY, refs=(SEED_IPV6,))
     return Finding(fid, Status.OK, f"{label} = {addr}",
-                   f"{addr!r} ({where}): {fam} address{'es' if fam.startswith('all') else ''}.", ev, "", (SEED_IPV6,))
+                   detail=f"{addr!r} ({where}): {fam} address{'es' if fam.startswith('all') else ''}.", evidence=ev, refs=(SEED_IPV6,))
 
 
 def check_localhost() -> list[Finding]:
@@ -102,12 +103,12 @@ def check_localhost() -> list[Finding]:
     detail = f"`localhost` resolves to {', '.join(addrs) or 'nothing'} (tried in that order)."
     if ":" in first:
         detail += " IPv6 comes first: anything configured with `localhost` tries ::1 before 127.0.0.1."
-    return [Finding("ipv6.localhost", Status.OK if addrs else Status.WARN, "How localhost resolves here", detail,
-                    {"localhost": addrs}, "" if addrs else "Add `127.0.0.1 localhost` to /etc/hosts.",
-                    (SEED_IPV6,))]
+    return [Finding("ipv6.localhost", Status.OK if addrs else Status.WARN, "How localhost resolves here", detail=detail,
+                    evidence={"localhost": addrs}, remedy="" if addrs else "Add `127.0.0.1 localhost` to /etc/hosts.",
+                    refs=(SEED_IPV6,))]
 
 
-def _registry_port(registry_url: str, registry: Any, gitlab_rb: Any) -> tuple[int | None, str]:
+def _registry_port(registry_url: str, registry: RegistryConfig | None, gitlab_rb: GitLabRb | None) -> tuple[int | None, str]:
     addr = getattr(getattr(registry, "http", None), "addr", None) or ""
     if addr:
         return _split(addr)[1], f"registry config http.addr {addr!r}"
@@ -121,7 +122,7 @@ def _registry_port(registry_url: str, registry: Any, gitlab_rb: Any) -> tuple[in
     return port, f"registry_url {registry_url!r}" if port else "nothing"
 
 
-def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb: Any = None,
+def check_ipv6_listener(registry_url: str = "", registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None,
                         nginx_config: str = "", timeout_s: float = 2.0) -> list[Finding]:
     """The registry's configured listen address, which loopback answers on its port, and whether every
     address NGINX proxies to answers."""
@@ -129,10 +130,10 @@ def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb:
     locals_ = localhost_addresses()
     found: list[Finding] = []
     addr = getattr(getattr(registry, "http", None), "addr", None)
-    if addr:
+    if addr and registry is not None:
         found.append(_addr_finding("ipv6.http_addr", "http.addr", addr, registry.where("http.addr"), locals_))
     rb_addr = gitlab_rb.registry("registry_http_addr") if gitlab_rb is not None else None
-    if isinstance(rb_addr, str) and rb_addr:
+    if isinstance(rb_addr, str) and rb_addr and gitlab_rb is not None:
         found.append(_addr_finding("ipv6.registry_http_addr", "registry['registry_http_addr']", rb_addr,
                                    gitlab_rb.where("registry['registry_http_addr']"), locals_))
     upstreams: list[tuple[str, int, str]] = []
@@ -155,24 +156,23 @@ def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb:
         port, port_from = upstreams[0][1], f"NGINX proxy_pass {upstreams[0][0]}:{upstreams[0][1]}"
     if port is None:
         found.append(Finding("ipv6.no_port", Status.SKIP, "Registry port unknown",
-                             "Give `registry_config`, `gitlab_rb`, `nginx_config` or `registry_url` to know which "
-                             "port to probe.", {}, "", refs))
+                             detail="Give `registry_config`, `gitlab_rb`, `nginx_config` or `registry_url` to know which "
+                             "port to probe.", refs=refs))
         return found
     v4, v6 = probe_port("127.0.0.1", port, timeout_s), probe_port("::1", port, timeout_s)
     ev = {"port": port, "port_from": port_from, "127.0.0.1": v4, "[::1]": v6, "localhost": locals_}
     if v4 != "open" and v6 != "open":
         found.append(Finding(
             "ipv6.not_local", Status.SKIP, f"Nothing answers on loopback port {port} here",
-            f"Neither 127.0.0.1:{port} ({v4}) nor [::1]:{port} ({v6}) answers: run this on the registry's host "
-            "(or the registry is down: see triage).", ev, "", refs))
+            detail=f"Neither 127.0.0.1:{port} ({v4}) nor [::1]:{port} ({v6}) answers: run this on the registry's host "
+            "(or the registry is down: see triage).", evidence=ev, refs=refs))
         return found
     found.append(Finding(
         "ipv6.listeners", Status.OK, f"Registry port {port}: 127.0.0.1 {v4}, [::1] {v6}",
-        f"Port {port} (from {port_from}) answers on "
-        + " and ".join(a for a, s in (("127.0.0.1", v4), ("[::1]", v6)) if s == "open") + ".", ev, "", refs))
+        detail=f"Port {port} (from {port_from}) answers on "
+        + " and ".join(a for a, s in (("127.0.0.1", v4), ("[::1]", v6)) if s == "open") + ".", evidence=ev, refs=refs))
     if nginx_note:
-        found.append(Finding("ipv6.nginx_unreadable", Status.ERROR, "Cannot read the NGINX config", nginx_note,
-                             {}, "Check the path and permissions.", refs))
+        found.append(Finding("ipv6.nginx_unreadable", Status.ERROR, "Cannot read the NGINX config", detail=nginx_note, remedy="Check the path and permissions.", refs=refs))
     for host, up_port, where in upstreams:
         h = host.strip("[]")
         targets = locals_ if h == "localhost" else [h]
@@ -182,22 +182,22 @@ def check_ipv6_listener(registry_url: str = "", registry: Any = None, gitlab_rb:
         refused = [t for t, s in states.items() if s != "open"]
         if not refused:
             found.append(Finding("ipv6.upstream_ok", Status.OK, f"NGINX's upstream {host}:{up_port} answers",
-                                 f"proxy_pass at {where}: " + ", ".join(f"{t} {s}" for t, s in states.items()) + ".",
-                                 up_ev, "", refs))
+                                 detail=f"proxy_pass at {where}: " + ", ".join(f"{t} {s}" for t, s in states.items()) + ".",
+                                 evidence=up_ev, refs=refs))
         elif len(refused) == len(states):
             found.append(Finding(
                 "ipv6.upstream_refused", Status.FAIL, f"NGINX proxies to {host}:{up_port}, where nothing listens",
-                f"proxy_pass at {where} goes to {host}:{up_port} ({', '.join(f'{t} {s}' for t, s in states.items())}) "
+                detail=f"proxy_pass at {where} goes to {host}:{up_port} ({', '.join(f'{t} {s}' for t, s in states.items())}) "
                 f"while the registry answers on "
                 + " and ".join(a for a, s in (("127.0.0.1", v4), ("[::1]", v6)) if s == "open")
                 + f":{port}. Every request through NGINX gets 502 and NGINX logs `connect() failed (111: Connection "
                 f"refused) while connecting to upstream ... upstream: \"http://{host}:{up_port}/...\"`.",
-                up_ev, REMEDY, refs))
+                evidence=up_ev, remedy=REMEDY, refs=refs))
         else:
             found.append(Finding(
                 "ipv6.upstream_partly_refused", Status.WARN,
                 f"NGINX's upstream {host}:{up_port} answers on only some of its addresses",
-                f"`{host}` resolves to {', '.join(targets)}; {', '.join(refused)} refuse(s) on port {up_port}. NGINX "
+                detail=f"`{host}` resolves to {', '.join(targets)}; {', '.join(refused)} refuse(s) on port {up_port}. NGINX "
                 "tries them in turn: requests still pass, but it logs `connect() failed (111: Connection refused)` "
-                "for the refused address and may answer 502 under load.", up_ev, REMEDY, refs))
+                "for the refused address and may answer 502 under load.", evidence=up_ev, remedy=REMEDY, refs=refs))
     return found

@@ -59,13 +59,13 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
     token) and attribute any refusal to the hop that answered: registry, proxy, storage or CDN."""
     refs = (SEED_403, SEED_PUSH)
     if not registry_url:
-        return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no registry_url", "", {}, "", refs)]
+        return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no registry_url", refs=refs)]
     base = registry_url.rstrip("/")
     probe = _Canary(client, base, repository or "", "")
     scope = "registry:catalog:*" + (f" repository:{repository}:pull" if repository else "")
     if not probe.login(username, password, service, realm_url, allow_insecure_realm, scope=scope):
         return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no read token",
-                        f"{probe.result.auth_failure}. The token flow step says why.", probe.result.evidence(), "", refs)]
+                        detail=f"{probe.result.auth_failure}. The token flow step says why.", evidence=probe.result.evidence(), refs=refs)]
     if not repository:
         answer = probe.send("catalog", "GET", f"{base}/v2/_catalog", params={"n": "20"}, keep_body=True)
         catalog = _json(answer)
@@ -77,18 +77,17 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
                    + (" (the registry refused the token: see the token flow step)"
                       if answer is not None and answer.status_code == 401 else ""))
             return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no repository to read",
-                            f"{why[0].upper()}{why[1:]}.", probe.result.evidence(), "", refs)]
+                            detail=f"{why[0].upper()}{why[1:]}.", evidence=probe.result.evidence(), refs=refs)]
         repository = repos[0]
         probe.result.repository = repository
         if not probe.login(username, password, service, realm_url, allow_insecure_realm,
                            scope=f"repository:{repository}:pull"):
             return [Finding("pull.not_run", Status.SKIP, f"Pull path not checked: no pull token for {repository}",
-                            probe.result.auth_failure, probe.result.evidence(), "", refs)]
+                            detail=probe.result.auth_failure, evidence=probe.result.evidence(), refs=refs)]
     digest = _pick_blob(probe, repository)
     if not digest:
         return [Finding("pull.not_run", Status.SKIP, f"Pull path not checked: no blob found in {repository}",
-                        "Its first tag's manifest could not be read (see the hop trace).", probe.result.evidence(),
-                        "", refs)]
+                        detail="Its first tag's manifest could not be read (see the hop trace).", evidence=probe.result.evidence(), refs=refs)]
     outcome: dict[str, int | None] = {}
     for method in ("HEAD", "GET"):
         url = f"{base}/v2/{repository}/blobs/{digest}"
@@ -108,11 +107,11 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
         redirected = any(h.status in (301, 302, 303, 307, 308) for h in probe.result.hops)
         found.insert(0, Finding("pull.ok", Status.OK, f"A blob of {repository} reads back"
                                 + (" through the storage redirect" if redirected else ""),
-                                f"HEAD and GET of {digest[:19]}… answered {outcome['HEAD']} / {outcome['GET']}"
+                                detail=f"HEAD and GET of {digest[:19]}… answered {outcome['HEAD']} / {outcome['GET']}"
                                 + (", following the redirect to storage without the registry token, as Docker "
-                                   "does." if redirected else "."), ev, "", refs))
+                                   "does." if redirected else "."), evidence=ev, refs=refs))
     elif not found:
         found.append(Finding("pull.failed", Status.FAIL, f"Reading a blob of {repository} failed",
-                             f"HEAD answered {outcome['HEAD']}, GET {outcome['GET']}; no known hop pattern explains "
-                             "it: read the hop trace.", ev, "", refs))
+                             detail=f"HEAD answered {outcome['HEAD']}, GET {outcome['GET']}; no known hop pattern explains "
+                             "it: read the hop trace.", evidence=ev, refs=refs))
     return found

@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from .api import parse_bearer_challenge, transport_remedy
 from .auth import realm_policy
@@ -459,22 +460,22 @@ def _cleanup_finding(res: CanaryResult) -> Finding:
     real_left = [x for x in res.left if not x.startswith("blob data in storage")]
     if not res.pushed and not res.deleted and not real_left:
         return Finding("push.canary.nothing_left", Status.OK, "The canary left nothing behind",
-                       "Nothing was stored before the push stopped.", {"repository": res.repository}, "",
-                       (SEED_PUSH,))
+                       detail="Nothing was stored before the push stopped.", evidence={"repository": res.repository},
+                       refs=(SEED_PUSH,))
     if real_left:
         return Finding(
             "push.canary.left_behind", Status.WARN, f"The canary could not remove everything in {res.repository}",
-            f"Left: {'; '.join(real_left)}. {res.delete_refused or ''}".strip(),
-            {"repository": res.repository, "deleted": res.deleted, "left": res.left},
-            "Remove the leftovers in GitLab (project → Deploy → Container registry → delete the "
+            detail=f"Left: {'; '.join(real_left)}. {res.delete_refused or ''}".strip(),
+            evidence={"repository": res.repository, "deleted": res.deleted, "left": res.left},
+            remedy="Remove the leftovers in GitLab (project → Deploy → Container registry → delete the "
             f"`{res.repository}` tags) or enable deletion on the registry (Omnibus "
             "`registry['storage_delete_enabled'] = true`; Helm `registry.storage` secret `delete: {enabled: true}`; "
             "source `storage.delete.enabled: true`), then run garbage collection.",
-            (SEED_PUSH,))
+            refs=(SEED_PUSH,))
     return Finding(
         "push.canary.cleaned", Status.OK, "The canary removed what it pushed",
-        f"Deleted: {'; '.join(res.deleted)}. Blob data stays in storage until the next garbage collection.",
-        {"repository": res.repository, "deleted": res.deleted, "left": res.left}, "", (SEED_PUSH,))
+        detail=f"Deleted: {'; '.join(res.deleted)}. Blob data stays in storage until the next garbage collection.",
+        evidence={"repository": res.repository, "deleted": res.deleted, "left": res.left}, refs=(SEED_PUSH,))
 
 
 def _route(res: CanaryResult) -> dict[str, str]:
@@ -490,11 +491,11 @@ def check_canary_push(client: httpx.Client, registry_url: str, username: str = "
     refs = (SEED_PUSH, SEED_403)
     if not enabled:
         return [Finding("push.canary.not_run", Status.SKIP, "Canary push not run",
-                        "Set `canary_push: true` to push a small random image to the dedicated "
-                        f"`{repository}` repository path and delete it again (needs push rights).", {}, "", refs)]
+                        detail="Set `canary_push: true` to push a small random image to the dedicated "
+                        f"`{repository}` repository path and delete it again (needs push rights).", refs=refs)]
     if not registry_url:
         return [Finding("push.canary.not_run", Status.SKIP, "Canary push not run: no registry_url",
-                        "Give `registry_url` as clients use it (the proxy's URL).", {}, "", refs)]
+                        detail="Give `registry_url` as clients use it (the proxy's URL).", refs=refs)]
     res = run_canary(client, registry_url, username, password, service, realm_url, repository, layer_bytes,
                      chunk_bytes, allow_insecure_realm=allow_insecure_realm)
     rows = res.rows()
@@ -509,33 +510,33 @@ def check_canary_push(client: httpx.Client, registry_url: str, username: str = "
             remedy = transport_remedy(res.transport, registry_url) + "\n" + remedy
         if res.no_api:
             found.append(Finding("push.canary.no_api", Status.FAIL, "Canary push could not reach the registry API",
-                                 f"{res.auth_failure}. Nothing was pushed.", {**ev, **_route(res)},
-                                 remedy, refs + (SEED_ARCH,)))
+                                 detail=f"{res.auth_failure}. Nothing was pushed.", evidence={**ev, **_route(res)},
+                                 remedy=remedy, refs=refs + (SEED_ARCH,)))
         else:
             found.append(Finding("push.canary.auth", Status.FAIL, "Canary push could not log in",
-                                 f"No push token: {res.auth_failure}. Nothing was pushed.",
-                                 {**ev, **_route(res)}, remedy, refs + (SEED_ARCH,)))
+                                 detail=f"No push token: {res.auth_failure}. Nothing was pushed.",
+                                 evidence={**ev, **_route(res)}, remedy=remedy, refs=refs + (SEED_ARCH,)))
     elif res.failed_step:
         found.append(Finding(
             "push.canary.failed", Status.FAIL, f"Canary push failed at: {res.failed_step}",
-            f"{res.failure}. The hop trace shows every request and who answered it; the findings below name "
-            "the failing hop.", ev,
-            "See the hop findings: each names its fix. Pushes from Docker fail (or retry) at the same step.",
-            refs))
+            detail=f"{res.failure}. The hop trace shows every request and who answered it; the findings below name "
+            "the failing hop.", evidence=ev,
+            remedy="See the hop findings: each names its fix. Pushes from Docker fail (or retry) at the same step.",
+            refs=refs))
     else:
         found.append(Finding(
             "push.canary.ok", Status.OK, "Canary push and pull-back succeeded",
-            f"Pushed a {res.layer_size // 1024} KiB layer in chunks and a config monolithically to "
+            detail=f"Pushed a {res.layer_size // 1024} KiB layer in chunks and a config monolithically to "
             f"{res.repository}, read the blob back (HEAD and GET, "
             "following redirects), pushed OCI and Docker schema 2 manifests and read them back.",
-            ev, "", refs))
+            evidence=ev, refs=refs))
     found.append(_cleanup_finding(res))
     analysis = analyse_hops(res.hops, registry_url, res.realm, source="canary push")
     found.extend(f for f in analysis if not (f.id == "hops.ok" and res.ok))
     if not res.ok and all(f.id == "hops.ok" for f in analysis):
         found.append(Finding("hops.unexplained", Status.WARN, "No hop pattern explains the failure",
-                             f"The canary failed ({res.failure or res.auth_failure}) but no known hop pattern "
-                             "matched; read the hop trace.", {"hops": rows}, "", refs))
+                             detail=f"The canary failed ({res.failure or res.auth_failure}) but no known hop pattern "
+                             "matched; read the hop trace.", evidence={"hops": rows}, refs=refs))
     return found
 
 
@@ -555,14 +556,14 @@ def trace_table(findings: list[Finding], prefix: str = "push.canary"):
 # ---------------------------------------------------------------------------------------------- config views
 
 
-def check_url_settings(registry: Any, registry_url: str = "") -> list[Finding]:
+def check_url_settings(registry: RegistryConfig | None, registry_url: str = "") -> list[Finding]:
     """How the registry builds the URLs it sends clients (upload ``Location``): relative (``http.relativeurls``),
     from ``http.host``, or from the request's ``X-Forwarded-Proto``/``Host`` (then the proxy must send them)."""
     refs = (SEED_PUSH,)
     if registry is None:
         return [Finding("urls.not_checked", Status.SKIP, "Registry config not read",
-                        "Give `registry_config` to see `http.relativeurls` and `http.host`.", {}, "", refs)]
-    from .procenv import effective_relativeurls
+                        detail="Give `registry_config` to see `http.relativeurls` and `http.host`.", refs=refs)]
+    from ..config.procenv import effective_relativeurls
 
     http_cfg = registry.http
     ev = registry.evidence("http.relativeurls", "http.host")
@@ -570,51 +571,51 @@ def check_url_settings(registry: Any, registry_url: str = "") -> list[Finding]:
     if relative:
         where = registry.where("http.relativeurls") if source == "config.yml" else source
         return [Finding("urls.relative", Status.OK, "The registry sends relative URLs",
-                        f"`http.relativeurls: true` ({where}): upload Locations are "
+                        detail=f"`http.relativeurls: true` ({where}): upload Locations are "
                         "relative, so proxies that do not forward `X-Forwarded-Proto`/`Host` cannot break them.",
-                        {**ev, "source": source}, "", refs)]
+                        evidence={**ev, "source": source}, refs=refs)]
     if http_cfg.host:
         want = urlsplit(registry_url) if registry_url else None
         have = urlsplit(http_cfg.host)
         if want and (want.scheme, want.netloc) != (have.scheme, have.netloc):
             return [Finding(
                 "urls.http_host_mismatch", Status.FAIL, "`http.host` differs from the URL clients use",
-                f"`http.host: {http_cfg.host}` ({registry.where('http.host')}) while clients use {registry_url}: "
-                "every upload Location points there, so pushes fail or retry.", {**ev, "scenario":
+                detail=f"`http.host: {http_cfg.host}` ({registry.where('http.host')}) while clients use {registry_url}: "
+                "every upload Location points there, so pushes fail or retry.", evidence={**ev, "scenario":
                                                                                  "push-retry-relative-urls"},
-                "Set `http.host` to the external registry URL (Omnibus sets it from `registry_external_url`), or "
-                "remove it and set `http.relativeurls: true`.", refs)]
+                remedy="Set `http.host` to the external registry URL (Omnibus sets it from `registry_external_url`), or "
+                "remove it and set `http.relativeurls: true`.", refs=refs)]
         return [Finding("urls.http_host", Status.OK, f"Absolute URLs from http.host {http_cfg.host}",
-                        f"`http.host` ({registry.where('http.host')}) fixes the scheme and host of every Location.",
-                        ev, "", refs)]
+                        detail=f"`http.host` ({registry.where('http.host')}) fixes the scheme and host of every Location.",
+                        evidence=ev, refs=refs)]
     return [Finding(
         "urls.absolute_from_request", Status.OK, "Absolute URLs built from the request headers",
-        "`http.relativeurls` is off and `http.host` unset: the registry builds each Location from "
+        detail="`http.relativeurls` is off and `http.host` unset: the registry builds each Location from "
         "`X-Forwarded-Proto` and `Host` (or `X-Forwarded-Host`) as the proxy sends them. That works only if "
         "the proxy forwards both (see the NGINX findings and the canary push); `relativeurls: true` removes the "
-        "dependency.", ev, "", refs)]
+        "dependency.", evidence=ev, refs=refs)]
 
 
-def check_storage_redirect(registry: Any) -> list[Finding]:
+def check_storage_redirect(registry: RegistryConfig | None) -> list[Finding]:
     """Who can say 403 during a push: with storage redirects on, clients fetch blobs from presigned storage
     URLs (a hop the registry never sees); with them off, only the proxy, the registry and GitLab answer."""
     refs = (SEED_403,)
     if registry is None:
         return [Finding("redirect.not_checked", Status.SKIP, "Registry config not read",
-                        "Give `registry_config` to see `storage.redirect.disable`.", {}, "", refs)]
+                        detail="Give `registry_config` to see `storage.redirect.disable`.", refs=refs)]
     st = registry.storage
     ev = {"driver": st.driver, "redirect_disabled": st.redirect_disabled, "where": registry.where("storage.redirect")}
     if st.redirect_disabled or st.driver in ("filesystem", "inmemory"):
         return [Finding("redirect.off", Status.OK, "Blobs are served by the registry (no storage redirect)",
-                        f"Storage driver {st.driver}; redirects "
+                        detail=f"Storage driver {st.driver}; redirects "
                         f"{'disabled' if st.redirect_disabled else 'not used'}: a "
                         "403 during a push comes from the proxy, the registry or GitLab's realm, not from storage.",
-                        ev, "", refs)]
+                        evidence=ev, refs=refs)]
     return [Finding(
         "redirect.on", Status.OK, "Clients are redirected to storage for blobs",
-        f"Storage driver {st.driver} with redirects on: HEAD/GET of a blob answers 307 with a presigned storage URL, "
+        detail=f"Storage driver {st.driver} with redirects on: HEAD/GET of a blob answers 307 with a presigned storage URL, "
         "and the client then talks to the storage directly. A 403 there (missing `s3:GetObject`, a bucket policy, "
-        "a VPC endpoint) never shows in the registry log: only the hop trace or a capture shows it.", ev,
-        "If storage 403s show up below, fix the storage permissions (`s3-permissions`) or disable redirects "
+        "a VPC endpoint) never shows in the registry log: only the hop trace or a capture shows it.", evidence=ev,
+        remedy="If storage 403s show up below, fix the storage permissions (`s3-permissions`) or disable redirects "
         "(`storage.redirect.disable: true`; Omnibus `registry['storage']['redirect'] = { 'disable' => true }`).",
-        refs)]
+        refs=refs)]

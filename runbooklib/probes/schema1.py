@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..tokens import b64url, libtrust_key_id
 from .api import _unreachable, parse_bearer_challenge
@@ -75,22 +76,22 @@ def probe_manifest(repository: str, tag: str) -> tuple[bytes, str]:
     return sign_schema1(manifest), missing
 
 
-def check_schema1_config(registry: Any) -> list[Finding]:
+def check_schema1_config(registry: RegistryConfig | None) -> list[Finding]:
     """What config.yml says about schema1 (``compatibility.schema1.enabled``; off unless set)."""
     refs = (SEED_SCHEMA1,)
     if registry is None:
         return [Finding("schema1.config.not_given", Status.SKIP, "Registry config not read",
-                        "Give `registry_config` to see `compatibility.schema1.enabled`.", {}, "", refs)]
+                        detail="Give `registry_config` to see `compatibility.schema1.enabled`.", refs=refs)]
     ev = registry.evidence("compatibility.schema1.enabled")
     if registry.schema1_enabled:
         return [Finding("schema1.config.enabled", Status.OK, "schema1 is enabled in the registry config",
-                        f"`compatibility.schema1.enabled: true` ({registry.where('compatibility.schema1.enabled')}): "
-                        "Docker 1.9 and older can push.", ev, "", refs)]
+                        detail=f"`compatibility.schema1.enabled: true` ({registry.where('compatibility.schema1.enabled')}): "
+                        "Docker 1.9 and older can push.", evidence=ev, refs=refs)]
     how = ("not set (off by default)" if "compatibility.schema1.enabled" in registry.defaulted
            else f"false at {registry.where('compatibility.schema1.enabled')}")
     return [Finding("schema1.config.disabled", Status.OK, "schema1 is off in the registry config",
-                    f"`compatibility.schema1.enabled` is {how}: Docker 1.9 and older (schema1 only) cannot push; "
-                    "Docker 1.10+ and every current client are not affected.", ev, REMEDY, refs)]
+                    detail=f"`compatibility.schema1.enabled` is {how}: Docker 1.9 and older (schema1 only) cannot push; "
+                    "Docker 1.10+ and every current client are not affected.", evidence=ev, remedy=REMEDY, refs=refs)]
 
 
 def check_schema1_live(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
@@ -100,8 +101,7 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
     accepted (``MANIFEST_BLOB_UNKNOWN``) or refused (``manifest schema v1 unsupported``). Stores nothing."""
     refs = (SEED_SCHEMA1,)
     if not registry_url:
-        return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: no registry_url", "", {},
-                        "", refs)]
+        return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: no registry_url", refs=refs)]
     base = registry_url.rstrip("/")
     headers: dict[str, str] = {}
     first = exchange(client, "GET", f"{base}/v2/")
@@ -113,20 +113,20 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
         realm = realm_url or challenge.get("realm", "")
         if not realm or not username:
             return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe needs credentials",
-                            "The probe PUTs a manifest (never stored): give `username` and `password` of a user "
-                            f"who may push to `{repository}`.", {"realm": realm}, "", refs)]
+                            detail="The probe PUTs a manifest (never stored): give `username` and `password` of a user "
+                            f"who may push to `{repository}`.", evidence={"realm": realm}, refs=refs)]
         answer = request_token(client, realm, challenge.get("service") or service,
                                f"repository:{repository}:pull,push", username, password,
                                allow_insecure_realm=allow_insecure_realm)
         tr, token = answer.exchange, answer.token
         if not token and answer.problem.startswith("credentials withheld"):
             return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: credentials withheld",
-                            answer.problem, {"realm": realm}, "", refs)]
+                            detail=answer.problem, evidence={"realm": realm}, refs=refs)]
         if not token:
             ev = tr.evidence(body_limit=200)
             ev.pop("body", None)
             return [Finding("schema1.live.no_token", Status.SKIP, "Live schema1 probe: no push token",
-                            "The realm gave no token for the probe; run `triage` for the token flow.", ev, "", refs)]
+                            detail="The realm gave no token for the probe; run `triage` for the token flow.", evidence=ev, refs=refs)]
         headers["Authorization"] = f"Bearer {token}"
     tag = "schema1-probe-" + secrets.token_hex(4)
     body, missing = probe_manifest(repository, tag)
@@ -141,29 +141,29 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
           "status": r.status_code, "error_code": code, "body": r.text[:300], "probe_layer": missing}
     if r.status_code == 400 and code == "MANIFEST_BLOB_UNKNOWN":
         return [Finding("schema1.live.accepted", Status.OK, "The registry accepts schema1 manifests",
-                        "It verified the schema1 signature and then asked for the (deliberately missing) layer: "
-                        "Docker 1.9 and older can push. Nothing was stored.", ev, "", refs)]
+                        detail="It verified the schema1 signature and then asked for the (deliberately missing) layer: "
+                        "Docker 1.9 and older can push. Nothing was stored.", evidence=ev, refs=refs)]
     if r.status_code == 201:
         digest = r.headers.get("docker-content-digest", "")
         if digest:
             exchange(client, "DELETE", f"{base}/v2/{repository}/manifests/{digest}", headers=headers)
         return [Finding("schema1.live.accepted", Status.OK, "The registry accepts schema1 manifests",
-                        "It stored the schema1 manifest without checking its layer (deleted again).", ev, "", refs)]
+                        detail="It stored the schema1 manifest without checking its layer (deleted again).", evidence=ev, refs=refs)]
     refused_500 = r.status_code == 500 and code == "UNKNOWN"
     unsupported = "unsupported" in r.text.lower() or code in ("MANIFEST_INVALID", "UNSUPPORTED")
     if refused_500 or (r.status_code == 400 and unsupported):
         return [Finding(
             "schema1.live.refused", Status.OK, "The registry refuses schema1 manifests",
-            f"A signed schema1 manifest got {r.status_code} {code}: the registry does not take schema1 "
+            detail=f"A signed schema1 manifest got {r.status_code} {code}: the registry does not take schema1 "
             "(its log says `manifest schema v1 unsupported`). Docker 1.9 and older fail to push with this "
             "error; Docker 1.10+ are not affected. This probe adds one such line to the registry log.",
-            ev, REMEDY, refs)]
+            evidence=ev, remedy=REMEDY, refs=refs)]
     if r.status_code in (401, 403):
         return [Finding("schema1.live.denied", Status.SKIP, f"Live schema1 probe denied ({r.status_code})",
-                        f"The token does not grant push on `{repository}`; the probe could not reach the manifest "
-                        "check.", ev, "", refs)]
+                        detail=f"The token does not grant push on `{repository}`; the probe could not reach the manifest "
+                        "check.", evidence=ev, refs=refs)]
     return [Finding("schema1.live.unexpected", Status.WARN, f"Unexpected answer {r.status_code} to a schema1 PUT",
-                    "The answer does not say whether schema1 is supported.", ev, "", refs)]
+                    detail="The answer does not say whether schema1 is supported.", evidence=ev, refs=refs)]
 
 
 def check_old_clients(scan: Any, findings: list[Finding]) -> list[Finding]:
@@ -178,34 +178,34 @@ def check_old_clients(scan: Any, findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     if mismatch:
         out.append(Finding("schema1.config_mismatch", Status.WARN, "The config file and the running registry disagree",
-                           f"{mismatch[0][0]} but {mismatch[0][1]}: the config given is not the one in effect "
+                           detail=f"{mismatch[0][0]} but {mismatch[0][1]}: the config given is not the one in effect "
                            "(not reloaded since the change, an environment override, or another file).",
-                           {"config": mismatch[0][0], "live": mismatch[0][1]},
-                           "Restart the registry after changing config.yml (Omnibus: `gitlab-ctl reconfigure`).",
-                           refs))
+                           evidence={"config": mismatch[0][0], "live": mismatch[0][1]},
+                           remedy="Restart the registry after changing config.yml (Omnibus: `gitlab-ctl reconfigure`).",
+                           refs=refs))
     stats = getattr(scan, "stats", {}) if scan is not None else {}
     old = stats.get("old-docker-client") if stats else None
     versions = sorted(old.fields.get("docker_version", {})) if old is not None and old.count else []
     if scan is None or not getattr(scan, "paths", None):
         out.append(Finding("schema1.old_clients.not_checked", Status.SKIP, "Old clients not looked for: no logs",
-                           "Give `log_paths` (registry or NGINX access logs) to find Docker 1.9 and older user "
-                           "agents.", {}, "", refs))
+                           detail="Give `log_paths` (registry or NGINX access logs) to find Docker 1.9 and older user "
+                           "agents.", refs=refs))
         return out
     ev = {"docker_versions": versions, "requests": old.count if old is not None else 0,
           "examples": list(old.examples[:3]) if old is not None else []}
     if not versions:
         out.append(Finding("schema1.old_clients.none", Status.OK, "No Docker 1.9 or older client in the logs",
-                           "No user agent `docker/1.9` or older in the scanned logs"
-                           + ("; they would fail to push here (schema1 is refused)." if refused else "."), ev, "",
-                           refs))
+                           detail="No user agent `docker/1.9` or older in the scanned logs"
+                           + ("; they would fail to push here (schema1 is refused)." if refused else "."), evidence=ev,
+                           refs=refs))
     elif refused:
         out.append(Finding(
             "schema1.old_clients.refused", Status.FAIL,
             f"Docker {', '.join(versions[:5])} clients push here and schema1 is refused",
-            f"{ev['requests']} request(s) came from Docker {', '.join(versions[:5])}: these clients push schema1 "
-            "manifests only, which this registry refuses, so their pushes fail.", ev, REMEDY, refs))
+            detail=f"{ev['requests']} request(s) came from Docker {', '.join(versions[:5])}: these clients push schema1 "
+            "manifests only, which this registry refuses, so their pushes fail.", evidence=ev, remedy=REMEDY, refs=refs))
     else:
         out.append(Finding("schema1.old_clients.supported", Status.OK,
                            f"Docker {', '.join(versions[:5])} clients seen; schema1 is accepted",
-                           "Old clients can push" + (" (schema1 enabled)." if accepted else "."), ev, "", refs))
+                           detail="Old clients can push" + (" (schema1 enabled)." if accepted else "."), evidence=ev, refs=refs))
     return out

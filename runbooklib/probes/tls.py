@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
+from ..config.registry import RegistryConfig
+from ..errors import DEFAULT_TIMEOUT_S
 from ..findings import Finding, Status
 
 SEED_X509 = "Error: ... x509: certificate signed by unknown authority"
@@ -83,7 +85,7 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def probe_tls(host: str, port: int, ca_bundle: str = "", timeout_s: float = 10.0) -> TlsProbe:
+def probe_tls(host: str, port: int, ca_bundle: str = "", timeout_s: float = DEFAULT_TIMEOUT_S) -> TlsProbe:
     """Handshake as a client would (system store or ``ca_bundle``), then fetch the chain unverified."""
     result = TlsProbe(host, port)
     ctx = ssl.create_default_context(cafile=ca_bundle or None)
@@ -133,7 +135,7 @@ def _plain_http_answer(host: str, port: int, timeout_s: float) -> str:
 def describe_cert(cert: x509.Certificate) -> dict[str, Any]:
     """Subject, issuer, SANs, validity, fingerprint and key, as evidence."""
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names = [str(v) for v in sans.get_values_for_type(x509.DNSName)]
         names += [str(v) for v in sans.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
@@ -175,7 +177,7 @@ def weak_key(key: Any) -> str:
 def host_matches(cert: x509.Certificate, host: str) -> bool:
     """RFC 6125 matching against SANs (clients ignore the CN when SANs exist; Go ignores CN always)."""
     try:
-        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return False
     if _is_ip(host):
@@ -218,14 +220,14 @@ def trust_remedy(host: str, port: int) -> str:
     )
 
 
-def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str = "registry") -> list[Finding]:
+def check_tls(url: str, ca_bundle: str = "", timeout_s: float = DEFAULT_TIMEOUT_S, label: str = "registry") -> list[Finding]:
     """Diagnose the certificate a client meets at ``url``; refs GitLab's documented x509 section."""
     parts = urlsplit(url)
     refs = (SEED_X509,)
     if parts.scheme != "https":
         return [Finding(f"tls.{label}.not_https", Status.SKIP, f"{label}: no TLS to check ({parts.scheme}://)",
-                        f"{url} is plain HTTP: TLS is not in use here (or is terminated by a proxy in front).",
-                        {"url": url}, "", refs)]
+                        detail=f"{url} is plain HTTP: TLS is not in use here (or is terminated by a proxy in front).",
+                        evidence={"url": url}, refs=refs)]
     host = parts.hostname or ""
     port = parts.port or 443
     if ca_bundle:
@@ -235,25 +237,25 @@ def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str
             ssl_context_for(ca_bundle)
         except CABundleError as exc:
             return [Finding(f"tls.{label}.ca_bundle_unusable", Status.ERROR, f"{label}: the ca_bundle cannot be used",
-                            str(exc), {"ca_bundle": ca_bundle},
-                            "Point `ca_bundle` at a readable PEM file holding the CA certificate(s) that signed the "
-                            "registry's certificate (Omnibus: a file from `/etc/gitlab/trusted-certs/`).", refs)]
+                            detail=str(exc), evidence={"ca_bundle": ca_bundle},
+                            remedy="Point `ca_bundle` at a readable PEM file holding the CA certificate(s) that signed the "
+                            "registry's certificate (Omnibus: a file from `/etc/gitlab/trusted-certs/`).", refs=refs)]
     p = probe_tls(host, port, ca_bundle, timeout_s)
     base_ev: dict[str, Any] = {"endpoint": f"{host}:{port}", "ca_bundle": ca_bundle or "system store"}
     if p.connect_error:
         return [Finding(f"tls.{label}.unreachable", Status.FAIL, f"{label}: cannot connect to {host}:{port}",
-                        p.connect_error, base_ev, "Check the host, port and that the service is running.", refs)]
+                        detail=p.connect_error, evidence=base_ev, remedy="Check the host, port and that the service is running.", refs=refs)]
     if p.not_tls and p.plain_http_answer:
         return [Finding(
             f"tls.{label}.plain_http", Status.FAIL, f"{label}: {host}:{port} speaks plain HTTP, not TLS",
-            f"The TLS handshake failed ({p.not_tls}) and a plain HTTP request got `{p.plain_http_answer}`.",
-            {**base_ev, "http_answer": p.plain_http_answer},
-            "Use `http://` for this port, or enable TLS on it (Omnibus: `registry_external_url 'https://...'` with "
-            "`registry_nginx['ssl_certificate']`; source: `http.tls.certificate`/`key` in config.yml).", refs)]
+            detail=f"The TLS handshake failed ({p.not_tls}) and a plain HTTP request got `{p.plain_http_answer}`.",
+            evidence={**base_ev, "http_answer": p.plain_http_answer},
+            remedy="Use `http://` for this port, or enable TLS on it (Omnibus: `registry_external_url 'https://...'` with "
+            "`registry_nginx['ssl_certificate']`; source: `http.tls.certificate`/`key` in config.yml).", refs=refs)]
     if p.leaf is None:
         return [Finding(f"tls.{label}.handshake", Status.FAIL, f"{label}: TLS handshake failed",
-                        p.not_tls or p.verify_message, base_ev,
-                        "Check the server's TLS configuration (protocols, certificate files).", refs)]
+                        detail=p.not_tls or p.verify_message, evidence=base_ev,
+                        remedy="Check the server's TLS configuration (protocols, certificate files).", refs=refs)]
     leaf = p.leaf
     ev = {**base_ev, **describe_cert(leaf), "verify": "ok" if p.verified else f"{p.verify_code}: {p.verify_message}",
           "chain": [c.subject.rfc4514_string() for c in p.chain]}
@@ -261,24 +263,24 @@ def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str
     now = dt.datetime.now(dt.timezone.utc)
     if leaf.not_valid_after_utc < now:
         findings.append(Finding(f"tls.{label}.expired", Status.FAIL, f"{label}: certificate expired",
-                                f"Expired on {leaf.not_valid_after_utc.isoformat()} (now {now.isoformat(timespec='seconds')}).",
-                                ev, "Renew the certificate and reload NGINX / restart the registry.", refs))
+                                detail=f"Expired on {leaf.not_valid_after_utc.isoformat()} (now {now.isoformat(timespec='seconds')}).",
+                                evidence=ev, remedy="Renew the certificate and reload NGINX / restart the registry.", refs=refs))
     elif leaf.not_valid_before_utc > now:
         findings.append(Finding(f"tls.{label}.not_yet_valid", Status.FAIL, f"{label}: certificate not yet valid",
-                                f"Valid only from {leaf.not_valid_before_utc.isoformat()}: a clock is wrong here or "
-                                "on the host that issued it.", ev, "Check clocks (NTP); reissue if needed.", refs))
+                                detail=f"Valid only from {leaf.not_valid_before_utc.isoformat()}: a clock is wrong here or "
+                                "on the host that issued it.", evidence=ev, remedy="Check clocks (NTP); reissue if needed.", refs=refs))
     elif (leaf.not_valid_after_utc - now).days < 14:
         findings.append(Finding(f"tls.{label}.expiring", Status.WARN, f"{label}: certificate expires soon",
-                                f"Expires {leaf.not_valid_after_utc.isoformat()}.", ev, "Renew it now.", refs))
+                                detail=f"Expires {leaf.not_valid_after_utc.isoformat()}.", evidence=ev, remedy="Renew it now.", refs=refs))
     if not host_matches(leaf, host):
         findings.append(Finding(
             f"tls.{label}.wrong_host", Status.FAIL, f"{label}: certificate is not for {host}",
-            f"{host} is not among the certificate's SANs {describe_cert(leaf)['sans']}; Docker (Go) ignores the CN.",
-            ev, "Reissue the certificate with the registry host name in subjectAltName, or use the name it has.", refs))
+            detail=f"{host} is not among the certificate's SANs {describe_cert(leaf)['sans']}; Docker (Go) ignores the CN.",
+            evidence=ev, remedy="Reissue the certificate with the registry host name in subjectAltName, or use the name it has.", refs=refs))
     weak = weak_key(leaf.public_key())
     if weak:
-        findings.append(Finding(f"tls.{label}.weak_key", Status.WARN, f"{label}: weak certificate key", weak, ev,
-                                "Reissue with RSA ≥ 2048 or EC P-256.", refs))
+        findings.append(Finding(f"tls.{label}.weak_key", Status.WARN, f"{label}: weak certificate key", detail=weak, evidence=ev,
+                                remedy="Reissue with RSA ≥ 2048 or EC P-256.", refs=refs))
     code = p.verify_code
     if not p.verified and code in (18, 19, 20, 21, 2):
         explained = " Clients report this as `x509: certificate signed by unknown authority`."
@@ -297,15 +299,15 @@ def check_tls(url: str, ca_bundle: str = "", timeout_s: float = 10.0, label: str
         if fid == "missing_intermediate":
             remedy = ("Append the intermediate certificate(s) to the server certificate file (leaf first), e.g. "
                       "Omnibus `registry_nginx['ssl_certificate']`, then `gitlab-ctl hup nginx`.\n\n" + remedy)
-        findings.append(Finding(f"tls.{label}.{fid}", Status.FAIL, title, detail, ev, remedy, refs))
+        findings.append(Finding(f"tls.{label}.{fid}", Status.FAIL, title, detail=detail, evidence=ev, remedy=remedy, refs=refs))
     elif not p.verified and code is not None and not any(f.status is Status.FAIL for f in findings):
         findings.append(Finding(f"tls.{label}.verify_failed", Status.FAIL, f"{label}: certificate not accepted",
-                                f"Verification failed: {p.verify_message} (code {code}).", ev,
-                                trust_remedy(host, port), refs))
+                                detail=f"Verification failed: {p.verify_message} (code {code}).", evidence=ev,
+                                remedy=trust_remedy(host, port), refs=refs))
     if p.verified and not findings:
         findings.append(Finding(f"tls.{label}.ok", Status.OK, f"{label}: certificate trusted",
-                                f"Verified against {'the given ca_bundle' if ca_bundle else 'the system store'}.",
-                                ev, "", refs))
+                                detail=f"Verified against {'the given ca_bundle' if ca_bundle else 'the system store'}.",
+                                evidence=ev, refs=refs))
     return findings
 
 
@@ -313,7 +315,7 @@ def certificate_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def realm_of(registry_url: str, timeout_s: float = 10.0) -> str:
+def realm_of(registry_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """The token realm from the registry's challenge, read without verifying TLS (we only want the URL)."""
     from .api import parse_bearer_challenge
     from .http import exchange, make_client
@@ -325,16 +327,16 @@ def realm_of(registry_url: str, timeout_s: float = 10.0) -> str:
     return (parse_bearer_challenge(ex.response.headers.get("www-authenticate", "")) or {}).get("realm", "")
 
 
-def check_realm_tls(registry_url: str, realm_url: str = "", ca_bundle: str = "", timeout_s: float = 10.0) -> list[Finding]:
+def check_realm_tls(registry_url: str, realm_url: str = "", ca_bundle: str = "", timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Finding]:
     """Docker also verifies GitLab's `/jwt/auth` certificate: an untrusted realm fails logins the same way."""
     realm = realm_url or realm_of(registry_url, timeout_s)
     if not realm:
         return [Finding("tls.realm.unknown", Status.SKIP, "realm: no token realm to check",
-                        "The registry gave no Bearer challenge and no `realm_url` was given.", {}, "", (SEED_X509,))]
+                        detail="The registry gave no Bearer challenge and no `realm_url` was given.", refs=(SEED_X509,))]
     return check_tls(realm, ca_bundle, timeout_s, label="realm")
 
 
-def check_served_certificate(url: str, configured: Any, timeout_s: float = 10.0) -> list[Finding]:
+def check_served_certificate(url: str, configured: str | RegistryConfig | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Finding]:
     """Is the certificate on the wire the one in the config file? A renewed file with no reload is not.
 
     ``configured`` is a certificate path or a registry config view (its `http.tls.certificate`)."""
@@ -345,32 +347,32 @@ def check_served_certificate(url: str, configured: Any, timeout_s: float = 10.0)
         configured_cert = str(getattr(getattr(configured, "http", None), "tls_certificate", "") or "")
     if not configured_cert:
         return [Finding("tls.configured.none", Status.SKIP, "No configured certificate to compare",
-                        "The registry config has no `http.tls.certificate` (TLS may be terminated by NGINX: "
-                        "compare with `registry_nginx['ssl_certificate']`).", {}, "", refs)]
+                        detail="The registry config has no `http.tls.certificate` (TLS may be terminated by NGINX: "
+                        "compare with `registry_nginx['ssl_certificate']`).", refs=refs)]
     parts = urlsplit(url)
     if parts.scheme != "https":
         return [Finding("tls.configured.not_https", Status.WARN, "TLS configured but the URL is plain HTTP",
-                        f"The config names {configured_cert} but clients are pointed at {url}.", {}, "", refs)]
+                        detail=f"The config names {configured_cert} but clients are pointed at {url}.", refs=refs)]
     try:
         from ..safefile import read_bytes
 
-        configured = x509.load_pem_x509_certificates(read_bytes(configured_cert, 1 << 20))
+        certs = x509.load_pem_x509_certificates(read_bytes(configured_cert, 1 << 20))
     except (OSError, ValueError) as exc:
         return [Finding("tls.configured.unreadable", Status.ERROR, "Configured certificate cannot be read",
-                        f"{configured_cert}: {exc}", {}, "Fix the path or the PEM file.", refs)]
+                        detail=f"{configured_cert}: {exc}", remedy="Fix the path or the PEM file.", refs=refs)]
     probe = probe_tls(parts.hostname or "", parts.port or 443, "", timeout_s)
     if probe.leaf is None:
         return [Finding("tls.configured.no_peer", Status.SKIP, "No certificate presented to compare",
-                        probe.connect_error or probe.not_tls, {}, "", refs)]
+                        detail=probe.connect_error or probe.not_tls, refs=refs)]
     served = probe.leaf.fingerprint(hashes.SHA256()).hex(":").upper()
-    on_disk = configured[0].fingerprint(hashes.SHA256()).hex(":").upper()
+    on_disk = certs[0].fingerprint(hashes.SHA256()).hex(":").upper()
     ev = {"configured_file": configured_cert, "configured_sha256": on_disk, "served_sha256": served,
-          "configured_chain_length": len(configured), "served_chain_length": len(probe.chain)}
+          "configured_chain_length": len(certs), "served_chain_length": len(probe.chain)}
     if served != on_disk:
         return [Finding("tls.configured.differs", Status.FAIL, "Served certificate is not the configured one",
-                        "The certificate on the wire differs from the configured file: the service was not "
-                        "restarted/reloaded after a change, or another process serves this port.", ev,
-                        "Omnibus: `gitlab-ctl restart registry` (or `gitlab-ctl hup nginx` when NGINX terminates TLS); "
-                        "Helm: roll the registry pods after updating the TLS Secret; source: restart the registry.", refs)]
+                        detail="The certificate on the wire differs from the configured file: the service was not "
+                        "restarted/reloaded after a change, or another process serves this port.", evidence=ev,
+                        remedy="Omnibus: `gitlab-ctl restart registry` (or `gitlab-ctl hup nginx` when NGINX terminates TLS); "
+                        "Helm: roll the registry pods after updating the TLS Secret; source: restart the registry.", refs=refs)]
     return [Finding("tls.configured.matches", Status.OK, "Served certificate is the configured one",
-                    f"Fingerprint {served}.", ev, "", refs)]
+                    detail=f"Fingerprint {served}.", evidence=ev, refs=refs)]

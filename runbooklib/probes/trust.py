@@ -17,6 +17,9 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ..config.gitlab_yml import GitLabRegistrySettings
+from ..config.registry import RegistryConfig
+from ..errors import RunbookError
 from ..findings import Finding, Status
 from ..safefile import UnsafeFile, read_bytes
 from ..tokens import decode_unverified, libtrust_key_id
@@ -42,7 +45,7 @@ REGENERATE = (
 )
 
 
-class KeyMaterialError(ValueError):
+class KeyMaterialError(RunbookError, ValueError):
     """A certificate or key file that cannot be used, with a message naming the file and the reason."""
 
 
@@ -165,18 +168,18 @@ def check_key_pair(cert_path: str, key_path: str) -> list[Finding]:
         certs = load_certificates(cert_path)
         key = load_private_key(key_path)
     except KeyMaterialError as exc:
-        return [Finding("trust.key_material", Status.ERROR, "Certificate or key cannot be read", str(exc),
-                        {"certificate": cert_path, "key": key_path}, "Check the path and the file's format.", refs)]
+        return [Finding("trust.key_material", Status.ERROR, "Certificate or key cannot be read", detail=str(exc),
+                        evidence={"certificate": cert_path, "key": key_path}, remedy="Check the path and the file's format.", refs=refs)]
     key_id = libtrust_key_id(key.public_key())
     cert_ids = [libtrust_key_id(c.public_key()) for c in certs]
     ev = {"certificate": cert_path, "certificate_key_ids": cert_ids, "key": key_path, "key_id": key_id}
     if any(_public_der(c.public_key()) == _public_der(key.public_key()) for c in certs):
         return [Finding("trust.pair_matches", Status.OK, "Registry certificate and GitLab key are one pair",
-                        "The key GitLab signs with has its certificate in the registry's rootcertbundle.", ev, "", refs)]
+                        detail="The key GitLab signs with has its certificate in the registry's rootcertbundle.", evidence=ev, refs=refs)]
     return [Finding(
         "trust.pair_mismatch", Status.FAIL, "GitLab signs with a key the registry does not trust",
-        f"GitLab's key {key_id} has no certificate in the rootcertbundle (which holds {', '.join(cert_ids)}): "
-        "every token is refused as 'signed by untrusted key'.", ev, REGENERATE, refs)]
+        detail=f"GitLab's key {key_id} has no certificate in the rootcertbundle (which holds {', '.join(cert_ids)}): "
+        "every token is refused as 'signed by untrusted key'.", evidence=ev, remedy=REGENERATE, refs=refs)]
 
 
 def check_token_trust(rootcertbundle: str, token: TokenProbe | None = None, gitlab_key: str = "",
@@ -186,8 +189,8 @@ def check_token_trust(rootcertbundle: str, token: TokenProbe | None = None, gitl
     try:
         trusted = {libtrust_key_id(c.public_key()): c.subject.rfc4514_string() for c in load_certificates(rootcertbundle)}
     except KeyMaterialError as exc:
-        return [Finding("trust.bundle_unreadable", Status.ERROR, "rootcertbundle cannot be read", str(exc),
-                        {"rootcertbundle": rootcertbundle}, "Fix `auth.token.rootcertbundle` in the registry config.", refs)]
+        return [Finding("trust.bundle_unreadable", Status.ERROR, "rootcertbundle cannot be read", detail=str(exc),
+                        evidence={"rootcertbundle": rootcertbundle}, remedy="Fix `auth.token.rootcertbundle` in the registry config.", refs=refs)]
     ev: dict[str, Any] = {"trusted_key_ids": trusted}
     seen: dict[str, str] = {}
     if gitlab_key:
@@ -202,18 +205,18 @@ def check_token_trust(rootcertbundle: str, token: TokenProbe | None = None, gitl
     ev["key_ids"] = seen
     if not seen:
         return [Finding("trust.nothing_to_compare", Status.SKIP, "No signing key ID to compare",
-                        "Give gitlab_config (for registry.key), credentials for a live token, or log_paths.",
-                        ev, "", refs)]
+                        detail="Give gitlab_config (for registry.key), credentials for a live token, or log_paths.",
+                        evidence=ev, refs=refs)]
     untrusted = {where: kid for where, kid in seen.items() if kid not in trusted}
     if untrusted:
         side = "; ".join(f"{where}: {kid}" for where, kid in untrusted.items())
         return [Finding(
             "trust.untrusted_key", Status.FAIL, "Tokens are signed by a key the registry does not trust",
-            f"Untrusted: {side}. The registry trusts only {', '.join(trusted) or 'no key'} "
-            "(its rootcertbundle).", ev, REGENERATE, refs)]
+            detail=f"Untrusted: {side}. The registry trusts only {', '.join(trusted) or 'no key'} "
+            "(its rootcertbundle).", evidence=ev, remedy=REGENERATE, refs=refs)]
     return [Finding("trust.key_trusted", Status.OK, "The signing key is trusted by the registry",
-                    "Every key ID seen (" + ", ".join(f"{w}: {k}" for w, k in seen.items()) + ") is in the rootcertbundle.",
-                    ev, "", refs)]
+                    detail="Every key ID seen (" + ", ".join(f"{w}: {k}" for w, k in seen.items()) + ") is in the rootcertbundle.",
+                    evidence=ev, refs=refs)]
 
 
 def check_issuer_and_service(registry_issuer: str, registry_service: str, gitlab_issuer: str = "",
@@ -233,13 +236,13 @@ def check_issuer_and_service(registry_issuer: str, registry_service: str, gitlab
         problems.append(f"token aud is {rows['token aud']!r} but the registry expects service {registry_service!r}")
     if problems:
         return [Finding("trust.issuer_or_service", Status.FAIL, "Issuer or service disagree",
-                        "; ".join(problems) + ". The registry logs 'token from untrusted issuer' or "
-                        "'token intended for another audience'.", rows,
-                        "Omnibus: `gitlab_rails['registry_issuer']` and `registry['token_service']`/issuer must match "
+                        detail="; ".join(problems) + ". The registry logs 'token from untrusted issuer' or "
+                        "'token intended for another audience'.", evidence=rows,
+                        remedy="Omnibus: `gitlab_rails['registry_issuer']` and `registry['token_service']`/issuer must match "
                         "(then `gitlab-ctl reconfigure`); Helm: `registry.tokenIssuer` and `registry.tokenService`; "
-                        "source: gitlab.yml `registry.issuer` = config.yml `auth.token.issuer`.", refs)]
+                        "source: gitlab.yml `registry.issuer` = config.yml `auth.token.issuer`.", refs=refs)]
     return [Finding("trust.issuer_and_service", Status.OK, "Issuer and service agree",
-                    "Every issuer and service value seen agrees with the registry's configuration.", rows, "", refs)]
+                    detail="Every issuer and service value seen agrees with the registry's configuration.", evidence=rows, refs=refs)]
 
 
 def check_token_times(token: TokenProbe) -> list[Finding]:
@@ -247,9 +250,9 @@ def check_token_times(token: TokenProbe) -> list[Finding]:
     refs = ("Before investigating: verify that the system clocks are synchronized", SEED_UNTRUSTED)
     if not token.claims:
         return [Finding("clock.token", Status.WARN if token.error else Status.SKIP, "No live token to check",
-                        f"Could not get a token: {token.error or 'no token'}. Steps that compare the live token "
-                        "were done without it.", {"realm": token.realm}, "Fix what the error names first "
-                        "(TLS: `x509-unknown-authority`; credentials: `triage`).", refs)]
+                        detail=f"Could not get a token: {token.error or 'no token'}. Steps that compare the live token "
+                        "were done without it.", evidence={"realm": token.realm}, remedy="Fix what the error names first "
+                        "(TLS: `x509-unknown-authority`; credentials: `triage`).", refs=refs)]
     iat, nbf, exp = (token.claims.get(k) for k in ("iat", "nbf", "exp"))
     reference = token.registry_date or token.local_time
     ref_name = "registry Date" if token.registry_date else "this host"
@@ -263,20 +266,20 @@ def check_token_times(token: TokenProbe) -> list[Finding]:
     rejected_for_time = token.registry_error == "invalid_token"
     if isinstance(nbf, (int, float)) and nbf > now + LEEWAY_S:
         return [Finding("clock.token_not_yet_valid", Status.FAIL, "Token not valid yet at the registry: clock skew",
-                        f"The token's nbf is {nbf - now:.0f} s after the {ref_name} (leeway {LEEWAY_S} s): GitLab's clock "
+                        detail=f"The token's nbf is {nbf - now:.0f} s after the {ref_name} (leeway {LEEWAY_S} s): GitLab's clock "
                         f"is ahead by about {skew:.0f} s. The registry logs 'token not to be used before'.",
-                        ev, "Synchronise GitLab's and the registry's clocks with NTP (`chronyc tracking`).", refs)]
+                        evidence=ev, remedy="Synchronise GitLab's and the registry's clocks with NTP (`chronyc tracking`).", refs=refs)]
     if isinstance(exp, (int, float)) and exp < now - LEEWAY_S:
         return [Finding("clock.token_expired", Status.FAIL, "Token already expired at the registry: clock skew",
-                        f"The token's exp is {now - exp:.0f} s before the {ref_name}: GitLab's clock is behind by about "
+                        detail=f"The token's exp is {now - exp:.0f} s before the {ref_name}: GitLab's clock is behind by about "
                         f"{-skew:.0f} s. The registry logs 'token not to be used after'.",
-                        ev, "Synchronise clocks with NTP; raise the token expiry only as a stop-gap.", refs)]
+                        evidence=ev, remedy="Synchronise clocks with NTP; raise the token expiry only as a stop-gap.", refs=refs)]
     status = Status.WARN if abs(skew) > 30 else Status.OK
     return [Finding("clock.token", status, "Token times fit the registry's clock" if status is Status.OK else
                     "Token issued with a noticeable skew",
-                    f"Token iat is {skew:+.0f} s from the {ref_name}" + (
+                    detail=f"Token iat is {skew:+.0f} s from the {ref_name}" + (
                         "; the registry still rejected the token, for another reason." if rejected_for_time else "."),
-                    ev, "" if status is Status.OK else "Synchronise clocks with NTP.", refs)]
+                    evidence=ev, remedy="" if status is Status.OK else "Synchronise clocks with NTP.", refs=refs)]
 
 
 def check_registry_key_file(key_path: str, registry_enabled: bool | None = True) -> list[Finding]:
@@ -284,21 +287,21 @@ def check_registry_key_file(key_path: str, registry_enabled: bool | None = True)
     refs = (SEED_MISSING_KEY,)
     if not key_path:
         return [Finding("registry_key.not_configured", Status.WARN, "gitlab.yml has no registry.key",
-                        "Without a key path GitLab cannot sign registry tokens.", {}, _MISSING_KEY_REMEDY, refs)]
+                        detail="Without a key path GitLab cannot sign registry tokens.", remedy=_MISSING_KEY_REMEDY, refs=refs)]
     p = Path(key_path)
     ev = {"registry.key": key_path, "registry.enabled": registry_enabled}
     if not p.exists():
         return [Finding("registry_key.missing", Status.FAIL, "gitlab-registry.key is missing",
-                        f"{key_path} does not exist: /jwt/auth fails (Errno::ENOENT in production_json.log) and "
-                        "deleting a project with container repositories fails.", ev, _MISSING_KEY_REMEDY, refs)]
+                        detail=f"{key_path} does not exist: /jwt/auth fails (Errno::ENOENT in production_json.log) and "
+                        "deleting a project with container repositories fails.", evidence=ev, remedy=_MISSING_KEY_REMEDY, refs=refs)]
     try:
         key = load_private_key(p)
     except KeyMaterialError as exc:
-        return [Finding("registry_key.unusable", Status.FAIL, "gitlab-registry.key cannot be used", str(exc), ev,
-                        _MISSING_KEY_REMEDY, refs)]
+        return [Finding("registry_key.unusable", Status.FAIL, "gitlab-registry.key cannot be used", detail=str(exc), evidence=ev,
+                        remedy=_MISSING_KEY_REMEDY, refs=refs)]
     ev["key_id"] = libtrust_key_id(key.public_key())
     return [Finding("registry_key.present", Status.OK, "gitlab-registry.key is present and readable",
-                    f"Key ID {ev['key_id']}.", ev, "", refs)]
+                    detail=f"Key ID {ev['key_id']}.", evidence=ev, refs=refs)]
 
 
 _MISSING_KEY_REMEDY = (
@@ -314,17 +317,17 @@ _MISSING_KEY_REMEDY = (
 # --- the same checks fed from the config readers (None = that config was not given or not readable) --------
 
 
-def _rootcertbundle(registry: Any) -> str:
+def _rootcertbundle(registry: RegistryConfig | None) -> str:
     token = getattr(registry, "token", None)
     return str(getattr(token, "rootcertbundle", "") or "")
 
 
 def _skip(fid: str, what: str) -> list[Finding]:
     return [Finding(fid, Status.SKIP, f"Not checked: {what}",
-                    f"{what}; give `registry_config` and `gitlab_config` to compare the pair.", {}, "", (SEED_UNTRUSTED,))]
+                    detail=f"{what}; give `registry_config` and `gitlab_config` to compare the pair.", refs=(SEED_UNTRUSTED,))]
 
 
-def check_signing_pair(registry: Any, gitlab: Any) -> list[Finding]:
+def check_signing_pair(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None) -> list[Finding]:
     """rootcertbundle (registry config) against registry.key (gitlab.yml), by public key."""
     bundle = _rootcertbundle(registry)
     key = str(getattr(gitlab, "key", "") or "")
@@ -337,7 +340,7 @@ def check_signing_pair(registry: Any, gitlab: Any) -> list[Finding]:
     return check_key_pair(bundle, key)
 
 
-def check_key_ids(registry: Any, gitlab: Any = None, token: TokenProbe | None = None,
+def check_key_ids(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None = None, token: TokenProbe | None = None,
                   log_key_ids: Iterable[str] = ()) -> list[Finding]:
     """Key IDs side by side, with the trusted set taken from the registry config's rootcertbundle."""
     bundle = _rootcertbundle(registry)
@@ -347,11 +350,11 @@ def check_key_ids(registry: Any, gitlab: Any = None, token: TokenProbe | None = 
     return check_token_trust(bundle, token, key if key and Path(key).exists() else "", log_key_ids)
 
 
-def check_issuer_and_service_from_configs(registry: Any, gitlab: Any = None, token: TokenProbe | None = None) -> list[Finding]:
+def check_issuer_and_service_from_configs(registry: RegistryConfig | None, gitlab: GitLabRegistrySettings | None = None, token: TokenProbe | None = None) -> list[Finding]:
     token_cfg = getattr(registry, "token", None)
     if token_cfg is None:
         return [Finding("trust.issuer_not_checked", Status.SKIP, "Not checked: no auth.token in the registry config",
-                        "Give `registry_config` to compare issuer and service.", {}, "", (SEED_UNTRUSTED,))]
+                        detail="Give `registry_config` to compare issuer and service.", refs=(SEED_UNTRUSTED,))]
     return check_issuer_and_service(str(token_cfg.issuer or ""), str(token_cfg.service or ""),
                                     str(getattr(gitlab, "issuer", "") or ""), token)
 
@@ -371,18 +374,18 @@ def _token_repr_html(self: TokenProbe) -> str:
 TokenProbe._repr_html_ = _token_repr_html  # type: ignore[attr-defined]
 
 
-def check_gitlab_registry_key(gitlab: Any) -> list[Finding]:
+def check_gitlab_registry_key(gitlab: GitLabRegistrySettings | None) -> list[Finding]:
     """registry.key of gitlab.yml: present, readable, a private key; and the registry switched off with it."""
     if gitlab is None:
         return [Finding("registry_key.not_checked", Status.SKIP, "Not checked: no gitlab.yml",
-                        "Give `gitlab_config` (Omnibus: /var/opt/gitlab/gitlab-rails/etc/gitlab.yml).", {}, "",
-                        (SEED_MISSING_KEY,))]
+                        detail="Give `gitlab_config` (Omnibus: /var/opt/gitlab/gitlab-rails/etc/gitlab.yml).",
+                        refs=(SEED_MISSING_KEY,))]
     enabled = bool(getattr(gitlab, "enabled", False))
     findings = check_registry_key_file(str(getattr(gitlab, "key", "") or ""), enabled)
     if not enabled:
         findings.append(Finding(
             "registry_key.registry_disabled", Status.WARN, "The registry is disabled in gitlab.yml",
-            "With the registry disabled GitLab no longer manages the key pair; projects that still hold container "
+            detail="With the registry disabled GitLab no longer manages the key pair; projects that still hold container "
             "repositories cannot be deleted until the key exists again.",
-            {"registry.enabled": enabled}, _MISSING_KEY_REMEDY, (SEED_MISSING_KEY,)))
+            evidence={"registry.enabled": enabled}, remedy=_MISSING_KEY_REMEDY, refs=(SEED_MISSING_KEY,)))
     return findings

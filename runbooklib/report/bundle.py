@@ -189,7 +189,7 @@ def run_bundle(req: BundleRequest) -> BundleResult:
     from ..causes import group
 
     causes, symptoms = group(merged)
-    summary = {
+    summary: dict[str, Any] = {
         "incident": incident,
         "started": started,
         "finished": _now(),

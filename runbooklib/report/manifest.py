@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..errors import RunbookError
 from ..safefile import UnsafeFile, read_bytes
 
 MANIFEST = "MANIFEST.sha256"
@@ -38,7 +39,7 @@ KEY_CAP = 64 << 10
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class BundleError(ValueError):
+class BundleError(RunbookError, ValueError):
     """A bundle or key that cannot be used; the message names the file."""
 
 

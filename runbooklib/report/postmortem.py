@@ -14,13 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunbookError
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                   "--disable-component-update", "--disable-sync", "--no-pdf-header-footer")
 PDF_TIMEOUT_S = 120
 
 
-class PdfError(RuntimeError):
+class PdfError(RunbookError, RuntimeError):
     """A page could not be printed (no Chromium, or it failed): one line naming the page."""
 
 
@@ -36,7 +38,7 @@ def summary_markdown(bundle: dict[str, Any], digest: str = "") -> str:
     lines = [f"## Incident {bundle['incident']}: {str(bundle.get('status', '')).upper()}", "",
              f"Registry runbooks bundle, {bundle.get('started', '')} → {bundle.get('finished', '')} on "
              f"{bundle.get('host', '')}.", ""]
-    by_id = {}
+    by_id: dict[tuple[Any, Any], Any] = {}
     for f in bundle.get("findings", []):
         by_id.setdefault((f.get("scenario"), f.get("id")), f)
     causes = bundle.get("causes", [])

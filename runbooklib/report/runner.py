@@ -41,7 +41,7 @@ def _ipc_kernel_manager(socket_dir: str):
             return os.path.join(socket_dir, "kernel")
 
         @property
-        def kernel_spec(self):  # type: ignore[override]
+        def kernel_spec(self):
             if self._kernel_spec is None:
                 self._kernel_spec = kernel_spec()
             return self._kernel_spec
@@ -167,15 +167,15 @@ def _step_report(scenario_id: str, values: dict[str, Any], step: FailedStep | No
     if timed_out:
         finding = Finding(
             "run.step_timeout", Status.ERROR, f"{where[0].upper()}{where[1:]} timed out after {cell_timeout:g} s",
-            "The run stopped there; the steps before it completed and are in this report.",
-            {"step": step.heading if step else "", "call": step.source if step else "", "cell_timeout_s": cell_timeout},
-            "Run again with a larger `--cell-timeout`, or a smaller `timeout_s` so that each probe gives up sooner "
+            detail="The run stopped there; the steps before it completed and are in this report.",
+            evidence={"step": step.heading if step else "", "call": step.source if step else "", "cell_timeout_s": cell_timeout},
+            remedy="Run again with a larger `--cell-timeout`, or a smaller `timeout_s` so that each probe gives up sooner "
             "than the step does (a host that accepts connections and never answers costs `timeout_s` per probe).")
     else:
         finding = Finding(
             "run.step_error", Status.ERROR, f"{where[0].upper()}{where[1:]} could not run",
-            error, {"step": step.heading if step else "", "call": step.source if step else ""},
-            "This is a fault of the runbook, not of the registry: keep the .ipynb and report it with the step's "
+            detail=error, evidence={"step": step.heading if step else "", "call": step.source if step else ""},
+            remedy="This is a fault of the runbook, not of the registry: keep the .ipynb and report it with the step's "
             "output.")
     report = Report(scenario_id, parameters=dict(values))
     report.add(finding)

@@ -2,7 +2,7 @@
 
 Two layers, applied to every string inside an artifact (never to its serialized JSON or HTML text):
 
-* the secret values the run resolved itself, in every form (``runbooklib.report.redact.KnownSecrets``);
+* the secret values the run resolved itself, in every form (``runbooklib.redact.KnownSecrets``);
 * secrets by shape that nobody gave us but a response or a log may carry (Authorization / PRIVATE-TOKEN
   headers, Bearer / Basic credentials, JWTs, AWS secret keys, ``password=`` pairs:
   ``runbooklib.logs.redact``).
@@ -21,6 +21,7 @@ report and the bundle to show. A half-masked file is never written.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -31,16 +32,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..errors import RunbookError
 from ..findings import Finding, Report, Status
 from ..logs.redact import redact_shapes
-from .redact import MASK, KnownSecrets
+from ..redact import MASK, KnownSecrets
 
 _TEXT_SUFFIXES = {".txt", ".md", ".log", ".yaml", ".yml", ".csv"}
 _BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "application/pdf")
 _KEEP = {"cell_type", "id", "execution_count", "output_type", "name", "nbformat", "nbformat_minor"}
 
 
-class RedactionError(Exception):
+class RedactionError(RunbookError):
     """Redaction could not make an artifact safe; the message names the step, never a secret."""
 
 
@@ -57,10 +59,10 @@ class Withheld:
     def finding(self) -> Finding:
         return Finding(
             "report.artifact_withheld", Status.ERROR, f"{self.artifact} withheld: it could not be made safe to share",
-            f"Redaction of {self.artifact} failed ({self.reason}). The file was removed rather than shipped "
+            detail=f"Redaction of {self.artifact} failed ({self.reason}). The file was removed rather than shipped "
             "half-masked; the other artifacts are complete.",
-            {"artifact": self.artifact, "reason": self.reason},
-            "Run the runbook again. If the artifact is withheld again, keep this report and report the reason: "
+            evidence={"artifact": self.artifact, "reason": self.reason},
+            remedy="Run the runbook again. If the artifact is withheld again, keep this report and report the reason: "
             "it names the step of the redaction that failed, never a secret.")
 
 
@@ -164,7 +166,7 @@ class Redactor:
             if form.literal is not None:
                 raw = _whole_literal(raw, form.literal, spans)
             elif form.pattern is not None:
-                raw = form.pattern.sub(lambda m, spans=spans: _whole(m, spans), raw)
+                raw = form.pattern.sub(functools.partial(_whole, entities=spans), raw)
         return raw
 
     # --- objects -------------------------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ class Redactor:
         return out
 
     def _output(self, output: dict[str, Any]) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in output.items():
             if key == "data":
                 out[key] = self._mimebundle(value)

@@ -35,20 +35,15 @@ from .markers import (
 )
 from .metrics import (
     BucketMetrics,
-    MultipartScan,
     bucket_metrics,
     check_blobs,
-    check_cloudwatch,
-    check_multipart,
     check_repositories,
     check_scan_cost,
     check_uploads,
-    plot_blob_sizes,
-    plot_bytes_by_repository,
-    plot_upload_ages,
-    scan_multipart,
     top_repositories,
 )
+from .metrics_plots import plot_blob_sizes, plot_bytes_by_repository, plot_upload_ages
+from .multipart import MultipartScan, check_cloudwatch, check_multipart, scan_multipart
 from .permissions import (
     PermissionReport,
     check_credentials,
@@ -58,7 +53,7 @@ from .permissions import (
     probe_permissions,
     registry_policy,
 )
-from .registry_tags import RegistryTags, registry_tags
+from ..probes.registry_tags import RegistryTags, registry_tags
 
 __all__ = [
     "S3Settings", "S3Target", "RequestCounter", "connect", "connect_s3", "connect_registry_s3",

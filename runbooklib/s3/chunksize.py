@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.gitlab_rb import GitLabRb
+from ..config.registry import RegistryConfig
 from ..config.registry import S3_DEFAULT_CHUNKSIZE, S3_MIN_CHUNKSIZE
 from ..findings import Finding, Status
 
@@ -54,7 +56,7 @@ def _judge(value: int | None, where: str, defaulted: bool) -> tuple[Status, str]
     return Status.OK, f"{where}: chunksize {value} is in the recommended 25–50 MB range"
 
 
-def check_chunksize(registry: Any = None, gitlab_rb: Any = None) -> list[Finding]:
+def check_chunksize(registry: RegistryConfig | None = None, gitlab_rb: GitLabRb | None = None) -> list[Finding]:
     """`chunksize` of the s3 driver from config.yml and/or gitlab.rb (absent -> the 10 MiB default)."""
     refs = (SEED,)
     judged: list[tuple[Status, str]] = []
@@ -81,29 +83,28 @@ def check_chunksize(registry: Any = None, gitlab_rb: Any = None) -> list[Finding
                                  "gitlab.rb registry['storage']['s3']", "chunksize" not in opts))
     if registry is None and gitlab_rb is None:
         return [Finding("eof.chunksize_not_checked", Status.SKIP, "chunksize not checked: no config given",
-                        "Give `registry_config` (Omnibus: /var/opt/gitlab/registry/config.yml) or `gitlab_rb`.",
-                        {}, REMEDY, refs)]
+                        detail="Give `registry_config` (Omnibus: /var/opt/gitlab/registry/config.yml) or `gitlab_rb`.", remedy=REMEDY, refs=refs)]
     if not judged:
         return [Finding("eof.not_s3", Status.SKIP, "The registry does not use the s3 driver",
-                        f"Storage driver: {driver or 'none found'}. This section concerns S3 only.", ev, "", refs)]
+                        detail=f"Storage driver: {driver or 'none found'}. This section concerns S3 only.", evidence=ev, refs=refs)]
     out: list[Finding] = []
     worst = max((s for s, _ in judged), key=lambda s: s.severity)
     title = {Status.OK: "chunksize is set for large pushes", Status.WARN: "chunksize is too small for large pushes",
              Status.FAIL: "chunksize is invalid"}[worst]
     out.append(Finding(f"eof.chunksize_{worst.value}" if worst is not Status.OK else "eof.chunksize_ok", worst, title,
-                       ". ".join(text for _, text in judged) + ".", ev, REMEDY if worst is not Status.OK else "", refs))
+                       detail=". ".join(text for _, text in judged) + ".", evidence=ev, remedy=REMEDY if worst is not Status.OK else "", refs=refs))
     if registry is not None and rb_value is not None and registry.storage.driver in ("s3", "s3_v2"):
         cfg_value = registry.storage.chunksize
         if cfg_value != rb_value:
             out.append(Finding("eof.chunksize_not_applied", Status.WARN, "gitlab.rb and config.yml disagree on chunksize",
-                               f"gitlab.rb says {rb_value}, the registry's config.yml {cfg_value}: "
-                               "`gitlab-ctl reconfigure` has not been run since gitlab.rb changed.", ev,
-                               "Run `gitlab-ctl reconfigure` (it rewrites config.yml and restarts the registry).", refs))
+                               detail=f"gitlab.rb says {rb_value}, the registry's config.yml {cfg_value}: "
+                               "`gitlab-ctl reconfigure` has not been run since gitlab.rb changed.", evidence=ev,
+                               remedy="Run `gitlab-ctl reconfigure` (it rewrites config.yml and restarts the registry).", refs=refs))
     return out
 
 
 def check_broken_pushes(scan: Any) -> list[Finding]:
     """Corroboration: a large push that broke off leaves its S3 multipart upload open under ``_uploads/``."""
-    from .metrics import check_multipart
+    from .multipart import check_multipart
 
     return check_multipart(scan, seed=SEED, fid="eof.multipart")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping
+
+from ..config.registry import RegistryConfig
+from ..errors import DEFAULT_TIMEOUT_S
 
 REGISTRY_ROOT = "docker/registry/v2/"
 THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
@@ -77,16 +80,17 @@ class S3Settings:
         return f"S3Settings({self.describe()!r})"
 
 
-def settings_from_params(p: Any) -> S3Settings:
+def settings_from_params(p: Mapping[str, Any]) -> S3Settings:
     """From the runbook vocabulary (`s3_bucket`, `s3_region`, `s3_endpoint`, `s3_root`, resolved secrets)."""
-    get = (lambda name: str(getattr(p, name, "") or "")) if not isinstance(p, dict) else (
-        lambda name: str(p.get(name, "") or ""))
+    def get(name: str) -> str:
+        return str(p.get(name, "") or "")
+
     return S3Settings(bucket=get("s3_bucket"), region=get("s3_region"), endpoint=get("s3_endpoint"),
                       root=get("s3_root"), access_key=get("s3_access_key"), secret_key=get("s3_secret_key"),
                       source="parameters")
 
 
-def settings_from_registry(cfg: Any) -> S3Settings | None:
+def settings_from_registry(cfg: RegistryConfig | None) -> S3Settings | None:
     """From a RegistryConfig's `storage.s3` (None when the registry does not use the s3 driver)."""
     storage = getattr(cfg, "storage", None)
     if storage is None or (storage.driver or "") not in ("s3", "s3_v2"):
@@ -200,7 +204,7 @@ class S3Target:
     settings: S3Settings
     client: Any = None
     counter: RequestCounter = field(default_factory=RequestCounter)
-    timeout_s: float = 10.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     workers: int = 8
     problem: str = ""
 
@@ -295,7 +299,7 @@ def _bound_http_session(client: Any, total_s: float, cap: int = S3_BODY_CAP) -> 
     session.__class__ = BoundedSession
 
 
-def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int = DEFAULT_ATTEMPTS,
+def make_client(settings: S3Settings, timeout_s: float = DEFAULT_TIMEOUT_S, max_attempts: int = DEFAULT_ATTEMPTS,
                 pool: int = 10, service: str = "s3") -> Any:
     """A boto3 client bounded by ``timeout_s`` per connect/read, with standard-mode retries and backoff.
 
@@ -337,7 +341,7 @@ def make_client(settings: S3Settings, timeout_s: float = 10.0, max_attempts: int
     return client
 
 
-def connect(settings: S3Settings, timeout_s: float = 10.0, workers: int = 8,
+def connect(settings: S3Settings, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 8,
             max_attempts: int = DEFAULT_ATTEMPTS) -> S3Target:
     """A counted, bounded target for these settings; a problem instead of an exception when it cannot be made."""
     counter = RequestCounter()
@@ -356,10 +360,10 @@ def connect(settings: S3Settings, timeout_s: float = 10.0, workers: int = 8,
     return S3Target(settings, client, counter, timeout_s, workers)
 
 
-def connect_s3(p: Any, registry: Any = None, workers: int = 8) -> S3Target:
+def connect_s3(p: Mapping[str, Any], registry: RegistryConfig | None = None, workers: int = 8) -> S3Target:
     """The notebook's S3 target: the `s3_*` parameters, or the registry config's `storage.s3` when
     `s3_bucket` is empty. Parameters given alongside a config fill the gaps the config leaves."""
-    timeout = float(getattr(p, "timeout_s", 10.0) if not isinstance(p, dict) else p.get("timeout_s", 10.0))
+    timeout = float(p.get("timeout_s", DEFAULT_TIMEOUT_S))
     from_params = settings_from_params(p)
     from_registry = settings_from_registry(registry) if registry is not None else None
     settings = from_params
@@ -370,7 +374,7 @@ def connect_s3(p: Any, registry: Any = None, workers: int = 8) -> S3Target:
     return connect(settings, timeout, workers)
 
 
-def connect_registry_s3(registry: Any, timeout_s: float = 10.0, workers: int = 8) -> S3Target | None:
+def connect_registry_s3(registry: RegistryConfig | None, timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 8) -> S3Target | None:
     """A target with the credentials the registry itself uses (None without an s3 storage section)."""
     settings = settings_from_registry(registry) if registry is not None else None
     return connect(settings, timeout_s, workers) if settings is not None else None

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote_plus
 
+from ..errors import RunbookError
+from ..timebounds import parse_timestamp
 from .client import S3Target
 
 Row = tuple[str, int, str, str]  # key, size, etag, last_modified (ISO)
 
 
-class InventoryError(ValueError):
+class InventoryError(RunbookError, ValueError):
     """The inventory cannot be used; the message says which file and why."""
 
 
@@ -60,8 +62,8 @@ class Inventory:
     @property
     def created(self) -> dt.datetime | None:
         try:
-            return dt.datetime.fromtimestamp(int(self.manifest.get("creationTimestamp")) / 1000, dt.timezone.utc)
-        except (TypeError, ValueError):
+            return dt.datetime.fromtimestamp(int(self.manifest["creationTimestamp"]) / 1000, dt.timezone.utc)
+        except (KeyError, TypeError, ValueError):
             return None
 
     @property
@@ -261,7 +263,7 @@ def write_inventory(folder: Path, source_bucket: str, rows: list[Row], fmt: str 
             table = pa.table({
                 "bucket": [source_bucket] * len(chunk), "key": [r[0] for r in chunk],
                 "size": pa.array([r[1] for r in chunk], pa.int64()), "e_tag": [r[2] for r in chunk],
-                "last_modified_date": pa.array([_as_ts(r[3]) for r in chunk], pa.timestamp("ms", tz="UTC")),
+                "last_modified_date": pa.array([parse_timestamp(r[3]) for r in chunk], pa.timestamp("ms", tz="UTC")),
                 "storage_class": ["STANDARD"] * len(chunk)})
             sink = io.BytesIO()
             pq.write_table(table, sink)
@@ -281,12 +283,3 @@ def write_inventory(folder: Path, source_bucket: str, rows: list[Row], fmt: str 
     path.write_text(json.dumps(manifest, indent=2))
     (man_dir / "manifest.checksum").write_text(hashlib.md5(path.read_bytes()).hexdigest())  # noqa: S324
     return path
-
-
-def _as_ts(text: str) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

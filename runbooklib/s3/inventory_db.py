@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..timebounds import parse_timestamp
 from . import inventory_sql as Q
 from .inventory import Inventory, InventoryError
 
@@ -216,7 +217,7 @@ class _Fetcher:
 def _connect(folder: Path, memory: int, threads: int | None = None):
     import duckdb
 
-    config = {"memory_limit": f"{max(memory >> 20, 64)}MiB", "temp_directory": str(folder / "spill"),
+    config: dict[str, Any] = {"memory_limit": f"{max(memory >> 20, 64)}MiB", "temp_directory": str(folder / "spill"),
               "preserve_insertion_order": False, "threads": threads or max(1, os.cpu_count() or 1),
               "enable_external_access": True, "autoinstall_known_extensions": False,
               "autoload_known_extensions": False}
@@ -386,8 +387,8 @@ def run_inventory(inv: Inventory, layout: Q.Layout, want: Iterable[str] = Q.METR
                 step = f"shard {k + 1} of {n_shards + 1}"
                 view(f"shard={k}/*.parquet")
                 con.execute(f"CREATE OR REPLACE TABLE blobs AS\n{Q.RELATIONS['blobs']}")
-                for name in per_shard:
-                    con.execute(f"INSERT INTO partial_{name}\n{queries[name]}")
+                for shard_set in per_shard:
+                    con.execute(f"INSERT INTO partial_{shard_set}\n{queries[shard_set]}")
             con.execute("DROP TABLE IF EXISTS blobs")
             res.stats["shards_s"] = round(time.perf_counter() - t0 - res.stats["read_s"], 2)
         elif per_shard:
@@ -482,7 +483,16 @@ def read_results(location: str, want: Iterable[str] = Q.METRICS_RESULTS) -> Inve
         res.stats[name] = path.name
     stamp = folder / "created.txt"
     if stamp.is_file():
-        from .metrics import _as_dt
-
-        res.created = _as_dt(stamp.read_text().strip())
+        res.created = parse_timestamp(stamp.read_text().strip())
     return res
+
+
+def from_epoch_ms(ms: Any) -> dt.datetime | None:
+    """An engine's millisecond Unix time (how the result sets carry ``last_modified_date``) as UTC."""
+    if ms is None or ms == "":
+        return None
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(ms))
+
+
+def iso_or_empty(when: dt.datetime | None) -> str:
+    return when.isoformat() if when else ""

@@ -22,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..errors import RunbookError
 from ..findings import Finding, Status
 from .client import S3Target
 from .errors import S3Failure, attempt, classify
 from .layout import EMPTY_TAG_KINDS, MARKER_KINDS, Marker, classify_marker
 from .listing import ListStats, list_partitioned
-from .registry_tags import RegistryTags, TagsAnswer
+from ..probes.registry_tags import RegistryTags, TagsAnswer
 
 SEED = "Tags with an empty name"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
@@ -55,7 +56,7 @@ class MarkerCollector:
                 if obj.get("Size", 0) == 0:
                     lm = obj.get("LastModified")
                     self.candidates.append((key, str(obj.get("ETag", "")).strip('"'), 0,
-                                            lm.isoformat() if hasattr(lm, "isoformat") else str(lm or "")))
+                                            lm.isoformat() if isinstance(lm, dt.datetime) else str(lm or "")))
                 else:
                     self.slash_keys_with_data += 1
                 continue
@@ -173,13 +174,13 @@ def find_markers(target: S3Target, inventory: str = "", progress: bool = True, m
 
 def fill_from_results(scan: MarkerScan, res: Any) -> None:
     """The scan from an inventory's result sets (``summary``, ``markers``, ``repository_names``)."""
-    from .metrics import _from_ms, _iso
+    from .inventory_db import from_epoch_ms, iso_or_empty
 
     summary = res.summary()
     scan.objects = summary["repository_objects"]
     scan.slash_keys_with_data = summary["slash_keys_with_data"]
     scan.repositories = {r[0] for r in res.rows("repository_names")}
-    scan.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+    scan.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), iso_or_empty(from_epoch_ms(ms)), kind, repo or "")
                     for key, etag, size, ms, kind, repo in sorted(res.rows("markers"),
                                                                   key=lambda r: (r[0], str(r[1] or "").strip('"')))]
 
@@ -234,8 +235,8 @@ def failure_finding(fid: str, what: str, failure: S3Failure | None, problem: str
     from .errors import CREDENTIAL_REMEDY
 
     if problem:
-        return Finding(fid, Status.SKIP, f"{what}: not checked", problem, {}, "Give the S3 parameters "
-                       "(`s3_bucket`, `s3_region`, `s3_endpoint`, `s3_root`, keys) or a registry config.", refs)
+        return Finding(fid, Status.SKIP, f"{what}: not checked", detail=problem, remedy="Give the S3 parameters "
+                       "(`s3_bucket`, `s3_region`, `s3_endpoint`, `s3_root`, keys) or a registry config.", refs=refs)
     assert failure is not None
     remedy = CREDENTIAL_REMEDY.get(failure.kind, "")
     if failure.kind == "access_denied":
@@ -249,8 +250,8 @@ def failure_finding(fid: str, what: str, failure: S3Failure | None, problem: str
     elif failure.kind == "throttled":
         remedy = "S3 kept throttling after retries: run again later, or read an S3 Inventory (`inventory`) instead."
     return Finding(fid, Status.ERROR, f"{what}: {failure.title}",
-                   f"S3 call failed ({failure.code or failure.kind}): {failure.message}".strip(),
-                   failure.evidence(), remedy, refs)
+                   detail=f"S3 call failed ({failure.code or failure.kind}): {failure.message}".strip(),
+                   evidence=failure.evidence(), remedy=remedy, refs=refs)
 
 
 def check_markers(scan: MarkerScan) -> list[Finding]:
@@ -259,8 +260,8 @@ def check_markers(scan: MarkerScan) -> list[Finding]:
         found = failure_finding("markers.scan_failed", "Marker scan", scan.failure, scan.problem)
         if scan.objects:
             found = Finding(found.id, found.status, found.title,
-                            found.detail + f" The listing stopped after {scan.objects} objects: no marker "
-                            "result is given for a partial listing.", found.evidence, found.remedy, found.refs)
+                            detail=found.detail + f" The listing stopped after {scan.objects} objects: no marker "
+                            "result is given for a partial listing.", evidence=found.evidence, remedy=found.remedy, refs=found.refs)
         return [found]
     cost = scan.stats.to_dict() if scan.stats else {"source": scan.source}
     ev: dict[str, Any] = {"objects_read": scan.objects, "repositories": len(scan.repositories),
@@ -269,14 +270,14 @@ def check_markers(scan: MarkerScan) -> list[Finding]:
         ev["keys_ending_in_slash_with_data"] = scan.slash_keys_with_data
     if not scan.objects:
         return [Finding("markers.nothing_listed", Status.WARN, "No object at all below repositories/",
-                        f"Nothing was found below {scan.repositories_prefix!r} in bucket {scan.bucket!r} ({scan.source}), "
-                        "so there is nothing to judge: is this the registry's bucket and rootdirectory?", ev,
-                        "Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / `rootdirectory` (the registry "
-                        "writes below `<rootdirectory>/docker/registry/v2/`).", (SEED,))]
+                        detail=f"Nothing was found below {scan.repositories_prefix!r} in bucket {scan.bucket!r} ({scan.source}), "
+                        "so there is nothing to judge: is this the registry's bucket and rootdirectory?", evidence=ev,
+                        remedy="Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / `rootdirectory` (the registry "
+                        "writes below `<rootdirectory>/docker/registry/v2/`).", refs=(SEED,))]
     if not scan.markers:
         return [Finding("markers.none", Status.OK, "No zero-byte marker objects below repositories/",
-                        f"{scan.objects} objects in {len(scan.repositories)} repositories read "
-                        f"({scan.source}); none is a zero-byte key ending in '/'.", ev, "", (SEED,))]
+                        detail=f"{scan.objects} objects in {len(scan.repositories)} repositories read "
+                        f"({scan.source}); none is a zero-byte key ending in '/'.", evidence=ev, refs=(SEED,))]
     empty = scan.empty_tag_repositories
     ev["empty_tag_repositories"] = empty[:EVIDENCE_ROWS]
     ev["markers"] = [{"key": m.key, "kind": m.kind, "repository": m.repository} for m in scan.markers[:EVIDENCE_ROWS]]
@@ -290,20 +291,19 @@ def check_markers(scan: MarkerScan) -> list[Finding]:
     else:
         detail += "None sits at `_manifests/tags/`, so no empty tag is expected; they are still copy debris."
         status = Status.WARN
-    return [Finding("markers.found", status, "Zero-byte marker objects below repositories/", detail, ev,
-                    _REMEDY, (SEED,))]
+    return [Finding("markers.found", status, "Zero-byte marker objects below repositories/", detail=detail, evidence=ev,
+                    remedy=_REMEDY, refs=(SEED,))]
 
 
 def check_empty_tags(scan: MarkerScan, tags: RegistryTags | None) -> list[Finding]:
     """Ask the registry (tags/list) which of the affected repositories really show a tag named ``""``."""
     if tags is None:
         return [Finding("markers.tags_list_not_checked", Status.SKIP, "Registry not asked (no registry_url)",
-                        "Give `registry_url` (and credentials) to confirm with `GET /v2/<name>/tags/list`.",
-                        {}, "", (SEED,))]
+                        detail="Give `registry_url` (and credentials) to confirm with `GET /v2/<name>/tags/list`.", refs=(SEED,))]
     repos = scan.affected_repositories
     if not repos:
         return [Finding("markers.tags_list_not_needed", Status.OK, "No repository to confirm",
-                        "No marker belongs to a repository.", {}, "", (SEED,))]
+                        detail="No marker belongs to a repository.", refs=(SEED,))]
     answers = tags.tags_of(repos)
     return [tags_finding(answers, set(scan.empty_tag_repositories))]
 
@@ -321,23 +321,23 @@ def tags_finding(answers: dict[str, TagsAnswer], predicted: set[str], fid_prefix
         ev["showing_but_not_predicted"] = unexpected[:EVIDENCE_ROWS]
     if showing:
         return Finding(f"{fid_prefix}.empty_tag_listed", Status.FAIL, "The registry lists a tag with an empty name",
-                       f"`GET /v2/<name>/tags/list` includes \"\" for {len(showing)} repositories: "
-                       f"{', '.join(showing[:10])}{' …' if len(showing) > 10 else ''}.", ev, _REMEDY, (SEED,))
+                       detail=f"`GET /v2/<name>/tags/list` includes \"\" for {len(showing)} repositories: "
+                       f"{', '.join(showing[:10])}{' …' if len(showing) > 10 else ''}.", evidence=ev, remedy=_REMEDY, refs=(SEED,))
     if failed and len(failed) == len(answers):
         first = next(iter(failed.values()))
         return Finding(f"{fid_prefix}.tags_list_unanswered", Status.ERROR, "The registry did not answer tags/list",
-                       f"No repository could be checked: {first}.", ev,
-                       "Check `registry_url`, `username` and `password` (run `triage`).", (SEED,))
+                       detail=f"No repository could be checked: {first}.", evidence=ev,
+                       remedy="Check `registry_url`, `username` and `password` (run `triage`).", refs=(SEED,))
     status = Status.WARN if failed else Status.OK
     return Finding(f"{fid_prefix}.no_empty_tag", status, "No repository lists an empty tag",
-                   f"tags/list of {len(answers) - len(failed)} repositories has no \"\""
-                   + (f"; {len(failed)} could not be asked." if failed else "."), ev, "", (SEED,))
+                   detail=f"tags/list of {len(answers) - len(failed)} repositories has no \"\""
+                   + (f"; {len(failed)} could not be asked." if failed else "."), evidence=ev, refs=(SEED,))
 
 
 # --------------------------------------------------------------------------------------- plan and apply
 
 
-class CleanupRefused(ValueError):
+class CleanupRefused(RunbookError, ValueError):
     """apply was asked without the plan's digest (or with another one): nothing was deleted."""
 
 
@@ -524,17 +524,17 @@ def check_marker_cleanup(plan: MarkerPlan, apply: bool = False, confirm: str = "
     if not apply or not plan.items:
         if not plan.items:
             return [Finding("markers.cleanup_nothing", Status.OK, "Nothing to clean up",
-                            "The plan is empty: no marker object below repositories/.", ev, "", (SEED,))]
+                            detail="The plan is empty: no marker object below repositories/.", evidence=ev, refs=(SEED,))]
         return [Finding("markers.cleanup_planned", Status.WARN, f"Cleanup planned: {len(plan.items)} key(s), not applied",
-                        f"Plan digest {plan.digest}. Nothing was deleted (plan only). To apply exactly this plan: "
+                        detail=f"Plan digest {plan.digest}. Nothing was deleted (plan only). To apply exactly this plan: "
                         f"`runbook run empty-name-tags -f PARAMS -p apply true -p confirm_digest {plan.digest} -o OUT`.",
-                        ev, _REMEDY, (SEED,))]
+                        evidence=ev, remedy=_REMEDY, refs=(SEED,))]
     try:
         audit = apply_marker_cleanup(plan, confirm, tags=tags)
     except CleanupRefused as exc:
-        return [Finding("markers.cleanup_refused", Status.ERROR, "Cleanup refused: nothing deleted", str(exc), ev,
-                        "Run once without `apply` to see the plan and its digest, then pass that digest as "
-                        "`confirm_digest` (the digest changes when any marker changes).", (SEED,))]
+        return [Finding("markers.cleanup_refused", Status.ERROR, "Cleanup refused: nothing deleted", detail=str(exc), evidence=ev,
+                        remedy="Run once without `apply` to see the plan and its digest, then pass that digest as "
+                        "`confirm_digest` (the digest changes when any marker changes).", refs=(SEED,))]
     record = audit.to_dict()
     problems = []
     if audit.skipped:
@@ -551,9 +551,9 @@ def check_marker_cleanup(plan: MarkerPlan, apply: bool = False, confirm: str = "
     if problems:
         status = Status.FAIL if audit.empty_tag_after or audit.errors else Status.WARN
         return [Finding("markers.cleanup_applied", status, "Cleanup applied with exceptions",
-                        detail + " " + "; ".join(problems) + ".", record,
-                        "Run the runbook again: it plans the markers that are left.", (SEED,))]
-    return [Finding("markers.cleanup_applied", Status.OK, "Cleanup applied", detail, record, "", (SEED,))]
+                        detail=detail + " " + "; ".join(problems) + ".", evidence=record,
+                        remedy="Run the runbook again: it plans the markers that are left.", refs=(SEED,))]
+    return [Finding("markers.cleanup_applied", Status.OK, "Cleanup applied", detail=detail, evidence=record, refs=(SEED,))]
 
 
 __all__ = [

@@ -1,12 +1,12 @@
-"""Bucket health: blobs, repositories, tags, layer links, abandoned uploads, incomplete multipart uploads.
+"""Bucket health: blobs, repositories, tags, layer links, abandoned uploads.
 
 The blobs are listed along their 256 ``blobs/sha256/XX/`` shards and the ``repositories/`` subtree along
 its top-level prefixes, both in parallel (see listing.py for the cost model), or both are read from an S3
 Inventory report without any LIST call: DuckDB computes the same numbers from the inventory's files in
 bounded memory (inventory_db.py, with the SQL of inventory_sql.py), or an engine such as Athena or Trino
 runs that SQL and its CSV results are read back. Either way the report's tables and plots come from the
-same aggregates (:class:`Aggregates`). Multipart uploads, the lifecycle rule that aborts them and
-CloudWatch's daily storage metrics are asked for separately.
+same aggregates (:class:`Aggregates`). Multipart uploads and CloudWatch are multipart.py; plots are
+metrics_plots.py.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
-from .client import S3Target, make_client
+from ..timebounds import parse_timestamp
+from . import inventory_sql as Q
+from .client import S3Target
 from .errors import S3Failure, attempt
+from .inventory import InventoryError, read_inventory
+from .inventory_db import from_epoch_ms, is_results_folder, iso_or_empty, read_results, run_inventory
 from .listing import ListStats, list_blobs, list_partitioned
 from .markers import failure_finding
 
@@ -32,24 +37,6 @@ MAX_LIST_PARTS = 200
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _as_dt(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    if isinstance(value, str) and value:
-        text = value.strip().replace("Z", "+00:00")
-        if "." in text:  # Go writes nanoseconds: keep microseconds for fromisoformat
-            head, _, tail = text.partition(".")
-            digits = "".join(ch for ch in tail if ch.isdigit())
-            zone = tail[len(digits):]
-            text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-    return None
 
 
 class BlobCollector:
@@ -135,7 +122,7 @@ class RepositoryCollector:
                 if session is None:
                     session = self.uploads[(repo, parts[1])] = UploadSession(repo, parts[1])
                 session.objects += 1
-                lm = _as_dt(obj.get("LastModified"))
+                lm = parse_timestamp(obj.get("LastModified"))
                 if lm and (session.last_modified is None or lm > session.last_modified):
                     session.last_modified = lm
                 if parts[2] == "startedat":
@@ -306,7 +293,7 @@ def _read_startedat(target: S3Target, sessions: list[UploadSession]) -> None:
             body = out.value["Body"].read(200).decode("utf-8", "replace")
         except Exception:  # a broken body is just not an age
             return
-        when = _as_dt(body.strip())
+        when = parse_timestamp(body.strip())
         if when:
             s.started, s.started_source = when, "startedat"
 
@@ -325,9 +312,6 @@ def bucket_metrics(target: S3Target, inventory: str = "", progress: bool = True,
     repos = RepositoryCollector(target.repositories_prefix)
     m = BucketMetrics(target.bucket, target.prefix, blobs, repos)
     if results or inventory:
-        from . import inventory_sql as Q
-        from .inventory import InventoryError, read_inventory
-        from .inventory_db import is_results_folder, read_results, run_inventory
 
         where = results or inventory
         m.source = f"query results {where}" if results or is_results_folder(inventory) else f"inventory {where}"
@@ -361,12 +345,6 @@ def bucket_metrics(target: S3Target, inventory: str = "", progress: bool = True,
     return m
 
 
-def _from_ms(ms: Any) -> dt.datetime | None:
-    if ms is None or ms == "":
-        return None
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=int(ms))
-
-
 def fill_from_results(m: BucketMetrics, res: Any) -> None:
     """Put an inventory's result sets (inventory_db.InventoryResults) into ``m``: the aggregates, the counts,
     the upload sessions and the markers, so that every check and plot reads them as it reads a listing."""
@@ -383,21 +361,17 @@ def fill_from_results(m: BucketMetrics, res: Any) -> None:
     m.aggregates = Aggregates([(int(o), bool(r), int(n), int(b or 0)) for o, r, n, b in res.rows("blob_sizes")], table)
     m.repos.uploads = {}
     for repo, uuid, objects, data_bytes, last_ms, startedat_key in res.rows("uploads"):
-        m.repos.uploads[(repo, uuid)] = UploadSession(repo, uuid, last_modified=_from_ms(last_ms), objects=int(objects),
+        m.repos.uploads[(repo, uuid)] = UploadSession(repo, uuid, last_modified=from_epoch_ms(last_ms), objects=int(objects),
                                                       data_bytes=int(data_bytes or 0), startedat_key=startedat_key or "")
     if "markers" in res.sets:  # the marker scan's result set (bucket-metrics itself reports only their count)
-        m.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), _iso(_from_ms(ms)), kind, repo or "")
+        m.markers = [Marker(key, str(etag or "").strip('"'), int(size or 0), iso_or_empty(from_epoch_ms(ms)), kind, repo or "")
                      for key, etag, size, ms, kind, repo in sorted(res.rows("markers"), key=lambda r: (r[0], r[1] or ""))]
     created = res.created
     if created is None and res.sets.get("inventory_time"):
-        created = _from_ms(res.sets["inventory_time"][0][0])
+        created = from_epoch_ms(res.sets["inventory_time"][0][0])
     if created is not None:
         m.measured_at = created
     m.engine = dict(res.stats)
-
-
-def _iso(when: dt.datetime | None) -> str:
-    return when.isoformat() if when else ""
 
 
 def feed_rows(m: BucketMetrics, rows: Iterable[tuple[str, int, str, str]]) -> None:
@@ -460,16 +434,16 @@ def check_blobs(m: BucketMetrics) -> list[Finding]:
           "listing": m.blob_stats.to_dict() if m.blob_stats else {"source": m.source}}
     if not count and not m.repos.objects:
         return [Finding("bucket.empty", Status.WARN, "No registry data in this bucket",
-                        f"Nothing below {m.prefix!r} in bucket {m.bucket!r} ({m.source}): is this the registry's bucket "
-                        "and rootdirectory?", ev, "Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / "
-                        "`rootdirectory`.", (SEED_BUCKET,))]
+                        detail=f"Nothing below {m.prefix!r} in bucket {m.bucket!r} ({m.source}): is this the registry's bucket "
+                        "and rootdirectory?", evidence=ev, remedy="Check `s3_bucket` and `s3_root` against `storage.s3.bucket` / "
+                        "`rootdirectory`.", refs=(SEED_BUCKET,))]
     detail = (f"{count} blobs, {_human(total)}. {loose_n} blobs ({_human(loose_b)}) are referenced by no "
               "repository's layer or manifest link: garbage collection would reclaim them.")
-    return [Finding("bucket.blobs", Status.OK, "Blob store", detail, ev,
-                    "" if not loose_n else "Reclaim unreferenced blobs with the registry's garbage collector "
+    return [Finding("bucket.blobs", Status.OK, "Blob store", detail=detail, evidence=ev,
+                    remedy="" if not loose_n else "Reclaim unreferenced blobs with the registry's garbage collector "
                     "(Omnibus: `gitlab-ctl registry-garbage-collect`; source: `registry garbage-collect config.yml`; "
                     "Helm: the chart's garbage-collect job). It needs the registry read-only or stopped.",
-                    (SEED_BUCKET,))]
+                    refs=(SEED_BUCKET,))]
 
 
 def top_repositories(m: BucketMetrics, top_n: int = 20):
@@ -490,27 +464,27 @@ def check_repositories(m: BucketMetrics, top_n: int = 20) -> list[Finding]:
           "top": table.head(max(1, int(top_n or 20))).to_dict(orient="records"),
           "listing": m.repo_stats.to_dict() if m.repo_stats else {"source": m.source}}
     out = [Finding("bucket.repositories", Status.OK, "Repositories, tags and layer links",
-                   f"{ev['repositories']} repositories, {ev['tags']} tags, {ev['layer_links']} layer links.", ev, "",
-                   (SEED_BUCKET,))]
+                   detail=f"{ev['repositories']} repositories, {ev['tags']} tags, {ev['layer_links']} layer links.", evidence=ev,
+                   refs=(SEED_BUCKET,))]
     dangling = table[table["dangling_links"] > 0]
     if len(dangling):
         out.append(Finding("bucket.dangling_layer_links", Status.WARN, "Layer links to missing blobs",
-                           f"{int(dangling['dangling_links'].sum())} layer links in {len(dangling)} repositories point "
+                           detail=f"{int(dangling['dangling_links'].sum())} layer links in {len(dangling)} repositories point "
                            "to blobs that are not in blobs/: pulls of those layers fail with `blob unknown`.",
-                           {"repositories": dangling.head(50).to_dict(orient="records")},
-                           "Re-push the affected images; if a copy between buckets was interrupted, re-run the copy "
-                           "for blobs/ first.", (SEED_BUCKET,)))
+                           evidence={"repositories": dangling.head(50).to_dict(orient="records")},
+                           remedy="Re-push the affected images; if a copy between buckets was interrupted, re-run the copy "
+                           "for blobs/ first.", refs=(SEED_BUCKET,)))
     return out
 
 
-def _uploadpurging(registry: Any) -> dict[str, Any] | None:
+def _uploadpurging(registry: RegistryConfig | None) -> dict[str, Any] | None:
     if registry is None:
         return None
     value = registry.get("storage.maintenance.uploadpurging")
     return value if isinstance(value, dict) else {}
 
 
-def check_uploads(m: BucketMetrics, registry: Any = None, stale_after_s: float = STALE_UPLOAD_S) -> list[Finding]:
+def check_uploads(m: BucketMetrics, registry: RegistryConfig | None = None, stale_after_s: float = STALE_UPLOAD_S) -> list[Finding]:
     """Upload sessions left in ``_uploads/``: how many, how old (from ``startedat``), how many bytes."""
     failed = _failed(m, "bucket.uploads_failed", "Upload listing")
     if failed:
@@ -527,232 +501,20 @@ def check_uploads(m: BucketMetrics, registry: Any = None, stale_after_s: float =
         ev["oldest"] = m.upload_table(now).head(20).to_dict(orient="records")
     if not stale:
         return [Finding("bucket.uploads", Status.OK, "No abandoned upload sessions",
-                        f"{len(sessions)} upload session(s) in _uploads/, none older than {stale_after_s / 3600:.0f} h.",
-                        ev, "", (SEED_BUCKET,))]
+                        detail=f"{len(sessions)} upload session(s) in _uploads/, none older than {stale_after_s / 3600:.0f} h.",
+                        evidence=ev, refs=(SEED_BUCKET,))]
     disabled = isinstance(purging, dict) and str(purging.get("enabled", True)).lower() in ("false", "0", "no")
     detail = (f"{len(stale)} of {len(sessions)} upload session(s) are older than {stale_after_s / 3600:.0f} h "
               f"(oldest {max(s.age_s(now) or 0 for s in stale) / 3600:.0f} h, from `startedat`): pushes that "
               "broke off and were never finished or cancelled.")
     if disabled:
         detail += " The registry's upload purging is disabled, so they are never removed."
-    return [Finding("bucket.uploads_stale", Status.WARN, "Abandoned upload sessions in _uploads/", detail, ev,
-                    "Let the registry purge them: `storage.maintenance.uploadpurging: {enabled: true, age: 168h, "
+    return [Finding("bucket.uploads_stale", Status.WARN, "Abandoned upload sessions in _uploads/", detail=detail, evidence=ev,
+                    remedy="Let the registry purge them: `storage.maintenance.uploadpurging: {enabled: true, age: 168h, "
                     "interval: 24h, dryrun: false}` (Omnibus: `registry['storage']['maintenance'] = {'uploadpurging' => "
                     "{'enabled' => true, 'age' => '168h', 'interval' => '24h', 'dryrun' => false}}`, then "
                     "`gitlab-ctl reconfigure`; Helm: `registry.maintenance.uploadpurging`). Their S3 multipart uploads "
-                    "are aborted by a lifecycle rule (see the multipart finding).", (SEED_BUCKET,))]
-
-
-# ------------------------------------------------------------------------------------------- multipart
-
-
-@dataclass
-class MultipartUpload:
-    key: str
-    upload_id: str
-    initiated: dt.datetime | None
-    parts: int | None = None
-    bytes: int | None = None
-    registry_upload: str = ""  # "<repository> <uuid>" when the key is a registry upload's data
-
-
-@dataclass
-class MultipartScan:
-    """Incomplete multipart uploads under the registry's prefix and the lifecycle rule that aborts them."""
-
-    bucket: str
-    prefix: str
-    uploads: list[MultipartUpload] = field(default_factory=list)
-    abort_rule_days: int | None = None
-    lifecycle: str = ""  # found | none | unknown (why)
-    failure: S3Failure | None = None
-    problem: str = ""
-    parts_listed: int = 0
-    measured_at: dt.datetime = field(default_factory=_now)
-    requests: dict[str, Any] = field(default_factory=dict)
-
-    def table(self):
-        import pandas as pd
-
-        now = self.measured_at
-        rows = [{"key": u.key, "initiated": u.initiated.isoformat() if u.initiated else "",
-                 "age_h": round((now - u.initiated).total_seconds() / 3600, 1) if u.initiated else None,
-                 "parts": u.parts, "bytes": u.bytes, "registry_upload": u.registry_upload} for u in self.uploads]
-        return pd.DataFrame(rows, columns=["key", "initiated", "age_h", "parts", "bytes", "registry_upload"])
-
-    def _repr_html_(self) -> str:
-        return (f"<p>{len(self.uploads)} incomplete multipart upload(s); lifecycle abort rule: "
-                f"{self.abort_rule_days if self.abort_rule_days is not None else self.lifecycle}</p>"
-                + (self.table().head(50).to_html(index=False, escape=True) if self.uploads else ""))
-
-
-def _abort_rule(target: S3Target, scan: MultipartScan) -> None:
-    out = attempt(target.client.get_bucket_lifecycle_configuration, Bucket=target.bucket)
-    if not out.ok:
-        assert out.failure is not None
-        scan.lifecycle = "none" if out.failure.kind == "not_found" else f"unknown ({out.failure.title})"
-        return
-    days = []
-    for rule in out.value.get("Rules") or []:
-        if rule.get("Status") != "Enabled":
-            continue
-        abort = rule.get("AbortIncompleteMultipartUpload") or {}
-        prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", "")) or ""
-        if "DaysAfterInitiation" in abort and target.prefix.startswith(prefix):
-            days.append(int(abort["DaysAfterInitiation"]))
-    scan.lifecycle = "found" if days else "none"
-    scan.abort_rule_days = min(days) if days else None
-
-
-def scan_multipart(target: S3Target) -> MultipartScan:
-    """ListMultipartUploads under the registry's prefix, ListParts for up to 200 of them, the lifecycle rule."""
-    scan = MultipartScan(target.bucket, target.prefix)
-    if not target.ok:
-        scan.problem = target.problem
-        return scan
-    before = target.counter.snapshot()
-    kwargs: dict[str, Any] = {"Bucket": target.bucket, "Prefix": target.prefix, "MaxUploads": 1000}
-    rp = target.repositories_prefix
-    while True:
-        out = attempt(target.client.list_multipart_uploads, **kwargs)
-        if not out.ok:
-            scan.failure = out.failure
-            break
-        for u in out.value.get("Uploads") or []:
-            key = u["Key"]
-            reg = ""
-            if key.startswith(rp) and "/_uploads/" in key and key.endswith("/data"):
-                repo, _, rest = key[len(rp):].partition("/_uploads/")
-                reg = f"{repo} {rest.split('/', 1)[0]}"
-            scan.uploads.append(MultipartUpload(key, u["UploadId"], _as_dt(u.get("Initiated")), registry_upload=reg))
-        if not out.value.get("IsTruncated"):
-            break
-        kwargs["KeyMarker"] = out.value.get("NextKeyMarker", "")
-        kwargs["UploadIdMarker"] = out.value.get("NextUploadIdMarker", "")
-    todo = scan.uploads[:MAX_LIST_PARTS]
-
-    def parts(u: MultipartUpload) -> None:
-        total, count, marker = 0, 0, 0
-        while True:
-            res = attempt(target.client.list_parts, Bucket=target.bucket, Key=u.key, UploadId=u.upload_id,
-                          PartNumberMarker=marker)
-            if not res.ok:
-                return
-            for p in res.value.get("Parts") or []:
-                total += int(p.get("Size", 0))
-                count += 1
-            if not res.value.get("IsTruncated"):
-                break
-            marker = int(res.value.get("NextPartNumberMarker") or 0)
-        u.parts, u.bytes = count, total
-
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(target.workers, len(todo))), thread_name_prefix="parts") as pool:
-            list(pool.map(parts, todo))
-    scan.parts_listed = len(todo)
-    _abort_rule(target, scan)
-    scan.requests = target.counter.since(before)
-    scan.measured_at = _now()
-    return scan
-
-
-LIFECYCLE_RULE = {"Rules": [{"ID": "abort-incomplete-multipart-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
-                             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}
-
-
-def _lifecycle_remedy(bucket: str) -> str:
-    import json
-
-    return ("Add a lifecycle rule that aborts incomplete multipart uploads (they are billed but invisible to "
-            f"listings):\n`aws s3api put-bucket-lifecycle-configuration --bucket {bucket} --lifecycle-configuration "
-            f"'{json.dumps(LIFECYCLE_RULE)}'`\n(keep any rules the bucket already has: this call replaces them). "
-            "Uploads the registry still uses are younger than a day; 7 days is safe.")
-
-
-def check_multipart(scan: MultipartScan, metrics: BucketMetrics | None = None, seed: str = SEED_BUCKET,
-                    fid: str = "bucket.multipart") -> list[Finding]:
-    """Incomplete multipart uploads: count, bytes, age, and whether a lifecycle rule aborts them. With the
-    bucket's ``metrics``, uploads whose registry session folder is gone are named orphans."""
-    if scan.problem or scan.failure is not None:
-        return [failure_finding(f"{fid}_failed", "Multipart uploads", scan.failure, scan.problem, (seed,))]
-    now = scan.measured_at
-    ups = scan.uploads
-    orphans: list[str] = []
-    if metrics is not None and not metrics.problem and metrics.failure is None:
-        sessions = {f"{r} {u}" for r, u in metrics.repos.uploads}
-        orphans = [u.key for u in ups if u.registry_upload and u.registry_upload not in sessions]
-    ages = [(now - u.initiated).total_seconds() for u in ups if u.initiated]
-    known_bytes = sum(u.bytes or 0 for u in ups)
-    ev: dict[str, Any] = {"incomplete_uploads": len(ups), "bytes_in_listed_parts": known_bytes,
-                          "parts_listed_for": scan.parts_listed, "lifecycle_abort_rule": scan.lifecycle,
-                          "abort_after_days": scan.abort_rule_days, "requests": scan.requests}
-    if metrics is not None:
-        ev["orphaned"] = len(orphans)
-        if orphans:
-            ev["orphaned_keys"] = orphans[:50]
-    if ups:
-        ev["registry_uploads"] = sum(1 for u in ups if u.registry_upload)
-        ev["oldest_age_h"] = round(max(ages) / 3600, 1) if ages else None
-        ev["uploads"] = scan.table().head(50).to_dict(orient="records")
-    rule = (f"a lifecycle rule aborts them after {scan.abort_rule_days} days" if scan.abort_rule_days is not None
-            else "no lifecycle rule aborts them" if scan.lifecycle == "none"
-            else f"whether a lifecycle rule aborts them is {scan.lifecycle}")
-    if not ups:
-        return [Finding(f"{fid}", Status.OK, "No incomplete multipart uploads",
-                        f"No multipart upload is pending under {scan.prefix or 'the bucket'}; {rule}.", ev,
-                        "" if scan.abort_rule_days is not None else _lifecycle_remedy(scan.bucket), (seed,))]
-    old = [a for a in ages if a >= STALE_UPLOAD_S]
-    detail = (f"{len(ups)} incomplete multipart upload(s) under {scan.prefix or 'the bucket'} "
-              f"({ev.get('registry_uploads', 0)} are registry upload sessions), {_human(known_bytes)} in their parts "
-              f"(listed for {scan.parts_listed}); {len(old)} older than a day; {rule}.")
-    if orphans:
-        detail += (f" {len(orphans)} belong to no upload session left in _uploads/ (orphans: the registry will "
-                   "never finish nor abort them).")
-    status = Status.WARN if (old or orphans or scan.abort_rule_days is None) else Status.OK
-    return [Finding(f"{fid}_incomplete", status, "Incomplete multipart uploads", detail, ev,
-                    _lifecycle_remedy(scan.bucket) if scan.abort_rule_days is None else "", (seed,))]
-
-
-# ------------------------------------------------------------------------------------------ cloudwatch
-
-
-def check_cloudwatch(target: S3Target, m: BucketMetrics | None = None) -> list[Finding]:
-    """CloudWatch's daily `BucketSizeBytes` / `NumberOfObjects`, when this identity may read them."""
-    refs = (SEED_BUCKET,)
-    if not target.ok:
-        return [failure_finding("bucket.cloudwatch_not_checked", "CloudWatch", None, target.problem, refs)]
-    try:
-        cw = make_client(target.settings, target.timeout_s, 2, service="cloudwatch")
-        target.counter.attach(cw)
-    except Exception as exc:
-        return [Finding("bucket.cloudwatch", Status.SKIP, "CloudWatch storage metrics not read",
-                        f"No CloudWatch client: {type(exc).__name__}: {exc}", {}, "", refs)]
-    end = _now()
-    start = end - dt.timedelta(days=3)
-    values: dict[str, Any] = {}
-    for metric, storage in (("BucketSizeBytes", "StandardStorage"), ("NumberOfObjects", "AllStorageTypes")):
-        out = attempt(cw.get_metric_statistics, Namespace="AWS/S3", MetricName=metric, StartTime=start, EndTime=end,
-                      Period=86400, Statistics=["Average"],
-                      Dimensions=[{"Name": "BucketName", "Value": target.bucket}, {"Name": "StorageType", "Value": storage}])
-        if not out.ok:
-            assert out.failure is not None
-            return [Finding("bucket.cloudwatch", Status.SKIP, "CloudWatch storage metrics not readable",
-                            f"{metric}: {out.failure.title} ({out.failure.code}). The listing above is the "
-                            "authoritative count; CloudWatch needs `cloudwatch:GetMetricStatistics` and exists only "
-                            "on AWS.", out.failure.evidence(), "", refs)]
-        points = sorted(out.value.get("Datapoints") or [], key=lambda p: p.get("Timestamp"))
-        if points:
-            values[metric] = {"value": int(points[-1].get("Average", 0)), "at": points[-1]["Timestamp"]}
-    if not values:
-        return [Finding("bucket.cloudwatch", Status.SKIP, "No CloudWatch storage datapoints",
-                        "CloudWatch returned no BucketSizeBytes/NumberOfObjects for the last 3 days (they are "
-                        "published once a day, on AWS only; an S3-compatible store has none).", {}, "", refs)]
-    ev = dict(values)
-    detail = ", ".join(f"{k} {v['value']}" for k, v in values.items())
-    if m is not None and not m.problem:
-        ev["listed_registry_bytes"] = m.blob_bytes
-        detail += f" (the registry's blobs listed here: {m.blob_bytes} bytes; CloudWatch counts the whole bucket, daily)"
-    return [Finding("bucket.cloudwatch", Status.OK, "CloudWatch storage metrics", detail + ".", ev, "", refs)]
+                    "are aborted by a lifecycle rule (see the multipart finding).", refs=(SEED_BUCKET,))]
 
 
 def check_scan_cost(m: BucketMetrics) -> list[Finding]:
@@ -764,60 +526,5 @@ def check_scan_cost(m: BucketMetrics) -> list[Finding]:
         ev["inventory_engine"] = dict(m.engine)
     n = m.requests.get("requests", 0) if isinstance(m.requests, dict) else 0
     return [Finding("bucket.scan_cost", Status.OK, "Cost of this scan",
-                    f"{n} S3 requests ({m.source}); {m.requests.get('throttled', 0)} throttled answers were retried.",
-                    ev, "", (SEED_BUCKET,))]
-
-
-# ------------------------------------------------------------------------------------------------ plots
-
-
-def _figure(width: float, height: float):
-    """A figure that renders as PNG everywhere (runbooklib.figures)."""
-    from ..figures import png_figure
-
-    return png_figure(width, height)
-
-
-def plot_blob_sizes(m: BucketMetrics):
-    """Histogram of blob sizes on a log scale: one bar per octave (a doubling of size), the same bars
-    whether the sizes were listed or aggregated by a query engine."""
-    fig = _figure(8, 3.2)
-    ax = fig.subplots()
-    octaves = {o: v for o, v in m.size_octaves().items() if o >= 0}
-    if octaves:
-        edges = [2.0 ** o for o in octaves]
-        ax.bar(edges, [n for n, _ in octaves.values()], width=edges, align="edge", color="#4878a8",
-               edgecolor="white", linewidth=0.5)
-        ax.set_xscale("log", base=2)
-    ax.set_xlabel("blob size (bytes)")
-    ax.set_ylabel("blobs")
-    ax.set_title(f"{sum(n for n, _ in octaves.values())} blobs, {_human(sum(b for _, b in octaves.values()))}")
-    return fig
-
-
-def plot_bytes_by_repository(m: BucketMetrics, top_n: int = 20):
-    """Bytes referenced by each of the top-N repositories' layer links."""
-    table = top_repositories(m, top_n)
-    fig = _figure(8, max(2.0, 0.28 * len(table) + 1))
-    ax = fig.subplots()
-    if len(table):
-        ax.barh(table["repository"][::-1], table["referenced_bytes"][::-1] / 2 ** 20, color="#6a9a58")
-    ax.set_xlabel("MiB referenced by layer links")
-    ax.set_title(f"Top {len(table)} repositories by referenced bytes")
-    ax.tick_params(axis="y", labelsize=8)
-    return fig
-
-
-def plot_upload_ages(m: BucketMetrics):
-    """Ages of the upload sessions left in _uploads/ (hours)."""
-    fig = _figure(8, 3.0)
-    ax = fig.subplots()
-    ages = [a / 3600 for a in (u.age_s(m.measured_at) for u in m.repos.uploads.values()) if a is not None]
-    if ages:
-        ax.hist(ages, bins=min(30, max(5, len(ages))), color="#b8860b")
-    ax.axvline(STALE_UPLOAD_S / 3600, color="#cf222e", linestyle="--", label="stale (24 h)")
-    ax.set_xlabel("age (hours)")
-    ax.set_ylabel("upload sessions")
-    ax.set_title(f"{len(ages)} upload sessions in _uploads/")
-    ax.legend(loc="upper right")
-    return fig
+                    detail=f"{n} S3 requests ({m.source}); {m.requests.get('throttled', 0)} throttled answers were retried.",
+                    evidence=ev, refs=(SEED_BUCKET,))]

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from .client import S3Target, connect, mask_key_id, normalise_root, settings_from_registry
 from .errors import CREDENTIAL_KINDS, CREDENTIAL_REMEDY, Outcome, S3Failure, attempt
@@ -192,16 +193,16 @@ def _write_probe(target: S3Target, p: _Prober, report: PermissionReport, test_li
 
 
 def _not_checked(fid: str, what: str, problem: str) -> list[Finding]:
-    return [Finding(fid, Status.SKIP, f"{what}: not checked", problem, {},
-                    "Give `s3_bucket` (and region, endpoint, keys) or a registry config with storage.s3.", (SEED,))]
+    return [Finding(fid, Status.SKIP, f"{what}: not checked", detail=problem,
+                    remedy="Give `s3_bucket` (and region, endpoint, keys) or a registry config with storage.s3.", refs=(SEED,))]
 
 
-def check_s3_settings(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_s3_settings(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """Which settings are tested, and where the parameters and the registry's config disagree."""
     ev: dict[str, Any] = {"tested": target.settings.describe()}
     if target.problem:
-        return [Finding("s3.settings.missing", Status.SKIP, "No S3 bucket to check", target.problem, ev,
-                        "Give `s3_bucket` or `registry_config` (its storage.s3 section).", (SEED,))]
+        return [Finding("s3.settings.missing", Status.SKIP, "No S3 bucket to check", detail=target.problem, evidence=ev,
+                        remedy="Give `s3_bucket` or `registry_config` (its storage.s3 section).", refs=(SEED,))]
     reg = None
     if registry is not None:
         if getattr(registry.storage, "driver", None) not in ("s3", "s3_v2", None):
@@ -209,8 +210,8 @@ def check_s3_settings(target: S3Target, registry: Any = None) -> list[Finding]:
         reg = settings_from_registry(registry)
     if reg is None or reg is target.settings or target.settings.source == "registry config":
         return [Finding("s3.settings", Status.OK, f"S3 settings from the {target.settings.source}",
-                        f"Bucket {target.bucket!r}, region {target.settings.region or '(unset)'}, endpoint "
-                        f"{target.settings.endpoint or 'AWS'}, key prefix {target.prefix!r}.", ev, "", (SEED,))]
+                        detail=f"Bucket {target.bucket!r}, region {target.settings.region or '(unset)'}, endpoint "
+                        f"{target.settings.endpoint or 'AWS'}, key prefix {target.prefix!r}.", evidence=ev, refs=(SEED,))]
     ev["registry_config"] = reg.describe()
     differ = []
     s = target.settings
@@ -226,13 +227,13 @@ def check_s3_settings(target: S3Target, registry: Any = None) -> list[Finding]:
     if differ:
         ev["differences"] = differ
         return [Finding("s3.settings.differ", Status.WARN, "Parameters and registry config disagree on S3",
-                        "This runbook tests the parameters' settings; the registry uses its config's: "
-                        + "; ".join(differ) + ".", ev,
-                        "Make the parameters match the registry's storage.s3 (or leave `s3_bucket` empty to test the "
-                        "registry config's own settings).", (SEED,))]
+                        detail="This runbook tests the parameters' settings; the registry uses its config's: "
+                        + "; ".join(differ) + ".", evidence=ev,
+                        remedy="Make the parameters match the registry's storage.s3 (or leave `s3_bucket` empty to test the "
+                        "registry config's own settings).", refs=(SEED,))]
     return [Finding("s3.settings", Status.OK, "S3 settings agree with the registry config",
-                    f"Bucket {s.bucket!r}, region {s.region or '(unset)'}, endpoint {s.endpoint or 'AWS'}, "
-                    f"key prefix {target.prefix!r}.", ev, "", (SEED,))]
+                    detail=f"Bucket {s.bucket!r}, region {s.region or '(unset)'}, endpoint {s.endpoint or 'AWS'}, "
+                    f"key prefix {target.prefix!r}.", evidence=ev, refs=(SEED,))]
 
 
 def _credential_probe(target: S3Target) -> Outcome:
@@ -245,33 +246,33 @@ def _credential_finding(target: S3Target, out: Outcome, label: str, fid: str) ->
                           "call": "ListObjectsV2"}
     if out.ok:
         return Finding(fid + ".ok", Status.OK, f"S3 accepts the {label}",
-                       f"ListObjectsV2 on {target.bucket!r} answered with these credentials.", ev, "", (SEED,))
+                       detail=f"ListObjectsV2 on {target.bucket!r} answered with these credentials.", evidence=ev, refs=(SEED,))
     f = out.failure
     assert f is not None
     ev.update(f.evidence())
     if f.kind == "access_denied":
         return Finding(fid + ".ok", Status.OK, f"S3 authenticates the {label}",
-                       "The signature is accepted (S3 answered AccessDenied, not a credential error): the identity is "
-                       "valid; see the permission probes for what it may do.", ev, "", (SEED,))
+                       detail="The signature is accepted (S3 answered AccessDenied, not a credential error): the identity is "
+                       "valid; see the permission probes for what it may do.", evidence=ev, refs=(SEED,))
     if f.kind in CREDENTIAL_KINDS:
         return Finding(f"{fid}.{f.kind}", Status.FAIL, f"The {label} are refused: {f.title}",
-                       f"S3 answered {f.code}: {f.message}".strip(), ev, CREDENTIAL_REMEDY.get(f.kind, ""), (SEED,))
+                       detail=f"S3 answered {f.code}: {f.message}".strip(), evidence=ev, remedy=CREDENTIAL_REMEDY.get(f.kind, ""), refs=(SEED,))
     if f.kind == "no_such_bucket":
         return Finding("s3.bucket.missing", Status.FAIL, f"Bucket {target.bucket!r} does not exist",
-                       f"S3 answered NoSuchBucket for {target.bucket!r}.", ev,
-                       "Fix the bucket name (`storage.s3.bucket`; Omnibus `registry['storage']['s3']['bucket']`; Helm "
-                       "the storage Secret) or create the bucket in the right account and region.", (SEED,))
+                       detail=f"S3 answered NoSuchBucket for {target.bucket!r}.", evidence=ev,
+                       remedy="Fix the bucket name (`storage.s3.bucket`; Omnibus `registry['storage']['s3']['bucket']`; Helm "
+                       "the storage Secret) or create the bucket in the right account and region.", refs=(SEED,))
     if f.kind == "wrong_region":
         return Finding("s3.region.redirect", Status.FAIL, "The bucket is in another region",
-                       f"S3 answered {f.code}" + (f": the bucket is in {f.region_hint}" if f.region_hint else "") + ".",
-                       ev, _REGION_REMEDY, (SEED,))
+                       detail=f"S3 answered {f.code}" + (f": the bucket is in {f.region_hint}" if f.region_hint else "") + ".",
+                       evidence=ev, remedy=_REGION_REMEDY, refs=(SEED,))
     return Finding("s3.endpoint.unreachable" if f.kind in ("unreachable", "timeout", "bad_endpoint") else f"{fid}.error",
-                   Status.ERROR, f"S3 could not be asked: {f.title}", f"{f.code}: {f.message}".strip(), ev,
-                   "Check `s3_endpoint` / `storage.s3.regionendpoint` (scheme, host, port) and that this host reaches "
-                   "it; for AWS leave the endpoint empty.", (SEED,))
+                   Status.ERROR, f"S3 could not be asked: {f.title}", detail=f"{f.code}: {f.message}".strip(), evidence=ev,
+                   remedy="Check `s3_endpoint` / `storage.s3.regionendpoint` (scheme, host, port) and that this host reaches "
+                   "it; for AWS leave the endpoint empty.", refs=(SEED,))
 
 
-def check_credentials(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_credentials(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """Are the credentials valid? Unknown key ID, wrong secret and expired token are told apart; when the
     registry config holds other credentials, those are tried as well (which of the two is stale?)."""
     if not target.ok:
@@ -293,12 +294,12 @@ def check_credentials(target: S3Target, registry: Any = None) -> list[Finding]:
         same_id = reg.access_key == target.settings.access_key
         found.append(Finding(
             "s3.credentials.parameters_stale", Status.WARN, "The parameters hold other credentials than the registry",
-            "The registry's own credentials work, the parameters' do not"
+            detail="The registry's own credentials work, the parameters' do not"
             + (" (same access key ID, another secret): the parameter file's secret is stale or mistyped."
                if same_id else " (another access key ID)."),
-            {"parameters": mask_key_id(target.settings.access_key), "registry": mask_key_id(reg.access_key)},
-            "Point `s3_access_key` / `s3_secret_key` at the registry's current credentials (or leave `s3_bucket` "
-            "empty to test the registry config's settings).", (SEED,)))
+            evidence={"parameters": mask_key_id(target.settings.access_key), "registry": mask_key_id(reg.access_key)},
+            remedy="Point `s3_access_key` / `s3_secret_key` at the registry's current credentials (or leave `s3_bucket` "
+            "empty to test the registry config's settings).", refs=(SEED,)))
     return found
 
 
@@ -327,7 +328,7 @@ def bucket_region(target: S3Target) -> tuple[str | None, str]:
     return None, f"{out.failure.title} ({out.failure.code})"
 
 
-def check_region(target: S3Target, registry: Any = None) -> list[Finding]:
+def check_region(target: S3Target, registry: RegistryConfig | None = None) -> list[Finding]:
     """The bucket's region against the configured one (parameters and registry config)."""
     if not target.ok:
         return _not_checked("s3.region.not_checked", "Region", target.problem)
@@ -340,24 +341,24 @@ def check_region(target: S3Target, registry: Any = None) -> list[Finding]:
     if region is None and "(" in how and any(k in how for k in ("SignatureDoesNotMatch", "InvalidAccessKeyId",
                                                                   "ExpiredToken", "NoCredentials", "InvalidToken")):
         return [Finding("s3.region.not_checked", Status.SKIP, "Region not checked: the credentials are refused",
-                        f"GetBucketLocation failed: {how}. Fix the credentials first.", ev, "", (SEED,))]
+                        detail=f"GetBucketLocation failed: {how}. Fix the credentials first.", evidence=ev, refs=(SEED,))]
     if region is None:
         return [Finding("s3.region.unknown", Status.WARN, "The bucket's region could not be read",
-                        f"GetBucketLocation and HeadBucket gave no region: {how}.", ev,
-                        "Allow `s3:GetBucketLocation` (it is in the registry's sample policy).", (SEED,))]
+                        detail=f"GetBucketLocation and HeadBucket gave no region: {how}.", evidence=ev,
+                        remedy="Allow `s3:GetBucketLocation` (it is in the registry's sample policy).", refs=(SEED,))]
     wrong = {where: r for where, r in configured.items() if r and r != region}
     unset = [where for where, r in configured.items() if not r]
     if wrong:
         return [Finding("s3.region.mismatch", Status.FAIL, "Configured region is not the bucket's region",
-                        f"The bucket is in {region} ({how}); configured: "
+                        detail=f"The bucket is in {region} ({how}); configured: "
                         + ", ".join(f"{w} {r}" for w, r in wrong.items())
                         + ". Requests signed for the wrong region are refused or redirected (PermanentRedirect, "
-                        "AuthorizationHeaderMalformed).", ev, _REGION_REMEDY, (SEED,))]
+                        "AuthorizationHeaderMalformed).", evidence=ev, remedy=_REGION_REMEDY, refs=(SEED,))]
     if unset and target.settings.endpoint == "":
         return [Finding("s3.region.unset", Status.WARN, "No region configured",
-                        f"The bucket is in {region}; {', '.join(unset)} name no region.", ev, _REGION_REMEDY, (SEED,))]
+                        detail=f"The bucket is in {region}; {', '.join(unset)} name no region.", evidence=ev, remedy=_REGION_REMEDY, refs=(SEED,))]
     return [Finding("s3.region.ok", Status.OK, "Region matches the bucket",
-                    f"The bucket is in {region} ({how}), as configured.", ev, "", (SEED,))]
+                    detail=f"The bucket is in {region} ({how}), as configured.", evidence=ev, refs=(SEED,))]
 
 
 def check_permissions(report: PermissionReport) -> list[Finding]:
@@ -370,8 +371,8 @@ def check_permissions(report: PermissionReport) -> list[Finding]:
     if report.blocked_by is not None:
         f = report.blocked_by
         return [Finding("s3.permissions.not_checked", Status.SKIP, "Permissions not probed",
-                        f"The first call already failed ({f.title}): fix that first (see the credentials finding).",
-                        {**ev, **f.evidence()}, "", (SEED,))]
+                        detail=f"The first call already failed ({f.title}): fix that first (see the credentials finding).",
+                        evidence={**ev, **f.evidence()}, refs=(SEED,))]
     out: list[Finding] = []
     denied = report.denied
     errors = [p for p in report.probes if p.result == "error"]
@@ -381,22 +382,22 @@ def check_permissions(report: PermissionReport) -> list[Finding]:
         ev["policy_to_add"] = policy
         out.append(Finding(
             "s3.permissions.denied", Status.FAIL, f"S3 denies {len(denied)} action(s) the registry needs",
-            f"Denied: {', '.join(denied)}. Pushes, pulls, deletes or upload cleanup fail where they need them "
-            "(the registry logs AccessDenied / status code: 403).", ev,
-            "Add these statements to the IAM policy of the user or role the registry uses (or to the bucket "
+            detail=f"Denied: {', '.join(denied)}. Pushes, pulls, deletes or upload cleanup fail where they need them "
+            "(the registry logs AccessDenied / status code: 403).", evidence=ev,
+            remedy="Add these statements to the IAM policy of the user or role the registry uses (or to the bucket "
             "policy):\n```json\n" + json.dumps(policy, indent=2) + "\n```\nThe full sample policy: "
-            "https://distribution.github.io/distribution/storage-drivers/s3/", (SEED,)))
+            "https://distribution.github.io/distribution/storage-drivers/s3/", refs=(SEED,)))
     if errors:
         out.append(Finding("s3.permissions.errors", Status.ERROR, "Some permission probes failed for another reason",
-                           "; ".join(f"{p.action} ({p.operation}): {p.detail}" for p in errors[:8]), ev, "", (SEED,)))
+                           detail="; ".join(f"{p.action} ({p.operation}): {p.detail}" for p in errors[:8]), evidence=ev, refs=(SEED,)))
     if report.leftovers:
         out.append(Finding("s3.permissions.probe_leftover", Status.WARN, "The write probe left objects behind",
-                           "Remove by hand: " + "; ".join(report.leftovers), ev,
-                           "`aws s3api delete-object` / `abort-multipart-upload` for the keys named.", (SEED,)))
+                           detail="Remove by hand: " + "; ".join(report.leftovers), evidence=ev,
+                           remedy="`aws s3api delete-object` / `abort-multipart-upload` for the keys named.", refs=(SEED,)))
     if not denied and not errors:
         note = ("" if not untested else f" Not tested: {', '.join(untested)}"
                 + (" (read-only run: set `write_probe: true`)." if not report.write_probe else "."))
         out.append(Finding("s3.permissions.ok", Status.OK, "Every tested action is allowed",
-                           f"Allowed: {', '.join(a for a, r in actions.items() if r == 'allowed')}.{note}", ev, "",
-                           (SEED,)))
+                           detail=f"Allowed: {', '.join(a for a, r in actions.items() if r == 'allowed')}.{note}", evidence=ev,
+                           refs=(SEED,)))
     return out

@@ -4,13 +4,11 @@ SCENARIO = 'body-limit-413'
 
 OUTLINE = dict(
     intro="""
-# 413 from a proxy or load balancer in front of NGINX
-
 **Symptom:** `docker push` fails on large layers with `413 Request Entity Too Large` (or
 `error parsing HTTP 413 response body: invalid character '<'`), small images push fine, and the registry's own
 NGINX already has `client_max_body_size 0`.
 
-**Beyond GitLab's troubleshooting page:** the page covers the registry's NGINX; here a hop in front of it (a
+GitLab's page covers the registry's NGINX; here a hop in front of it (a
 load balancer, an ingress, a CDN or WAF, a second NGINX) refuses the body first. Docker sends a layer in one
 `PATCH`, so any hop's limit is the path's limit.
 

@@ -4,12 +4,10 @@ SCENARIO = 'bucket-metrics'
 
 OUTLINE = dict(
     intro="""
-# Bucket health and metrics
-
 **Symptom:** the registry's bucket grows without bound, storage costs surprise you, pushes leave debris, or
 you need numbers before a garbage collection or a migration.
 
-**From GitLab's documentation:** the registry's storage (S3). The runbook counts blobs and their sizes, repositories, tags and
+For the registry's storage (S3), the runbook counts blobs and their sizes, repositories, tags and
 layer links (the top repositories by the bytes they reference), upload sessions left in `_uploads/` (age
 from `startedat`) and incomplete multipart uploads (count, bytes, age, and the lifecycle rule that should
 abort them), plus CloudWatch's daily figures when they can be read. The blobs are listed along their 256
@@ -31,7 +29,7 @@ from runbooklib.s3 import (connect_s3, bucket_metrics, check_blobs, check_reposi
     steps=[
         ("""
 ## 1. The registry's configuration and the bucket
-""", 'rb.read_configs("registry")\ns3 = connect_s3(rb.p, rb.cfg.registry)\ns3'),
+""", 'rb.read_configs("registry")\ns3 = connect_s3(rb.params, rb.cfg.registry)\ns3'),
         ("""
 ## 2. List the blobs and the repositories (or read the inventory, or the query results)
 """, "m = bucket_metrics(s3, rb.p.inventory, memory_limit=rb.p.memory_limit, spill_dir=rb.p.spill_dir,\n"

@@ -4,12 +4,10 @@ SCENARIO = 'cleanup-policy'
 
 OUTLINE = dict(
     intro="""
-# Investigate a cleanup policy
-
 **Symptom:** the cleanup policy deleted a tag you needed, or left tags you expected it to delete, or seems
 not to run at all.
 
-**From GitLab's documentation:** "Investigate a cleanup policy" (Advanced Troubleshooting). GitLab's documentation runs GitLab's policy
+GitLab's documentation runs GitLab's policy
 line by line in the Rails console; this runbook does the same from outside, through GitLab's REST API
 (`gitlab_api_url`, `gitlab_token` with `read_api`, Maintainer role to read the policy), with GitLab's own
 semantics: RE2 regexes anchored as `\\A<regex>\\z`, `created_at` order with missing dates treated as *now*,

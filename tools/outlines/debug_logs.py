@@ -4,12 +4,10 @@ SCENARIO = 'debug-logs'
 
 OUTLINE = dict(
     intro="""
-# Registry debug logs
-
 **Symptom:** you need more detail from the registry than its info-level log gives (or you want to know
 whether somebody left debug logging on).
 
-**From GitLab's documentation:** "Enable registry debug logs". GitLab's documented warning: *debug logs may contain sensitive
+GitLab's documented warning: *debug logs may contain sensitive
 information such as authentication details, tokens, or repository information; enable them only when
 necessary and disable them when troubleshooting is complete.* This runbook reads the configured level
 (`log.level` in config.yml or Helm values, `registry['log_level']` in gitlab.rb), says how to turn debug

@@ -4,13 +4,11 @@ SCENARIO = 'debug-server-metrics'
 
 OUTLINE = dict(
     intro="""
-# Debug server and Prometheus metrics
-
 **Symptom:** the registry is slow, answers 503, or misbehaves without a clear error, and you want its own
 account: health checks, memory, request rates, error ratios, latencies, storage calls, and (on GitLab's
 fork) notifications, database load balancing, background migrations and online GC.
 
-**Seed sections:** "Enable the Registry debug server" (`/debug/health`, `/debug/vars`, and the warning that
+It covers two sections: "Enable the Registry debug server" (`/debug/health`, `/debug/vars`, and the warning that
 the endpoint exposes sensitive data) and "Prometheus metrics" (every table: notifications, batched background
 migrations, database, garbage collection, storage). Metrics come from the debug server's Prometheus endpoint
 (two scrapes `interval` seconds apart give rates) or from a Prometheus server (`prometheus_url`) that scrapes

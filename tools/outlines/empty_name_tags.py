@@ -4,13 +4,11 @@ SCENARIO = 'empty-name-tags'
 
 OUTLINE = dict(
     intro="""
-# Tags with an empty name
-
 **Symptom:** the GitLab UI or API shows a container image tag without a name; `GET /v2/<name>/tags/list`
 returns `""` among the tags. Usually after the registry's bucket was copied with AWS DataSync (or another
 tool that writes zero-byte "folder" objects).
 
-**From GitLab's documentation:** "Tags with an empty name". GitLab's documentation says to delete the zero-byte object at each repository's
+GitLab's documentation says to delete the zero-byte object at each repository's
 root. Measured on registry 2.8, the empty tag comes from the zero-byte object at `<name>/_manifests/tags/`,
 so this runbook finds **every** zero-byte marker below `repositories/`, says which ones make an empty tag,
 asks the registry which repositories really list `""`, and removes markers only by an explicit plan.
@@ -28,7 +26,7 @@ from runbooklib.s3 import (connect_s3, find_markers, check_markers, registry_tag
     steps=[
         ("""
 ## 1. The bucket
-""", "s3 = connect_s3(rb.p)\ns3"),
+""", "s3 = connect_s3(rb.params)\ns3"),
         ("""
 ## 2. Find the markers
 One flat listing of the `repositories/` subtree (never the blobs), split by its top-level groups and listed in

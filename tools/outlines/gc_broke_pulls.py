@@ -4,13 +4,11 @@ SCENARIO = 'gc-broke-pulls'
 
 OUTLINE = dict(
     intro="""
-# Garbage collection broke pulls
-
 **Symptom:** after a `registry garbage-collect` (`gitlab-ctl registry-garbage-collect`, a cron job, a Helm
 job), pulls of images that are still listed fail with `manifest unknown` or `blob unknown`; GitLab's UI still
 shows the tags.
 
-**Beyond GitLab's troubleshooting page:** the offline garbage collector removes what it believes nothing
+The offline garbage collector removes what it believes nothing
 references. Two ways it is wrong: with `--delete-untagged` (`gitlab-ctl registry-garbage-collect -m`),
 registry 2.x counts the platform manifests of a multi-arch image (an OCI index or Docker manifest list, as
 `docker buildx --platform …` pushes) as untagged and deletes them with their layers; and without read-only
@@ -47,7 +45,7 @@ of every config and layer. Repositories are those of the GC output (else the cat
         ("""
 ## 4. The bucket
 From the `s3_*` parameters, or the registry config's `storage.s3`.
-""", "s3 = connect_s3(rb.p, rb.cfg.registry)\ns3"),
+""", "s3 = connect_s3(rb.params, rb.cfg.registry)\ns3"),
         ("""
 ## 5. Links in storage against the data
 For each repository of the GC output: tags whose manifest, or whose index's platform manifests, have no

@@ -4,12 +4,8 @@ SCENARIO = 'gcs-http2'
 
 OUTLINE = dict(
     intro="""
-# Push failures and high CPU with GCS (HTTP/2)
-
 **Symptom:** pushes to a registry on Google Cloud Storage fail with `502 Bad Gateway`, and the registry's
 CPU spikes while large images are pushed.
-
-**From GitLab's documentation:** "Push failures and high CPU usage with Google Cloud Storage (GCS)".
 
 The registry's Go HTTP client talks HTTP/2 to GCS; the workaround is `GODEBUG=http2client=0` in the
 registry's environment. This runbook checks the storage driver, every place that variable can be set

@@ -4,12 +4,8 @@ SCENARIO = 'ipv6-listener'
 
 OUTLINE = dict(
     intro="""
-# Registry listens on IPv6 instead of IPv4
-
 **Symptom:** every request through NGINX gets `502 Bad Gateway`, and NGINX's registry error log says
 `connect() failed (111: Connection refused) while connecting to upstream ... upstream: "http://[::1]:5000/v2/"`.
-
-**From GitLab's documentation:** "Registry service listens on IPv6 address instead of IPv4".
 
 When `localhost` resolves to the IPv6 loopback (`::1`) while the registry listens on `127.0.0.1` only (or
 the other way round), NGINX proxies to an address where nothing listens. Run this on the registry's host:

@@ -4,12 +4,10 @@ SCENARIO = 'logs'
 
 OUTLINE = dict(
     intro="""
-# Registry, NGINX and GitLab logs
-
 **Symptom:** something fails and you want the registry's own account of it: which errors, since when, for
 which requests, and which runbook they point to.
 
-**From GitLab's documentation:** "Before investigating": *check for errors in the registry logs (for example
+Before investigating anything, GitLab's documentation says to *check for errors in the registry logs (for example
 `/var/log/gitlab/registry/current`) and the GitLab production logs*. Every error message the
 troubleshooting page quotes or implies is a signature here, mapped to its runbook.
 

@@ -4,13 +4,10 @@ SCENARIO = 'missing-registry-key'
 
 OUTLINE = dict(
     intro="""
-# Missing gitlab-registry.key
-
 **Symptom:** deleting a project (or its container repositories) fails, or `/jwt/auth` answers 500, with
 `Errno::ENOENT: No such file or directory @ rb_sysopen - /var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key`
 in the Rails logs. Typical after the registry was disabled while projects still had images.
 
-**From GitLab's documentation:** "Missing `gitlab-registry.key` prevents container repository deletion".
 """,
     imports="""
 from runbooklib.session import Session

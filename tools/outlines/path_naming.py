@@ -4,12 +4,10 @@ SCENARIO = 'path-naming'
 
 OUTLINE = dict(
     intro="""
-# Special characters in group, project or branch paths
-
 **Symptom:** `docker login` works but `docker push`/`pull` fails with a connection error or
 `invalid reference format` for some projects only; CI jobs of some branches cannot push their image.
 
-**From GitLab's documentation:** "Docker connection error": a group, project or branch name with a leading underscore, a
+The cause GitLab documents: a group, project or branch name with a leading underscore, a
 trailing hyphen or a double hyphen. An image name is the project's full path (lowercased) plus image names;
 Docker accepts each part only if it matches the Distribution grammar
 `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*` (255 characters in all), and tags only `[\\w][\\w.-]{0,127}`.

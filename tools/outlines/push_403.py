@@ -4,12 +4,10 @@ SCENARIO = 'push-403'
 
 OUTLINE = dict(
     intro="""
-# Unexpected 403 during push
-
 **Symptom:** `docker login` works, `docker push` uploads some layers and then fails with
 `error parsing HTTP 403 response body: unexpected end of JSON input: ""`.
 
-**From GitLab's documentation:** "Unexpected 403 error during push" (and its mitmproxy walk-through).
+GitLab's documentation walks through it with mitmproxy.
 
 The message is ambiguous: the 403 can come from GitLab's token realm, the registry, the proxy in front of
 it, or, when storage redirects are on, from the storage itself (a presigned S3 URL the client fetches

@@ -4,13 +4,11 @@ SCENARIO = 'push-retry-relative-urls'
 
 OUTLINE = dict(
     intro="""
-# Push retry loops and relative URLs
-
 **Symptom:** `docker login` succeeds but `docker push` retries the same layers again and again (or fails
 after retrying), typically when SSL is offloaded to a reverse proxy; or pushes of large layers fail with
 `413 Request Entity Too Large`, or with `400 The plain HTTP request was sent to HTTPS port`.
 
-**From GitLab's documentation:** "Image push errors" (and pre-check 4: which port NGINX receives requests on).
+Also GitLab's pre-check 4: which port NGINX receives requests on.
 
 The registry answers each upload step with a `Location` to continue at. Unless `http.relativeurls` is on, it
 builds that URL from the request's `X-Forwarded-Proto` and `Host`: a proxy that terminates TLS and forwards

@@ -4,13 +4,11 @@ SCENARIO = 's3-permissions'
 
 OUTLINE = dict(
     intro="""
-# S3 permissions, credentials and region
-
 **Symptom:** pushes or pulls fail and the registry log shows `AccessDenied`, `status code: 403`,
 `InvalidAccessKeyId`, `SignatureDoesNotMatch`, `ExpiredToken` or `NoCredentialProviders`; or the registry
 answers 503 "health check failed" because its storage check fails.
 
-**From GitLab's documentation:** "Before investigating", step 2: *for S3-backed registries, verify your IAM permissions and
+Before investigating anything, GitLab's step 2: *for S3-backed registries, verify your IAM permissions and
 S3 credentials (including region)*, with the registry's sample IAM policy. This runbook tells the credential
 errors apart, compares the bucket's region with the configured one and tries each action of the sample
 policy. It is read-only unless `write_probe: true`: then one probe object under
@@ -31,7 +29,7 @@ those settings and keys; with the `s3_*` parameters given, it tests those and sa
         ("""
 ## 2. Which bucket, endpoint and keys are tested
 Every S3 call below is bounded by `timeout_s`, retried with backoff when S3 throttles, and counted.
-""", "s3 = connect_s3(rb.p, rb.cfg.registry)\nrb.add(check_s3_settings(s3, rb.cfg.registry))"),
+""", "s3 = connect_s3(rb.params, rb.cfg.registry)\nrb.add(check_s3_settings(s3, rb.cfg.registry))"),
         ("""
 ## 3. Are the credentials valid?
 One `ListObjectsV2` call. `InvalidAccessKeyId` (the key ID is unknown), `SignatureDoesNotMatch` (the secret

@@ -4,13 +4,11 @@ SCENARIO = 's3-push-unexpected-eof'
 
 OUTLINE = dict(
     intro="""
-# Large pushes fail with unexpected EOF on S3
-
 **Symptom:** pushing a large image fails (the client retries a layer and gives up) and the registry log says
 `level=error msg="response completed with error" err.code=unknown err.detail="unexpected EOF"
 err.message="unknown error"`.
 
-**From GitLab's documentation:** "AWS S3 with the GitLab registry error when pushing large images": set `chunksize` in the
+GitLab's fix: set `chunksize` in the
 registry's s3 storage section, starting between 25000000 (25 MB) and 50000000 (50 MB). This runbook reads
 `chunksize` from the registry's config.yml and gitlab.rb (absent means the driver's 10 MiB default), looks
 for the error in the logs, and looks for the multipart uploads that broken pushes leave open in the bucket.
@@ -33,6 +31,6 @@ from runbooklib.logs.focus import check_logs_for
         ("""
 ## 4. Broken uploads left in the bucket
 Each blob upload is an S3 multipart upload; a push that broke off leaves it open (and billed).
-""", "s3 = connect_s3(rb.p, rb.cfg.registry)\nmpu = scan_multipart(s3)\nrb.add(check_broken_pushes(mpu))"),
+""", "s3 = connect_s3(rb.params, rb.cfg.registry)\nmpu = scan_multipart(s3)\nrb.add(check_broken_pushes(mpu))"),
     ],
 )

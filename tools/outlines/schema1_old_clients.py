@@ -4,11 +4,7 @@ SCENARIO = 'schema1-old-clients'
 
 OUTLINE = dict(
     intro="""
-# Older Docker clients (schema1)
-
 **Symptom:** pushes from old Docker clients (1.9 and older) fail while current clients push fine.
-
-**From GitLab's documentation:** "Supporting older Docker clients".
 
 GitLab's registry disables schema1 manifests by default, and Docker 1.9 and older can push nothing else.
 This runbook reads `compatibility.schema1.enabled`, asks the running registry (a signed schema1 manifest

@@ -4,13 +4,11 @@ SCENARIO = 'storage-redirect-unreachable'
 
 OUTLINE = dict(
     intro="""
-# Storage redirects clients cannot follow
-
 **Symptom:** pushes work (or the first layers do), but `docker pull` of existing images hangs or fails on the
 layers with `dial tcp: lookup minio…: no such host`, `i/o timeout`, or `403 Forbidden` / `Request has expired`
 from a host that is not the registry; the registry's log shows only successful `307` answers.
 
-**Beyond GitLab's troubleshooting page:** this case is not on it. With `storage.redirect` on (the default for
+GitLab's page does not cover it. With `storage.redirect` on (the default for
 S3, GCS and Azure), the registry answers a blob request with a `307` to a presigned storage URL, and the client
 downloads the bytes from the storage itself. The registry signs that URL for *its own* storage endpoint: an
 in-cluster MinIO Service, a private IP or a VPC endpoint works for the registry and for nobody else, and an

@@ -4,13 +4,11 @@ SCENARIO = 'token-untrusted-key'
 
 OUTLINE = dict(
     intro="""
-# Token signed by untrusted key
-
 **Symptom:** `docker login` fails with `401 Unauthorized` although the credentials are right (skopeo says
 "invalid username/password"); the registry log says
 `token signed by untrusted key with ID: "XXXX:XXXX:..."`.
 
-**From GitLab's documentation:** "Docker login attempt fails with: 'token signed by untrusted key'". GitLab signs registry
+GitLab signs registry
 tokens with `registry.key` (gitlab.yml); the registry trusts only the keys of the certificates in
 `auth.token.rootcertbundle`. This runbook compares them by public key (RSA and EC) and by libtrust key ID,
 adds the `kid` of a live token and the key IDs the registry logged, and checks issuer, service and clocks.

@@ -4,12 +4,10 @@ SCENARIO = 'triage'
 
 OUTLINE = dict(
     intro="""
-# Triage: before investigating
-
 **Symptom:** pushes, pulls or logins against the GitLab container registry fail and you do not yet know
 which part is to blame.
 
-**From GitLab's documentation:** "Troubleshooting the container registry" → the steps *before investigating specific
+The steps GitLab's page asks for *before investigating specific
 issues*: synchronised clocks, requests forwarded to the registry (`curl /v2/_catalog` answers a Bearer
 challenge for `container_registry`), and the token flow GitLab and the registry share.
 

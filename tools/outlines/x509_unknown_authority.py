@@ -4,12 +4,10 @@ SCENARIO = 'x509-unknown-authority'
 
 OUTLINE = dict(
     intro="""
-# x509: certificate signed by unknown authority
-
 **Symptom:** `docker login`/`push`/`pull`, a CI job or GitLab itself fails with
 `x509: certificate signed by unknown authority` (or `Error response from daemon: Get ...: x509: ...`).
 
-**From GitLab's documentation:** "Error: `... x509: certificate signed by unknown authority`". The client does not trust
+The client does not trust
 the certificate the registry (or GitLab's token realm) presents: self-signed, a private CA, a chain
 without its intermediate, or a certificate that is expired or for another name.
 

@@ -14,9 +14,9 @@ from typing import Any, Iterable
 
 import httpx
 
-from ..probes.api import parse_bearer_challenge
-from ..probes.auth import request_token
-from ..probes.http import exchange
+from .api import parse_bearer_challenge
+from .auth import request_token
+from .http import exchange
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ _LONG = 4096  # longer secrets (key files) are matched literally: per-character 
 
 # Every named character reference (with its semicolon) that stands for one character.
 _NAMED: dict[str, list[str]] = {}
-for _name, _char in html.entities.html5.items():
-    if _name.endswith(";") and len(_char) == 1:
-        _NAMED.setdefault(_char, []).append(_name)
+for _name, _ch in html.entities.html5.items():
+    if _name.endswith(";") and len(_ch) == 1:
+        _NAMED.setdefault(_ch, []).append(_name)
 _SHORT_ESCAPES = {"\n": "n", "\t": "t", "\r": "r", "\b": "b", "\f": "f", "\v": "v", "\0": "0"}
 
 

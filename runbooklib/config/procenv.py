@@ -13,7 +13,30 @@ from typing import Any
 
 import yaml
 
+from .registry import RegistryConfig
+
 REGISTRY_BINARIES = ("registry", "docker-registry", "gitlab-registry")
+
+
+def process_cmdline(pid: int) -> str:
+    """The command line of a process, "" when it is gone or unreadable."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def process_alive(pid: int, expect_cmd: str = "") -> bool:
+    """Alive, not a zombie, and (when given) still the command we started: PIDs get reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    if state in ("Z", "X"):
+        return False
+    # `in`, not startswith: some programs retitle themselves (nginx: "nginx: master process /usr/sbin/nginx ...")
+    return not expect_cmd or expect_cmd in process_cmdline(pid)
 
 
 def find_registry_processes(config_path: str = "") -> list[dict[str, Any]]:
@@ -67,7 +90,7 @@ def registry_env(config_path: str) -> dict[str, str] | None:
     return None
 
 
-def effective_relativeurls(registry: Any) -> tuple[bool, str]:
+def effective_relativeurls(registry: RegistryConfig | None) -> tuple[bool, str]:
     """``http.relativeurls`` as the running registry sees it: config.yml, overridden by the process's
     ``REGISTRY_HTTP_RELATIVEURLS`` (Omnibus ``registry['env']``). Returns (value, where it came from)."""
     base = bool(getattr(getattr(registry, "http", None), "relativeurls", False))
