@@ -8,7 +8,7 @@ OUTLINE = dict(
 layers with `dial tcp: lookup minio…: no such host`, `i/o timeout`, or `403 Forbidden` / `Request has expired`
 from a host that is not the registry; the registry's log shows only successful `307` answers.
 
-GitLab's page does not cover it. With `storage.redirect` on (the default for
+With `storage.redirect` on (the default for
 S3, GCS and Azure), the registry answers a blob request with a `307` to a presigned storage URL, and the client
 downloads the bytes from the storage itself. The registry signs that URL for *its own* storage endpoint: an
 in-cluster MinIO Service, a private IP or a VPC endpoint works for the registry and for nobody else, and an
