@@ -101,11 +101,12 @@ CAUSES: tuple[Cause, ...] = (
                      "`http.relativeurls: true` in config.yml."}, "push-retry-relative-urls"),
     Cause("proxy-body-limit", "A proxy refuses large layers (413)",
           "A proxy's `client_max_body_size` (or a load balancer's limit) is smaller than the layers clients push.",
-          ("hops.body_too_large", "nginx.body_size.limited", "logs.body_too_large_413"), (),
+          ("hops.body_too_large", "nginx.body_size.limited", "logs.body_too_large_413", "body_limit.refused",
+           "body_limit.hop_limited"), ("push.canary.failed", "body_limit.no_answer", "hops.unexplained"),
           {"Omnibus": "`registry_nginx['client_max_body_size'] = 0` (Omnibus's default), then `gitlab-ctl reconfigure`.",
            "Helm": "`nginx.ingress.kubernetes.io/proxy-body-size: \"0\"` on the registry Ingress.",
            "Source": "`client_max_body_size 0;` in the registry's server block (and in every proxy in front)."},
-          "push-retry-relative-urls"),
+          "body-limit-413"),
     Cause("storage-403", "The storage refuses the presigned URLs clients are redirected to",
           "With `storage.redirect` on, clients fetch blobs from the bucket directly; the bucket answers 403 "
           "(policy, KMS, or a proxy/CDN in between), which the registry never logs.",
@@ -114,6 +115,38 @@ CAUSES: tuple[Cause, ...] = (
           {"Omnibus": "Fix the bucket policy for the presigned GETs, or `registry['storage']['redirect'] = { 'disable' => true }`.",
            "Helm": "`registry.storage` secret: `redirect: {disable: true}`, or fix the bucket policy.",
            "Source": "`storage.redirect.disable: true` in config.yml, or fix the bucket policy."}, "push-403"),
+    Cause("gc-deleted-referenced", "Garbage collection deleted content that tags still reference",
+          "An offline `registry garbage-collect` removed manifests or blobs that a tag still needs: with "
+          "`--delete-untagged`, registry 2.x deletes the platform manifests of multi-arch indexes; run without "
+          "read-only mode, it deletes blobs of pushes in flight. Tags stay listed while pulls fail.",
+          ("gc.index_children_deleted", "gc.pull_broken", "gc.storage_dangling"),
+          ("gc.index_children_at_risk", "gc.untagged_removed", "logs.manifest_unknown", "logs.blob_unknown",
+           "logs.gc_manifest_eligible", "pull.failed", "gc.versioning_off"),
+          {"Omnibus": "`gitlab-ctl registry-garbage-collect` without `-m` while multi-arch images are stored (or move "
+                      "to the metadata database and its online GC); `registry['storage']` `maintenance` `readonly` "
+                      "during any GC; restore deleted objects from bucket versioning or push the tags again.",
+           "Helm": "Run `registry garbage-collect` without `--delete-untagged` and with `registry.maintenance.readonly."
+                   "enabled: true` for the window (or use the metadata database's online GC); restore from bucket "
+                   "versioning or push again.",
+           "Source": "`storage.maintenance.readonly.enabled: true` during `registry garbage-collect`, no "
+                     "`--delete-untagged` on 2.x with indexes; restore from bucket versioning or push again."},
+          "gc-broke-pulls", docs="", suggests=("gc.index_children_at_risk", "logs.gc_manifest_eligible")),
+    Cause("storage-redirect-unreachable", "Clients cannot follow the registry's redirect to storage",
+          "With `storage.redirect` on, the registry sends clients a presigned URL for its own storage endpoint; that "
+          "endpoint is reachable only inside the registry's network (an in-cluster Service, a private IP or VPC "
+          "endpoint), or the URL is expired when used (short expiry, clocks apart), so pulls of existing layers "
+          "fail while the registry's own storage access works.",
+          ("redirect.storage_unreachable", "redirect.expired", "hops.storage_unreachable", "hops.storage_expired",
+           "logs.storage_redirect_unreachable", "logs.storage_url_expired"),
+          ("pull.failed", "pull.not_run", "push.canary.failed", "hops.unexplained", "redirect.endpoint_internal",
+           "redirect.short_expiry"),
+          {"Omnibus": "`registry['storage'] = { 's3' => { ... }, 'redirect' => { 'disable' => true } }` (or a "
+                      "`regionendpoint` clients reach), then `gitlab-ctl reconfigure`; keep clocks in sync (NTP).",
+           "Helm": "`redirect: {disable: true}` in the `registry.storage` secret, or a `regionendpoint` clients "
+                   "resolve (not the in-cluster MinIO Service).",
+           "Source": "`storage.redirect.disable: true` in config.yml (or a reachable `storage.s3.regionendpoint`), "
+                     "then restart the registry."},
+          "storage-redirect-unreachable", docs="", suggests=("redirect.endpoint_internal",)),
     Cause("ipv6-upstream", "NGINX proxies to an address the registry does not listen on",
           "NGINX reaches the registry on `[::1]` (localhost resolving to IPv6) while the registry listens on IPv4.",
           ("nginx.upstream.*", "hops.proxy_bad_gateway", "logs.nginx_ipv6_upstream_refused", "logs.rails_registry_ipv6",

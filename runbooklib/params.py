@@ -92,6 +92,9 @@ _V = [
     ParamSpec("har_file", "str", "", "A HAR capture (browser or mitmdump) to analyse hop by hop"),
     ParamSpec("repository", "str", "", "Registry repository (image path, e.g. group/project/app) to ask pull and "
               "push tokens for"),
+    ParamSpec("gc_output", "str", "", "Output of `registry garbage-collect` (dry run or real), saved to a file"),
+    ParamSpec("proxy_configs", "list", [], "NGINX configs of the proxies in front of the registry's NGINX (load "
+              "balancer, ingress), outermost first"),
 ]
 VOCABULARY: dict[str, ParamSpec] = {p.name: p for p in _V}
 
@@ -173,7 +176,7 @@ ROOT_URL_PARAMS = ("registry_url", "debug_url", "s3_endpoint")
 TIME_PARAMS = ("since", "until")
 # Parameters naming one file that must be there (checked by the CLI before a run; a notebook opened by hand
 # reports a missing file as a finding instead)
-FILE_PARAMS = ("registry_config", "gitlab_config", "gitlab_rb", "nginx_config", "har_file", "ca_bundle")
+FILE_PARAMS = ("registry_config", "gitlab_config", "gitlab_rb", "nginx_config", "har_file", "ca_bundle", "gc_output")
 
 
 def check_files_exist(values: Mapping[str, Any]) -> None:

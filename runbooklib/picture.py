@@ -15,12 +15,15 @@ from .findings import _COLOURS, Status
 HOPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("client", "Client (docker, CI)", ("logs.client_*", "push.canary.*", "schema1.old_clients.*")),
     ("proxy", "NGINX / proxy", ("nginx.*", "hops.location.*", "hops.body_too_large", "hops.proxy_bad_gateway",
-                                "ipv6.*", "urls.*", "logs.nginx_*", "logs.body_too_large_413")),
+                                "ipv6.*", "urls.*", "logs.nginx_*", "logs.body_too_large_413", "body_limit.*")),
     ("registry", "Registry", ("forwarding.*", "tls.registry.*", "health.*", "metrics.*", "tags.*", "catalog.*",
-                              "debug.*", "vars.*", "logs.registry_*", "logs.http_5*", "pull.*", "clock.registry")),
+                              "debug.*", "vars.*", "logs.registry_*", "logs.http_5*", "pull.*", "clock.registry",
+                              "gc.pull*", "gc.index_*", "gc.output*", "gc.summary", "gc.untagged_removed")),
     ("realm", "GitLab /jwt/auth", ("token.*", "trust.*", "clock.realm", "clock.token*", "registry_key.*",
                                    "tls.realm.*", "logs.token_*", "logs.auth_*", "logs.rails_*", "logs.missing_registry_key")),
     ("storage", "Storage (S3/GCS)", ("s3.*", "bucket.*", "markers.*", "hops.forbidden.storage", "eof.*", "gcs.*",
+                                     "redirect.storage_unreachable", "redirect.expired", "hops.storage_*",
+                                     "gc.storage_*", "gc.versioning_*",
                                      "logs.s3_*", "logs.gcs_*", "logs.health_check_failed")),
 )
 _ORDER = {Status.FAIL: 5, Status.ERROR: 4, Status.WARN: 3, Status.OK: 2, Status.INFO: 1, Status.SKIP: 0}

@@ -151,18 +151,18 @@ def test_rails_plain_beside_production_json(tmp_path):
 
 # --- clients and CI ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path, scenario", [
-    (BUILT / "runner-job-push-413.log", "push-retry-relative-urls"),
+    (BUILT / "runner-job-push-413.log", "body-limit-413"),
     (BUILT / "runner-job-timestamps-500.log", "s3-push-unexpected-eof"),
     (PUBLIC / "runner-job-gitlab-2995.log", "token-untrusted-key"),
-    (PUBLIC / "docker-push-413-https-portal-100.log", "push-retry-relative-urls"),
+    (PUBLIC / "docker-push-413-https-portal-100.log", "body-limit-413"),
     (PUBLIC / "docker-push-500-hub-feedback-1761.log", "s3-push-unexpected-eof"),
     (PUBLIC / "docker-push-denied-build-push-action-291.log", "push-403"),
     (PUBLIC / "kaniko-210.log", "token-untrusted-key"),
-    (PUBLIC / "buildkit-keikoproj-354.log", "triage"),
-    (PUBLIC / "podman-413-pulp-operator-330.log", "push-retry-relative-urls"),
-    (LAB / "skopeo-push-413.txt", "push-retry-relative-urls"),
+    (PUBLIC / "buildkit-keikoproj-354.log", "jwt-auth-refused"),
+    (PUBLIC / "podman-413-pulp-operator-330.log", "body-limit-413"),
+    (LAB / "skopeo-push-413.txt", "body-limit-413"),
     (LAB / "skopeo-push-unknown-ca.txt", "x509-unknown-authority"),
-    (LAB / "skopeo-push-bad-creds.txt", "triage"),
+    (LAB / "skopeo-push-bad-creds.txt", "jwt-auth-refused"),
 ])
 def test_client_and_ci_logs_name_the_runbook(path, scenario):
     scan = scan_logs(path)
@@ -173,7 +173,7 @@ def test_client_and_ci_logs_name_the_runbook(path, scenario):
 def test_runbook_logs_on_a_failing_push_job_names_the_runbook(capsys):
     assert cli_main([str(BUILT / "runner-job-push-413.log")]) == 1
     out = capsys.readouterr().out
-    assert "next:\n  runbook run push-retry-relative-urls" in out
+    assert "next:\n  runbook run body-limit-413" in out
     assert "body-too-large-413" in out and "client-retrying" in out
     assert "\x1b" not in out and "unparsed:" not in out  # every line of a job log is read, colours or not
     events = list(iter_events(BUILT / "runner-job-push-413.log"))
@@ -181,7 +181,7 @@ def test_runbook_logs_on_a_failing_push_job_names_the_runbook(capsys):
                                                                                     tzinfo=UTC)
     assert cli_main([str(BUILT / "runner-job-push-413.log"), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["suggested"][0]["scenario"] == "push-retry-relative-urls"
+    assert data["suggested"][0]["scenario"] == "body-limit-413"
 
 
 def test_a_successful_skopeo_push_raises_nothing():
@@ -244,7 +244,7 @@ def test_rails_reaching_the_registry_at_localhost_on_ipv6():
 def test_a_413_from_nginx_or_an_outer_proxy_is_its_own_signature():
     scan = scan_logs([LAB / "nginx-error.log", LAB / "nginx-access.log", PUBLIC / "docker-push-413-https-portal-100.log"])
     assert scan.counts["body-too-large-413"] == 3
-    assert scan.stats["body-too-large-413"].signature.scenario in ("body-limit-413", "push-retry-relative-urls")
+    assert scan.stats["body-too-large-413"].signature.scenario == "body-limit-413"
 
 
 # --- benign stays benign ----------------------------------------------------------------------------------------

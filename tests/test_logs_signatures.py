@@ -299,6 +299,36 @@ SAMPLES: dict[str, list[str]] = {
         'Errno::EADDRNOTAVAIL (Failed to open TCP connection to localhost:5000 (Cannot assign requested address - '
         'connect(2) for "localhost" port 5000)): lib/conta',
     ],
+    "gc-manifest-eligible": [
+        # real: Debian's docker-registry 2.8.2 `garbage-collect --delete-untagged` in the lab (tests/data/gc/)
+        "manifest eligible for deletion: sha256:158ce355f1dc20f922ad8e56e43bb8ae77502d62f9dcbec6621d6db7e9c78dd7",
+        # Distribution 3's wording (registry/storage/garbagecollect.go, unmarkReferencedManifest: `%s` of ManifestDel)
+        "manifest eligible for deletion: {group/project/multi sha256:158ce355f1dc20f922ad8e56e43bb8ae77502d62f9dcbec66"
+        "21d6db7e9c78dd7 [latest]}",
+        # GitLab's fork, offline GC (registry/storage/garbagecollect.go: WithFields{"digest"}.Info), logfmt
+        'time="2026-12-01T02:43:57.4Z" level=info msg="manifest eligible for deletion" digest="sha256:158ce355f1dc20f9'
+        '22ad8e56e43bb8ae77502d62f9dcbec6621d6db7e9c78dd7"',
+    ],
+    "storage-redirect-unreachable": [
+        # real: skopeo 1.9.3 pulling from the lab's storage-redirect-unreachable fault (registry 2.8.2 redirect to
+        # its in-cluster regionendpoint); the access key ID and the signature replaced
+        'time="2026-12-01T02:26:56Z" level=fatal msg="reading blob sha256:2e651483689df5849a2fb6e3af616a996672c1ac'
+        'a552721658cce0eae04b2934: Get \\"http://gitlab-minio-svc.gitlab.svc.cluster.local:9000/registry/docker/'
+        'registry/v2/blobs/sha256/2e/2e651483689df5849a2fb6e3af616a996672c1aca552721658cce0eae04b2934/data?X-Amz-'
+        'Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=LABEXAMPLEKEY%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-'
+        'Date=20261201T022656Z&X-Amz-Expires=1200&X-Amz-SignedHeaders=host&X-Amz-Signature=0123456789abcdef\\": '
+        'dial tcp: lookup gitlab-minio-svc.gitlab.svc.cluster.local: no such host"',
+        # dockerd's retry line (same shape: `Get "<presigned URL>": dial tcp ...`), here an S3 interface endpoint
+        'level=error msg="Download failed, retrying: Get \\"https://bucket.vpce-0abc.s3.eu-west-1.vpce.amazonaws.'
+        'com/docker/registry/v2/blobs/sha256/aa/aa00/data?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00ff\\": '
+        'dial tcp 10.0.3.7:443: i/o timeout"',
+    ],
+    "storage-url-expired": [
+        # S3's answer to a presigned GET after X-Amz-Date + X-Amz-Expires (the shape AWS returns)
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message>'
+        '<X-Amz-Expires>1200</X-Amz-Expires><Expires>2026-12-01T02:47:49Z</Expires>'
+        '<ServerTime>2026-12-01T02:51:03Z</ServerTime></Error>',
+    ],
     "body-too-large-413": [
         # https://github.com/distribution/distribution-library-image/issues/143
         'error parsing HTTP 413 response body: invalid character \'<\' looking for beginning of value: "<html>\\r\\n'
@@ -372,6 +402,7 @@ FIELDS = {
     "x509-hostname-mismatch": {"valid_for": "gitlab.example.com", "host": "registry.example.com"},
     "nginx-ipv6-upstream-refused": {"upstream": "http://[::1]:5000"},
     "old-docker-client": {"docker_version": "1.6.2"},
+    "storage-redirect-unreachable": {"storage_host": "gitlab-minio-svc.gitlab.svc.cluster.local:9000"},
     "missing-registry-key": {"key_path": "/var/opt/gitlab/gitlab-rails/etc/gitlab-registry.key"},
     "rails-jwt-auth-error": {"status": "401"},
     "registry-unknown-error": {

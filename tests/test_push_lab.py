@@ -134,7 +134,7 @@ def test_small_body_limit_gives_413_for_layers_above_a_megabyte(faulted_lab, tmp
     big = found["hops.body_too_large"]
     assert big["evidence"]["hops"][0]["status"] == 413 and big["evidence"]["hops"][0]["origin"] == "proxy"
     assert found["nginx.body_size.limited"]["status"] == "fail" and "1m" in found["nginx.body_size.limited"]["title"]
-    assert "push-retry-relative-urls" in _routes(found)
+    assert "body-limit-413" in _routes(found)
     small = _skopeo(lab, tmp_path, "group/project/small")
     assert small.returncode == 0, small.stderr  # the seed image's layer is tiny: only big layers fail
     real = _skopeo(lab, tmp_path, "group/project/big", payload=os.urandom(2 * 1024 * 1024))

@@ -583,12 +583,13 @@ def _upstream_ports(cfg: NginxConfig, servers: list[ServerBlock]) -> set[int]:
 
 
 def check_nginx_config(path: str | Path | None, registry_url: str = "", registry: RegistryConfig | None = None,
-                       nginx_t: bool | None = None) -> list[Finding]:
+                       nginx_t: bool | None = None, proxy_configs: tuple[str, ...] | list[str] = ()) -> list[Finding]:
     """Read the NGINX config and check what pushes depend on: the port clients use is one NGINX listens on
     (with TLS when the URL is https), ``Host`` and ``X-Forwarded-Proto`` are forwarded (or the registry
     uses relative URLs), and the registry's body size is unlimited. ``registry`` is the RegistryConfig, if
     read (for ``http.addr`` and ``http.relativeurls``). ``nginx_t``: also run ``nginx -t`` on a private copy
-    (see :func:`run_nginx_t`); None runs it when an ``nginx`` binary is installed here."""
+    (see :func:`run_nginx_t`); None runs it when an ``nginx`` binary is installed here. ``proxy_configs``: NGINX
+    configs of proxies in front of this one (then ``registry_url``'s port may be theirs)."""
     refs = (SEED_NGINX, SEED_PUSH)
     if not path:
         return [Finding("nginx.not_given", Status.SKIP, "No NGINX config given",
@@ -648,7 +649,7 @@ def check_nginx_config(path: str | Path | None, registry_url: str = "", registry
             remedy=f"Point `nginx_config` at the file with the registry's server block (Omnibus: {OMNIBUS_REGISTRY_CONF}).",
             refs=refs))
         return findings
-    findings.extend(_check_port(cfg, servers, registry_url, refs))
+    findings.extend(_check_port(cfg, servers, registry_url, refs, proxy_configs))
     findings.extend(_check_upstream(cfg, servers, addr, registry))
     for server in servers:
         loc = server.main_location()
@@ -668,8 +669,22 @@ def check_nginx_config(path: str | Path | None, registry_url: str = "", registry
     return findings
 
 
+def _front_listening(proxy_configs: tuple[str, ...] | list[str], port: int | None) -> str:
+    """Where a proxy in front (one of ``proxy_configs``) listens on ``port`` ('' when none does)."""
+    for path in proxy_configs:
+        try:
+            front = read_nginx_config(path)
+        except ConfigError:
+            continue
+        for server in front.servers:
+            hit = next((li for li in server.listens if li.port == port), None)
+            if hit is not None and server.locations:
+                return f"`listen {hit.raw}` at {hit.where}"
+    return ""
+
+
 def _check_port(cfg: NginxConfig, servers: list[ServerBlock], registry_url: str,
-                refs: tuple[str, ...]) -> list[Finding]:
+                refs: tuple[str, ...], proxy_configs: tuple[str, ...] | list[str] = ()) -> list[Finding]:
     if not registry_url:
         return [Finding("nginx.port.not_checked", Status.SKIP, "Port not compared: no registry_url",
                         detail="Give `registry_url` to compare its port with NGINX's listen ports.",
@@ -693,6 +708,12 @@ def _check_port(cfg: NginxConfig, servers: list[ServerBlock], registry_url: str,
         return [Finding("nginx.port.ok", Status.OK, f"NGINX listens on {port}, the registry URL's port",
                         detail=f"`listen {listen.raw}` at {listen.where} ({'TLS' if listen.ssl else 'plain HTTP'}), as "
                         f"{registry_url} needs.", evidence=ev, refs=refs)]
+    front = _front_listening(proxy_configs, port)
+    if front:
+        return [Finding("nginx.port.behind_proxy", Status.OK, f"registry_url's port {port} is a proxy's in front of NGINX",
+                        detail=f"{front} (one of `proxy_configs`) receives {registry_url} and proxies on; this NGINX "
+                               f"listens on {', '.join(map(str, sorted({p for s in servers for p in s.ports}))) or 'nothing'}.",
+                        evidence={**ev, "scenario": ""}, refs=refs)]
     if port in _upstream_ports(cfg, servers):
         return [Finding(
             "nginx.port.bypass", Status.SKIP, "registry_url reaches the registry directly, not through NGINX",
@@ -851,7 +872,7 @@ def _check_body(server: ServerBlock, loc: ProxyLocation, refs: tuple[str, ...]) 
                                       "where": loc.proxy_request_buffering.where or "NGINX default"},
           "chunked_transfer_encoding": {"value": loc.chunked_transfer_encoding.value,
                                         "where": loc.chunked_transfer_encoding.where or "NGINX default"},
-          "scenario": "push-retry-relative-urls"}
+          "scenario": "body-limit-413"}
     if _size_bytes(size.value) != 0:
         where = size.where or "not set: NGINX's default"
         out.append(Finding(

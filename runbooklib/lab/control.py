@@ -283,8 +283,9 @@ def _start_registry(lab: Lab, cfg: dict[str, Any]) -> None:
     svlog = lab.spawn("registry-log", [sys.executable, "-m", "runbooklib.lab.svlog", str(lab.registry_log_dir)],
                       lab.state_dir / "logs" / "svlog.log", stdin=subprocess.PIPE)
     assert svlog.stdin is not None
+    env = {**clean_env(), **lab.options.get("registry_env", {})}  # a fault may route the registry (HTTP_PROXY)
     proc = lab.spawn("registry", [binary, "serve", str(lab.registry_config_path)],
-                     lab.state_dir / "logs" / "registry.stderr", stdout=svlog.stdin)
+                     lab.state_dir / "logs" / "registry.stderr", stdout=svlog.stdin, env=env)
     svlog.stdin.close()
     procs.wait_for_port(lab.ports["registry"], STARTUP_TIMEOUT_S, proc, "docker-registry")
 
@@ -411,6 +412,7 @@ def write_params(lab: Lab) -> None:
     }
     for component in components.ordered():
         params.update(component.params(lab))
+    params.update(lab.options.get("client_params", {}))  # a fault that puts a hop in front of clients
     lab.params_path.write_text(
         "# Written by `runbook lab up` for the lab running in this folder.\n" + yaml.safe_dump(params, sort_keys=False)
     )

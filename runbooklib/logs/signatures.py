@@ -20,7 +20,6 @@ from typing import Literal
 
 import re2
 
-from ..scenarios import CATALOGUE as SCENARIOS
 
 Severity = Literal["fail", "warn", "info"]
 Kind = Literal["line", "aggregate"]
@@ -100,19 +99,14 @@ def _kv(key: str) -> str:
     return key + r'("|' + _E + r")?[:=]" + '"?'
 
 
-def _scenario(preferred: str, fallback: str) -> str:
-    """``preferred`` when the scenario catalogue has it (it may land later), else ``fallback``."""
-    return preferred if preferred in SCENARIOS else fallback
-
-
 # statuses are exactly three digits, so nothing needs to follow them (and no ``$``, which RE2 reads as
 # end of buffer, not end of line)
 _STATUS = (r'HTTP/[0-9.]+" {code} |http\.response\.status' + _E.replace("{", "{{").replace("}", "}}")
            + r'={code}|"(http\.response\.)?status":{code}')
 _UNKNOWN_THEN_DETAIL = _kv(r"err\.code") + r'(unknown|UNKNOWN)"?[ ,]"?' + _E + _kv(r"err\.detail")
 _CLIENT_STATUS = r"(received unexpected HTTP status|unexpected status( from [A-Z]+ request to [^ ]+)?): {code}"
-BODY_LIMIT_SCENARIO = _scenario("body-limit-413", "push-retry-relative-urls")
-JWT_SCENARIO = _scenario("jwt-auth-refused", "triage")
+BODY_LIMIT_SCENARIO = "body-limit-413"
+JWT_SCENARIO = "jwt-auth-refused"
 
 CATALOGUE: tuple[Signature, ...] = (
     # --- token auth (seed: "token signed by untrusted key"; "Before investigating": token flow) ----------
@@ -379,6 +373,28 @@ CATALOGUE: tuple[Signature, ...] = (
         r"client intended to send too large body|StatusCode: 413|" + _STATUS.format(code=413),
         "A request body (a layer) was refused as too large (413) by NGINX or a proxy in front of the registry: "
         "client_max_body_size or the proxy's body limit.",
+    ),
+    # --- garbage collection (beyond the troubleshooting page) ---------------------------------------------
+    Signature(
+        "gc-manifest-eligible", "gc-broke-pulls", "warn", ("manifest eligible for deletion",),
+        r"manifest eligible for deletion",
+        "A garbage collection run with --delete-untagged removed untagged manifests: on registry 2.x that includes "
+        "the platform manifests of multi-arch images, whose pulls then fail.",
+    ),
+    # --- storage redirects clients cannot follow (beyond the troubleshooting page) ----------------------
+    Signature(
+        "storage-redirect-unreachable", "storage-redirect-unreachable", "fail", ("X-Amz-", "X-Goog-"),
+        # a client (skopeo, containerd, dockerd) following the registry's 307 to a presigned URL it cannot reach
+        r'Get \\?"https?://(?P<storage_host>[^/"\\ ]+)/[^"\\ ]*X-(Amz|Goog)-Signature=[^"\\ ]*\\?": '
+        r"(dial tcp|net/http: TLS handshake timeout|context deadline exceeded)",
+        "A client followed the registry's redirect to a presigned storage URL and could not connect to the "
+        "storage host (an endpoint only the registry's network reaches).",
+    ),
+    Signature(
+        "storage-url-expired", "storage-redirect-unreachable", "fail", ("Request has expired",),
+        r"Request has expired",
+        "The storage refused a presigned URL as expired: its validity ended before the client used it (short "
+        "expiry, or the registry's clock behind the storage's).",
     ),
     # --- clients and CI (docker push/login, BuildKit, kaniko, skopeo/podman, GitLab Runner job logs) ----
     Signature(

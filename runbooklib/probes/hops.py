@@ -283,7 +283,7 @@ def _location_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -
 def _forbidden_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> list[Finding]:
     by_origin: dict[str, list[dict[str, Any]]] = {}
     for hop, row in zip(hops, rows):
-        if hop.status == 403:
+        if hop.status == 403 and not (row["origin"] == "storage" and "expired" in hop.body_start.lower()):
             by_origin.setdefault(row["origin"], []).append(row)
     out = []
     for org, got in by_origin.items():
@@ -354,7 +354,7 @@ def _status_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> 
             "`registry_nginx['custom_gitlab_server_config']` / `nginx['custom_nginx_config']` and any proxy in front.\n"
             "- Helm: the Ingress annotation `nginx.ingress.kubernetes.io/proxy-body-size: \"0\"`.\n"
             "- Own NGINX: `client_max_body_size 0;` in the registry's `server` block, then `nginx -s reload`.",
-            (SEED_PUSH,), "push-retry-relative-urls"))
+            (SEED_PUSH,), "body-limit-413"))
     for code, fid, what, remedy in (
         (502, "hops.proxy_bad_gateway", "502 Bad Gateway at the proxy",
          "NGINX could not reach the registry upstream. Check where it proxies to (`proxy_pass`): an upstream on "
@@ -397,6 +397,40 @@ def _restart_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) ->
         sample, _RELATIVE_REMEDY, (SEED_PUSH,), "push-retry-relative-urls")]
 
 
+def _storage_redirect_findings(ctx: _Ctx, hops: list[Hop], rows: list[dict[str, Any]]) -> list[Finding]:
+    """A redirect to storage the client could not follow (no answer from the storage host), or a storage that
+    answers its presigned URL with `Request has expired`: the storage-redirect-unreachable runbook's case."""
+    dead, expired = [], []
+    for i, (hop, row) in enumerate(zip(hops, rows)):
+        prev = hops[i - 1] if i else None
+        after_redirect = prev is not None and prev.status in (301, 302, 303, 307, 308) and prev.location == hop.url
+        if after_redirect and hop.status is None and urlsplit(hop.url).netloc.lower() != ctx.client_host:
+            dead.append(row)
+        if hop.status == 403 and row["origin"] == "storage" and "expired" in hop.body_start.lower():
+            expired.append(row)
+    out = []
+    if dead:
+        first = dead[0]
+        out.append(Finding(
+            "hops.storage_unreachable", Status.FAIL,
+            f"The storage host the registry redirects to gives no answer ({urlsplit(first['url']).netloc})",
+            detail=f"{len(dead)} request(s) followed the registry's redirect to {short_url(first.get('url', ''))} and got "
+                   f"no answer ({first.get('error') or 'no answer'}): the presigned storage URL names a host this "
+                   "client cannot reach (an in-cluster or VPC-only endpoint).",
+            evidence={"hops": dead[:5], "scenario": "storage-redirect-unreachable"},
+            remedy="Run `storage-redirect-unreachable`: disable storage redirects (`storage.redirect.disable: true`; "
+                   "Omnibus `registry['storage']['redirect'] = { 'disable' => true }`) or give the registry a storage "
+                   "endpoint clients reach.", refs=ctx.refs))
+    if expired:
+        out.append(Finding(
+            "hops.storage_expired", Status.FAIL, "The storage refuses the presigned URL as expired",
+            detail=f"{len(expired)} request(s) to presigned storage URLs got 403 `Request has expired`: the URL's "
+                   "validity ended before the client used it (short expiry, or the registry's clock behind the storage's).",
+            evidence={"hops": expired[:5], "scenario": "storage-redirect-unreachable"},
+            remedy="Run `storage-redirect-unreachable`: sync clocks (NTP) or disable storage redirects.", refs=ctx.refs))
+    return out
+
+
 def analyse_hops(hops: Iterable[Hop], client_url: str = "", realm_url: str = "",
                  source: str = "capture") -> list[Finding]:
     """Findings about a hop trace: Location scheme/host, 403 origin, 413, 502/504, upload restarts.
@@ -416,7 +450,8 @@ def analyse_hops(hops: Iterable[Hop], client_url: str = "", realm_url: str = "",
     ctx = _Ctx(cp.scheme.lower(), cp.netloc.lower(), realm_url, (SEED_PUSH, SEED_403))
     rows = trace_rows(hops, cp.netloc.lower(), realm_url)
     found = (_location_findings(ctx, hops, rows) + _forbidden_findings(ctx, hops, rows)
-             + _status_findings(ctx, hops, rows) + _restart_findings(ctx, hops, rows))
+             + _status_findings(ctx, hops, rows) + _restart_findings(ctx, hops, rows)
+             + _storage_redirect_findings(ctx, hops, rows))
     if not found:
         origins = Counter(r["origin"] for r in rows)
         found.append(Finding(

@@ -28,6 +28,8 @@ from runbooklib.config.nginx import check_nginx_config
 from runbooklib.probes.push import check_canary_push
 from runbooklib.probes.catalog import check_empty_tag_names
 from runbooklib.probes.pull import check_pull_path
+from runbooklib.probes.bodylimit import check_body_limit
+from runbooklib.probes.gcpulls import check_tagged_pulls
 """,
     steps=[
         ("""
@@ -65,6 +67,18 @@ storage without the registry token. Read-only (no canary): a 403 from the storag
 is named by the hop that answered it (go to `push-403`).
 """, "rb.add(check_pull_path(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
         ("""
+## 3c+. Do the listed tags pull completely?
+With catalog access, a few tags of the first repositories walked like a pull (manifest, each platform manifest
+of a multi-arch index, a HEAD of each config and layer). A tag that is listed but answers `manifest unknown` or
+`blob unknown` lost content it references, usually to a garbage collection (go to `gc-broke-pulls`).
+""", "rb.add(check_tagged_pulls(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm, max_repositories=5, max_tags=5))"),
+        ("""
+## 3d. Do large request bodies reach the registry?
+One request without credentials and with a 2 MiB body (larger than NGINX's default 1m) to the upload endpoint:
+the registry answers 401 and stores nothing, so a `413` comes from a proxy or load balancer in front of it,
+named by its answer (go to `body-limit-413`).
+""", "rb.add(check_body_limit(rb.http, rb.p.registry_url))"),
+        ("""
 ## 4. Are the clocks in sync?
 Tokens carry `nbf`/`exp`; the registry allows 60 s of skew. The `Date` headers of the registry and the
 realm are compared with this host's UTC clock: a warning above 30 s, a failure above 60 s.
@@ -88,9 +102,10 @@ signature of the troubleshooting page is counted; each finding names the runbook
 """, "rb.add(check_all_logs(rb.log_scan))"),
         ("""
 ## 8. NGINX in front of the registry
-When `nginx_config` is given: the port of `registry_url` is one NGINX listens on (TLS for https),
+When `nginx_config` is given: the port of `registry_url` is one NGINX listens on (or a proxy of `proxy_configs`
+in front of it does), TLS for https,
 `Host` and `X-Forwarded-Proto` are forwarded, and request bodies are not limited.
-""", "rb.add(check_nginx_config(rb.p.nginx_config, rb.p.registry_url))"),
+""", "rb.add(check_nginx_config(rb.p.nginx_config, rb.p.registry_url, proxy_configs=rb.p.proxy_configs))"),
         ("""
 ## 9. Canary push (only with `canary_push: true`)
 A small random image pushed through `registry_url` into `runbook-canary` and deleted again; every hop is
