@@ -9,7 +9,7 @@ import os
 
 import httpx
 
-from runbooklib.config.nginx import check_nginx_config
+from runbooklib.config.nginx_checks import check_nginx_config
 from runbooklib.findings import Finding
 from runbooklib.probes.bodylimit import check_body_limit, check_hop_limits, classify_answer
 from runbooklib.scenarios import route

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from runbooklib.config.nginx import check_nginx_config, parse_nginx_config, read_nginx_config, registry_servers
+from runbooklib.config.nginx import parse_nginx_config, read_nginx_config, registry_servers
+from runbooklib.config.nginx_checks import check_nginx_config
 from runbooklib.config.registry import parse_registry_config
 
 DATA = Path(__file__).parent / "data" / "push"

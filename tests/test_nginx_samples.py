@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runbooklib.config.nginx import check_nginx_config, read_nginx_config, run_nginx_t
+from runbooklib.config.nginx import read_nginx_config
+from runbooklib.config.nginx_checks import check_nginx_config
+from runbooklib.config.nginx_t import run_nginx_t
 from runbooklib.findings import Status
 
 DATA = Path(__file__).parent / "data" / "nginx"

@@ -65,7 +65,7 @@ def test_relative_urls_set_in_the_registry_process_environment_count(tmp_path):
     import sys
     import time
 
-    from runbooklib.config.nginx import check_nginx_config
+    from runbooklib.config.nginx_checks import check_nginx_config
     from runbooklib.config.registry import read_registry_config
     from runbooklib.config.procenv import find_registry_processes
     from runbooklib.probes.push import check_url_settings

@@ -150,7 +150,7 @@ def check_body_limit(client: httpx.Client, registry_url: str, probe_bytes: int =
 def _hop_rows(label: str, path: str, registry_url: str, registry_side: bool) -> tuple[list[dict[str, Any]], str]:
     """The body limit of each proxying server block of one NGINX config (rows), or why it could not be read."""
     from ..config.errors import ConfigError
-    from ..config.nginx import _size_bytes, read_nginx_config, registry_servers
+    from ..config.nginx import read_nginx_config, registry_servers, size_bytes
 
     try:
         cfg = read_nginx_config(path)
@@ -168,7 +168,7 @@ def _hop_rows(label: str, path: str, registry_url: str, registry_side: bool) -> 
         size = loc.client_max_body_size
         rows.append({"hop": label, "config": path, "server": server.where, "listen": [x.raw for x in server.listens],
                      "proxy_pass": loc.proxy_pass, "client_max_body_size": size.value,
-                     "where": size.where or "not set: NGINX's default", "bytes": _size_bytes(size.value)})
+                     "where": size.where or "not set: NGINX's default", "bytes": size_bytes(size.value)})
     return rows, "" if rows else f"{path}: no server block that proxies"
 
 

@@ -18,7 +18,7 @@ XML `<Code>AccessDenied</Code>` / `Server: AmazonS3` / a presigned URL (storage)
 """,
     imports="""
 from runbooklib.session import Session
-from runbooklib.config.nginx import check_nginx_config
+from runbooklib.config.nginx_checks import check_nginx_config
 from runbooklib.probes.push import check_canary_push, check_storage_redirect, trace_table
 from runbooklib.probes.pull import check_pull_path
 from runbooklib.probes.har import check_har, har_table

@@ -18,7 +18,7 @@ hop), reads a capture of a failing push, and counts restarted uploads in the log
 """,
     imports="""
 from runbooklib.session import Session
-from runbooklib.config.nginx import check_nginx_config
+from runbooklib.config.nginx_checks import check_nginx_config
 from runbooklib.probes.push import check_canary_push, check_url_settings, trace_table
 from runbooklib.probes.har import check_har, har_table
 from runbooklib.logs.focus import check_logs_for

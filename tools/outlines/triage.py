@@ -24,7 +24,7 @@ from runbooklib.probes.debug import check_health
 from runbooklib.probes.tls import check_tls
 from runbooklib.logs.focus import check_all_logs
 from runbooklib.metrics import check_metrics_verdict
-from runbooklib.config.nginx import check_nginx_config
+from runbooklib.config.nginx_checks import check_nginx_config
 from runbooklib.probes.push import check_canary_push
 from runbooklib.probes.catalog import check_empty_tag_names
 from runbooklib.probes.pull import check_pull_path
