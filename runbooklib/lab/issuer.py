@@ -54,7 +54,7 @@ ACCESS_DENIED = ("HTTP Basic: Access denied. If a password was provided for Git 
                  "either incorrect, expired, or improperly scoped. See {help}")
 HELP_2FA = ("/help/user/profile/account/two_factor_authentication_troubleshooting.md"
             "#error-http-basic-access-denied-if-a-password-was-provided-for-git-authentication-")
-ALL_ACTIONS = ("pull", "push")
+ALL_ACTIONS = ("pull", "push", "delete", "*")  # what GitLab's ContainerRegistryAuthenticationService knows
 
 
 class Refused(Exception):
@@ -119,11 +119,12 @@ class Issuer:
             return list(asked)
         if account.get("kind") == "job":
             own = account.get("project", "")
-            return list(asked) if entry["name"] == own or entry["name"].startswith(own + "/") else []
+            mine = entry["name"] == own or entry["name"].startswith(own + "/")
+            return [a for a in asked if a in ("pull", "push")] if mine else []
         scopes = set(account.get("scopes", []))
         ok = {"pull"} if scopes & {"read_registry", "write_registry", "api"} else set()
         if scopes & {"write_registry", "api"}:
-            ok.add("push")
+            ok |= {"push", "delete"}
         return [a for a in asked if a in ok]
 
     def signing_key(self):
