@@ -88,7 +88,7 @@ CATALOGUE: dict[str, Scenario] = {
                  ("registry_config", "gitlab_rb") + _LOGS),
         Scenario("empty-name-tags", "Tags with an empty name", "Tags with an empty name",
                  _S3 + ("registry_url", "username", "password", "ca_bundle", "allow_insecure_realm", "inventory",
-                        "apply", "confirm_digest")),
+                        "memory_limit", "spill_dir", "apply", "confirm_digest")),
         Scenario("cleanup-policy", "Investigate a cleanup policy", "Investigate a cleanup policy",
                  ("gitlab_api_url", "gitlab_token", "project", "tag", "policy_keep_n", "policy_older_than",
                   "policy_name_regex", "policy_name_regex_keep", "registry_url", "username", "password",
