@@ -4,8 +4,10 @@ How it stays fast (see lab-facts.md, "Speed", and benchmarks/logs.py): one RE2 u
 patterns (plus the prefilters of aggregate detectors) searches the bytes where they lie: read-only memory
 maps of 16 MiB windows for plain files, one reused 8 MiB ``bytearray`` filled with ``readinto`` for
 compressed streams. A hit is expanded to its line, only that line is classified (one RE2 Set) and parsed,
-and the search goes on after it: Python never touches the other 99.9 % of the lines. Plain files of
-256 MiB or more are split at line starts over worker processes (:mod:`.parallel`).
+and the search goes on after it: Python never touches the other 99.9 % of the lines. Where Hyperscan is
+installed, the bulk engine (:mod:`.bulk`) does better still: one pass over a window reports every matched
+line with its signatures, so an incident where most lines match costs a few counter updates per line. Big plain files and folders of many files are shared out over worker
+processes (:mod:`.parallel`).
 Memory: one window or buffer, per-signature counters, a few examples, and an events table capped at
 ``max_events`` rows; nothing grows with the file.
 """
@@ -27,6 +29,7 @@ from typing import Any, Callable, Iterable
 
 import re2
 
+from .bulk import engine as bulk_engine
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, expand_paths, open_log
 from .redact import redact_line
@@ -37,6 +40,9 @@ from .uploads import UploadTracker
 CHUNK = 8 << 20  # 8 MiB stream buffers: big enough to amortise each search call, small for the RSS budget
 WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
+SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
+PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
+SPREAD_WORTH_S = 0.6  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
@@ -287,6 +293,64 @@ def _finder(regex) -> Callable[[Any, int, int], int]:
     return find_public
 
 
+@dataclass(frozen=True)
+class _Combo:
+    """One combination of signatures that match a line together (the bulk engine's mask)."""
+
+    items: tuple  # (SignatureStats, field spec or None) per line signature, in catalogue order
+    which: list[int]  # their indexes in _Scanner.line_sigs
+    slow: bool  # an aggregate prefilter matched too (upload lines), or no line signature: see _Scanner.line
+    all_info: bool
+    benign: bool  # some signature calls some methods routine: the line's method is needed
+
+
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _field_spec(sig: Signature):
+    """How to read a signature's fields off a line: its RE2 ``Match`` and ``(name, group)`` in the order
+    ``groupdict`` gives them (that order is the order of ``SignatureStats.fields``)."""
+    if not sig.fields:
+        return None
+    regex = sig.regex
+    names = [(n.decode("ascii") if isinstance(n, bytes) else n, i) for n, i in regex.groupindex.items()]
+    raw = getattr(regex, "_regexp", None)
+    if raw is None or _UNANCHORED is None or not hasattr(raw, "Match"):
+        return (None, regex, names)
+    return (raw.Match, regex, names)
+
+
+@lru_cache(maxsize=4096)
+def _field_text(value: bytes) -> str:
+    """A field value as counted: decoded and masked (values repeat in an incident: masked once each)."""
+    return redact_line(decode(value))
+
+
+def _count_fields(st: SignatureStats, spec, line) -> None:
+    """The first match's named groups on ``line`` into ``st.fields``, as :meth:`_Scanner._count` does."""
+    match, regex, names = spec
+    if match is not None:
+        spans = match(_UNANCHORED, line, 0, len(line))
+        if spans[0][0] < 0:
+            return
+    else:
+        m = regex.search(line)
+        if m is None:
+            return
+        spans = [m.span(i) for i in range(len(m.groups()) + 1)]
+    fields = st.fields
+    for name, i in names:
+        a, b = spans[i]
+        if a < 0:
+            continue
+        counter = fields.get(name)
+        if counter is None:
+            counter = fields[name] = Counter()
+        text = _field_text(bytes(line[a:b]))
+        if text in counter or len(counter) < FIELD_VALUES:
+            counter[text] += 1
+
+
 class _Scanner:
     """Feeds lines of one scan into the counters; one instance per scan_logs call."""
 
@@ -305,24 +369,27 @@ class _Scanner:
         self.lo, self.hi = result.since, result.until
         for s in self.line_sigs:
             result.stats.setdefault(s.id, SignatureStats(s))
+        self.signatures = signatures
+        self.specs = [_field_spec(s) for s in self.line_sigs]
+        self.bulk = bulk_engine(signatures)
+        self.combos: dict[int, _Combo] = {}
 
     def in_window(self, t: dt.datetime | None) -> bool:
         if t is None:
             return True  # no time on the line: keep it rather than hide it
         return not ((self.lo and t < self.lo) or (self.hi and t > self.hi))
 
-    def line(self, line: bytes, source: str, info: FileInfo) -> None:
-        """Classify one candidate line (a union hit) and count it."""
-        which = self.classify(line) if self.line_sigs else None
+    def line(self, line: bytes, source: str, info: FileInfo, which=None) -> None:
+        """Classify one candidate line (a union hit) and count it (``which``: the indexes of the line
+        signatures it matches, when the bulk engine already knows them)."""
+        if which is None:
+            which = self.classify(line) if self.line_sigs else None
         if not which:
             if self.upload_anchor is not None and self.upload_anchor in line:
                 # most candidates are upload lines for the retry detector: read them the cheap way
                 self.result.uploads.add_line(line, self.lo, self.hi)
             return
-        hits = []
-        for i in sorted(which):
-            sig = self.line_sigs[i]
-            hits.append((sig, sig.regex.search(line) if sig.fields else None))
+        hits = [(self.line_sigs[i], self.specs[i]) for i in sorted(which)]
         upload = self.upload_anchor is not None and self.upload_anchor in line
         if upload or self.room_for_row(all(sig.severity == "info" for sig, _ in hits)):
             ev = parse_line(line, source)
@@ -353,7 +420,7 @@ class _Scanner:
         redacted: str | None = None
         shape = ""
         worst = "info"
-        for sig, m in hits:
+        for sig, spec in hits:
             st = self.result.stats[sig.id]
             st.count += 1
             st.add_time(t)
@@ -362,15 +429,8 @@ class _Scanner:
                 st.methods[method] += 1
             if SEVERITY_RANK[sig.severity] > SEVERITY_RANK[worst] and not (method and method in sig.benign_methods):
                 worst = sig.severity
-            for name, value in (m.groupdict().items() if m is not None else ()):
-                if value is None:
-                    continue
-                if isinstance(name, bytes):
-                    name = name.decode("ascii")
-                counter = st.fields.setdefault(name, Counter())
-                text = redact_line(decode(value))
-                if text in counter or len(counter) < FIELD_VALUES:
-                    counter[text] += 1
+            if spec is not None:
+                _count_fields(st, spec, line)
             if len(st.examples) < self.examples and st.count <= EXAMPLE_TRIES:
                 if redacted is None:
                     # colours (SGR) go; any other escape stays, for the CLI to show escaped
@@ -527,7 +587,11 @@ class _Scanner:
         self._segment(buf, seg, end, source, info)
 
     def _segment(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
-        """The search loop: find a hit, expand it to its line, classify that line, go on after it."""
+        """The search loop: find a hit, expand it to its line, classify that line, go on after it (or, with
+        the bulk engine, every matched line of the segment at once: :meth:`_bulk_segment`)."""
+        if self.bulk is not None:
+            self._bulk_segment(buf, start, end, source, info)
+            return
         find = self.find
         pos = start
         while pos < end:
@@ -540,6 +604,73 @@ class _Scanner:
                 line_end = end
             self.line(buf[line_start:line_end], source, info)
             pos = line_end + 1
+
+    # -- bulk ----------------------------------------------------------------------------------------------
+    def _combo(self, mask: int) -> "_Combo":
+        """What the scan needs to know about lines matching exactly the signatures in ``mask``."""
+        sigs = [s for i, s in enumerate(self.bulk.signatures) if mask >> i & 1]
+        line_sigs = [s for s in sigs if s.kind == "line"]
+        where = {s: i for i, s in enumerate(self.line_sigs)}
+        which = [where[s] for s in line_sigs]
+        items = tuple((self.result.stats[s.id], self.specs[i]) for s, i in zip(line_sigs, which))
+        combo = _Combo(items=items, which=which, slow=not line_sigs or len(line_sigs) < len(sigs),
+                       all_info=all(s.severity == "info" for s in line_sigs),
+                       benign=any(s.benign_methods for s in line_sigs))
+        self.combos[mask] = combo
+        return combo
+
+    def _bulk_segment(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
+        """Every matched line of buf[start:end] from one bulk pass. Lines the events table still takes, and
+        upload lines, go through :meth:`line` as before; the others (all of them once the table is full, as
+        in an incident) only add to counters, as :meth:`line`'s cheap branch does, without a search, a
+        classification or a method call per signature: times are kept as min/max per combination of
+        signatures and applied once per segment."""
+        res = self.result
+        combos = self.combos
+        windowed = self.lo is not None or self.hi is not None
+        seen: dict[int, list] = {}  # mask -> [lines, earliest, latest] of this segment's cheap lines
+        n_examples = self.examples
+        for ls, le, mask in self.bulk.lines(buf, start, end):
+            combo = combos.get(mask) or self._combo(mask)
+            if combo.slow or self.room_for_row(combo.all_info):
+                self.line(buf[ls:le], source, info, combo.which)
+                continue
+            line = buf[ls:le]
+            t = quick_time(line)
+            if windowed and not self.in_window(t):
+                continue
+            method = quick_method(line) if combo.benign else None
+            res.lines_matched += 1
+            res.events_dropped += 1  # the table is full for this line (see room_for_row)
+            acc = seen.get(mask)
+            if acc is None:
+                acc = seen[mask] = [0, t, t]
+            acc[0] += 1
+            if t is not None:
+                if acc[1] is None or t < acc[1]:
+                    acc[1] = t
+                if acc[2] is None or t > acc[2]:
+                    acc[2] = t
+            redacted = None
+            shape = ""
+            for st, spec in combo.items:
+                st.count += 1
+                if method:
+                    st.methods[method] += 1
+                if spec is not None:
+                    _count_fields(st, spec, line)
+                if len(st.examples) < n_examples and st.count <= EXAMPLE_TRIES:
+                    if redacted is None:
+                        redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
+                        shape = _DIGITS.sub("#", redacted)
+                    if shape not in st.example_shapes:
+                        st.example_shapes.add(shape)
+                        st.examples.append(redacted)
+        for mask, (n, first, last) in seen.items():
+            for st, _ in combos[mask].items:
+                st.add_time(first)
+                st.add_time(last)
+                st.sources[source] += n
 
     # -- per file ------------------------------------------------------------------------------------------
     def sample(self, path: Path, info: FileInfo) -> None:
@@ -609,35 +740,48 @@ def scan_logs(
     result.problems.extend(problems)
     pool = _Pool(workers)
     try:
+        if pool.spreads(files):
+            from . import parallel
+
+            parallel.scan_files(pool.get(), scanner, files)  # a failing pool: the files are scanned here
+            return result
         for path in files:
             info = FileInfo(str(path))
             result.files.append(info)
-            try:
-                if result.since is not None and path.stat().st_mtime < result.since.timestamp():
-                    info.skipped = "last written before since"
-                    continue
-                info.compression = compression(path)
-                scanner.sample(path, info)
-                stream, _ = open_log(path, raw=True)
-                with stream:
-                    st = os.fstat(stream.fileno()) if info.compression is None else None
-                    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
-                        pool.scan_file(scanner, stream, st.st_size, str(path), info, sigs)
-                    else:
-                        scanner.scan_stream(stream, str(path), info)
-            except PermissionError:
-                result.problems.append(PathProblem(str(path), "unreadable", "permission denied"))
-                info.skipped = "unreadable"
-            except Exception as exc:  # truncated/corrupt compressed files, I/O errors: what was read counts
-                kind = "corrupt" if _is_corrupt(exc) else "unreadable"
-                if (kind == "corrupt" and info.compression and info.bytes == 0
-                        and _rescan_plain(scanner, path, info)):
-                    continue  # it only looked compressed
-                result.problems.append(PathProblem(str(path), kind, f"{type(exc).__name__}: {exc}"))
-                info.skipped = info.skipped or kind
+            scan_path(scanner, path, info, pool)
     finally:
         pool.close()
     return result
+
+
+def scan_path(scanner: "_Scanner", path: Path, info: FileInfo, pool: "_Pool | None" = None) -> None:
+    """One file into the scanner (big plain files over ``pool``); never raises for a bad file."""
+    result = scanner.result
+    try:
+        if result.since is not None and path.stat().st_mtime < result.since.timestamp():
+            info.skipped = "last written before since"
+            return
+        info.compression = compression(path)
+        scanner.sample(path, info)
+        stream, _ = open_log(path, raw=True)
+        with stream:
+            st = os.fstat(stream.fileno()) if info.compression is None else None
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                if pool is None:
+                    scanner.scan_plain(stream, 0, st.st_size, str(path), info)
+                else:
+                    pool.scan_file(scanner, stream, st.st_size, str(path), info, scanner.signatures)
+            else:
+                scanner.scan_stream(stream, str(path), info)
+    except PermissionError:
+        result.problems.append(PathProblem(str(path), "unreadable", "permission denied"))
+        info.skipped = "unreadable"
+    except Exception as exc:  # truncated/corrupt compressed files, I/O errors: what was read counts
+        kind = "corrupt" if _is_corrupt(exc) else "unreadable"
+        if kind == "corrupt" and info.compression and info.bytes == 0 and _rescan_plain(scanner, path, info):
+            return  # it only looked compressed
+        result.problems.append(PathProblem(str(path), kind, f"{type(exc).__name__}: {exc}"))
+        info.skipped = info.skipped or kind
 
 
 def _rescan_plain(scanner: "_Scanner", path: Path, info: FileInfo) -> bool:
@@ -672,7 +816,8 @@ def _is_corrupt(exc: BaseException) -> bool:
 
 
 class _Pool:
-    """Worker processes for big plain files, started on first need (see :mod:`.parallel`)."""
+    """Worker processes, started on first need (see :mod:`.parallel`): for big plain files, split at line
+    starts, and for folders of many (rotated, compressed) files, shared out file by file."""
 
     def __init__(self, workers: int | None) -> None:
         if workers is None:
@@ -685,19 +830,51 @@ class _Pool:
         self.executor = None
         self.broken = False
 
+    def get(self):
+        """The executor (started now if need be), or None when this platform cannot start one."""
+        if self.executor is None and not self.broken:
+            from . import parallel
+
+            self.executor = parallel.start(self.workers - 1)
+            self.broken = self.executor is None
+        return self.executor
+
+    def spreads(self, files: list[Path]) -> bool:
+        """Whether to share these files out whole: several of them, with more to read than a worker's start
+        costs (compressed bytes count for the ~8 times as many they inflate to)."""
+        if self.workers == 1 or len(files) < 2:
+            return False
+        total = 0
+        for path in files:
+            try:
+                size = path.stat().st_size
+                total += size * 8 if compression(path) else size
+            except OSError:
+                continue
+        return total >= SPREAD_MIN and self.get() is not None
+
     def scan_file(self, scanner: "_Scanner", fh, size: int, source: str, info: FileInfo, sigs) -> None:
-        if self.workers == 1 or self.broken or size < PARALLEL_MIN:
+        """One plain file: here when small, over the pool when big or when its first piece shows that the
+        rest would take a while (an incident: most lines match)."""
+        if self.workers == 1 or self.broken or size < min(SPREAD_MIN, PARALLEL_MIN):
             scanner.scan_plain(fh, 0, size, source, info)
+            return
+        start = 0
+        if size < PARALLEL_MIN:
+            start = _line_after(fh, min(size, PIECE), size)
+            t0 = time.perf_counter()
+            scanner.scan_plain(fh, 0, start, source, info)
+            took = time.perf_counter() - t0
+            if start >= size or took * (size - start) / max(start, 1) < SPREAD_WORTH_S:
+                scanner.scan_plain(fh, start, size, source, info)
+                return
+        executor = self.get()
+        if executor is None:
+            scanner.scan_plain(fh, start, size, source, info)
             return
         from . import parallel
 
-        if self.executor is None:
-            self.executor = parallel.start(self.workers - 1)
-            if self.executor is None:
-                self.broken = True
-                scanner.scan_plain(fh, 0, size, source, info)
-                return
-        if not parallel.scan_file(self.executor, self.workers, scanner, fh, size, source, info, sigs):
+        if not parallel.scan_file(executor, self.workers, scanner, fh, start, size, source, info, sigs):
             self.broken = True
 
     def close(self) -> None:
