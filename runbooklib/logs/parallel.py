@@ -41,6 +41,11 @@ def split(fh, start: int, size: int, parts: int) -> list[tuple[int, int]]:
     return list(zip(cuts, cuts[1:]))
 
 
+def warm(signatures) -> None:
+    """In a worker: import the scanner and load its engines before the first piece arrives."""
+    _Scanner(LogScan(paths=[]), signatures, 0, 0)
+
+
 def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures):
     """Scan one range of one file (in a worker, or here), return the partial scan."""
     result = LogScan(paths=[path], since=since, until=until)
@@ -60,6 +65,9 @@ def _work_file(path: str, since, until, examples: int, max_events: int, signatur
     return result, info
 
 
+STEAL = True  # this process takes the jobs no worker has started (tests turn it off to hold the pool to account)
+
+
 def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]]) -> tuple[list[Any], bool]:
     """Every ``fn(*args)`` of ``jobs``, results in job order: the pool takes jobs from the front, this
     process the ones no worker has started, from the back. False when the pool failed (those jobs ran here)."""
@@ -75,7 +83,7 @@ def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]]) ->
     here = [False] * len(jobs)
     for k in reversed(range(len(jobs))):
         future = futures[k]
-        if future is None or future.cancel():
+        if future is None or (STEAL and future.cancel()):
             fn, args = jobs[k]
             results[k], here[k] = fn(*args), True
     for k, future in enumerate(futures):

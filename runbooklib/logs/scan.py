@@ -48,6 +48,7 @@ MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skippe
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
 RAW_KEEP = 2000  # characters of a raw line kept in the events table
 FIELD_VALUES = 50  # distinct values kept per extracted field
+MAX_COMBOS = 4096  # combinations of signatures remembered by the bulk path
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
 _DIGITS = re.compile(r"[0-9]+")
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -318,6 +319,25 @@ def _field_spec(sig: Signature):
     if raw is None or _UNANCHORED is None or not hasattr(raw, "Match"):
         return (None, regex, names)
     return (raw.Match, regex, names)
+
+
+_SV_STRICT = re.compile(rb"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])_(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+                        rb"[0-5][0-9]\.[0-9]{5} ").match
+
+
+@lru_cache(maxsize=256)
+def _real_date(day: bytes) -> bool:
+    try:
+        dt.date(int(day[0:4]), int(day[5:7]), int(day[8:10]))
+        return True
+    except ValueError:
+        return False
+
+
+def _sv_stamp(line) -> bool:
+    """Whether the line starts with an svlogd stamp quick_time reads as is (digits, in range, a real day):
+    such stamps sort as their times do, so the bulk path keeps the earliest and latest as bytes."""
+    return _SV_STRICT(line) is not None and _real_date(bytes(line[:10]))
 
 
 @lru_cache(maxsize=4096)
@@ -613,6 +633,8 @@ class _Scanner:
         where = {s: i for i, s in enumerate(self.line_sigs)}
         which = [where[s] for s in line_sigs]
         items = tuple((self.result.stats[s.id], self.specs[i]) for s, i in zip(line_sigs, which))
+        if len(self.combos) >= MAX_COMBOS:  # hostile input could make every line a new combination
+            self.combos.clear()
         combo = _Combo(items=items, which=which, slow=not line_sigs or len(line_sigs) < len(sigs),
                        all_info=all(s.severity == "info" for s in line_sigs),
                        benign=any(s.benign_methods for s in line_sigs))
@@ -628,25 +650,38 @@ class _Scanner:
         res = self.result
         combos = self.combos
         windowed = self.lo is not None or self.hi is not None
-        seen: dict[int, list] = {}  # mask -> [lines, earliest, latest] of this segment's cheap lines
+        # mask -> [lines, earliest, latest, earliest svlogd stamp, latest svlogd stamp, combo]
+        seen: dict[int, list] = {}
         n_examples = self.examples
+        max_rows = self.max_events
+        full = len(res._rows) >= max_rows
+        matched = 0
         for ls, le, mask in self.bulk.lines(buf, start, end):
             combo = combos.get(mask) or self._combo(mask)
-            if combo.slow or self.room_for_row(combo.all_info):
+            if combo.slow or (not full and self.room_for_row(combo.all_info)):
                 self.line(buf[ls:le], source, info, combo.which)
+                full = len(res._rows) >= max_rows
                 continue
             line = buf[ls:le]
-            t = quick_time(line)
-            if windowed and not self.in_window(t):
-                continue
+            stamp = t = None
+            if not windowed and _sv_stamp(line):
+                stamp = line[:25]  # same order as the times quick_time would make of them: compared as is
+            else:
+                t = quick_time(line)
+                if windowed and not self.in_window(t):
+                    continue
             method = quick_method(line) if combo.benign else None
-            res.lines_matched += 1
-            res.events_dropped += 1  # the table is full for this line (see room_for_row)
+            matched += 1
             acc = seen.get(mask)
             if acc is None:
-                acc = seen[mask] = [0, t, t]
+                acc = seen[mask] = [0, t, t, stamp, stamp, combo]
             acc[0] += 1
-            if t is not None:
+            if stamp is not None:
+                if acc[3] is None or stamp < acc[3]:
+                    acc[3] = stamp
+                if acc[4] is None or stamp > acc[4]:
+                    acc[4] = stamp
+            elif t is not None:
                 if acc[1] is None or t < acc[1]:
                     acc[1] = t
                 if acc[2] is None or t > acc[2]:
@@ -666,10 +701,13 @@ class _Scanner:
                     if shape not in st.example_shapes:
                         st.example_shapes.add(shape)
                         st.examples.append(redacted)
-        for mask, (n, first, last) in seen.items():
-            for st, _ in combos[mask].items:
-                st.add_time(first)
-                st.add_time(last)
+        res.lines_matched += matched
+        res.events_dropped += matched  # the table was full for each of them (see room_for_row)
+        for n, first, last, first_stamp, last_stamp, done in seen.values():
+            times = [first, last] + [quick_time(x + b" ") for x in (first_stamp, last_stamp) if x is not None]
+            for st, _ in done.items:
+                for when in times:
+                    st.add_time(when)
                 st.sources[source] += n
 
     # -- per file ------------------------------------------------------------------------------------------
@@ -839,6 +877,18 @@ class _Pool:
             self.broken = self.executor is None
         return self.executor
 
+    def warm(self, sigs) -> None:
+        """Start the workers now, loading the engines, so they are ready if work comes (~0.3 s otherwise)."""
+        executor = self.get()
+        if executor is not None:
+            from . import parallel
+
+            try:
+                for _ in range(self.workers - 1):
+                    executor.submit(parallel.warm, sigs)
+            except Exception:  # a broken pool: the scan finds out and stays in this process
+                pass
+
     def spreads(self, files: list[Path]) -> bool:
         """Whether to share these files out whole: several of them, with more to read than a worker's start
         costs (compressed bytes count for the ~8 times as many they inflate to)."""
@@ -861,6 +911,7 @@ class _Pool:
             return
         start = 0
         if size < PARALLEL_MIN:
+            self.warm(sigs)  # a worker gets ready while the first piece shows whether it is needed
             start = _line_after(fh, min(size, PIECE), size)
             t0 = time.perf_counter()
             scanner.scan_plain(fh, 0, start, source, info)
