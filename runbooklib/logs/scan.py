@@ -694,7 +694,7 @@ class _Scanner:
                     st.methods[method] += 1
                 if spec is not None:
                     _count_fields(st, spec, line)
-                if len(st.examples) < n_examples and st.count <= EXAMPLE_TRIES:
+                if st.count <= EXAMPLE_TRIES and len(st.examples) < n_examples:
                     if redacted is None:
                         redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
                         shape = _DIGITS.sub("#", redacted)
