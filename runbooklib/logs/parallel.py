@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from .scan import (_DIGITS, FIELD_VALUES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
+from .scan import (_DIGITS, EXAMPLE_TRIES, FIELD_VALUES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
                    scan_path)
 
 
@@ -46,10 +46,12 @@ def warm(signatures) -> None:
     _Scanner(LogScan(paths=[]), signatures, 0, 0)
 
 
-def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures):
+def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures,
+          examples_done: frozenset[str] = frozenset()):
     """Scan one range of one file (in a worker, or here), return the partial scan."""
     result = LogScan(paths=[path], since=since, until=until)
     scanner = _Scanner(result, signatures, examples, max_events)
+    scanner.examples_done = examples_done
     info = FileInfo(path)
     with open(path, "rb", buffering=0) as fh:
         scanner.scan_plain(fh, start, stop, path, info)
@@ -142,6 +144,13 @@ def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo)
     info.bytes += part_info.bytes
 
 
+def _examples_done(scanner: _Scanner) -> frozenset[str]:
+    """Signatures whose examples the scan so far has settled (as many as asked, or EXAMPLE_TRIES hits looked
+    at): later parts need not redact lines looking for more."""
+    return frozenset(sid for sid, st in scanner.result.stats.items()
+                     if len(st.examples) >= scanner.examples or st.count >= EXAMPLE_TRIES)
+
+
 def _room(scanner: _Scanner, parts: int) -> int:
     """Rows of the events table each of ``parts`` parts may fill (what is left, shared out)."""
     return max(0, scanner.max_events - len(scanner.result._rows)) // max(1, parts)
@@ -153,7 +162,8 @@ def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh
     fully scanned)."""
     ranges = split(fh, start, size, max(workers, -(-(size - start) // PIECE)))
     share = _room(scanner, len(ranges))
-    jobs = [(_work, (source, a, b, scanner.lo, scanner.hi, scanner.examples, share, signatures))
+    done = _examples_done(scanner)
+    jobs = [(_work, (source, a, b, scanner.lo, scanner.hi, scanner.examples, share, signatures, done))
             for a, b in ranges]
     parts, ok = _share(executor, jobs)
     for part, part_info in parts:

@@ -390,6 +390,7 @@ class _Scanner:
         for s in self.line_sigs:
             result.stats.setdefault(s.id, SignatureStats(s))
         self.signatures = signatures
+        self.examples_done: frozenset[str] = frozenset()  # a worker's part: the main scan has looked enough
         self.specs = [_field_spec(s) for s in self.line_sigs]
         self.bulk = bulk_engine(signatures)
         self.combos: dict[int, _Combo] = {}
@@ -451,7 +452,7 @@ class _Scanner:
                 worst = sig.severity
             if spec is not None:
                 _count_fields(st, spec, line)
-            if len(st.examples) < self.examples and st.count <= EXAMPLE_TRIES:
+            if st.count <= EXAMPLE_TRIES and len(st.examples) < self.examples and sig.id not in self.examples_done:
                 if redacted is None:
                     # colours (SGR) go; any other escape stays, for the CLI to show escaped
                     redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
@@ -694,7 +695,8 @@ class _Scanner:
                     st.methods[method] += 1
                 if spec is not None:
                     _count_fields(st, spec, line)
-                if st.count <= EXAMPLE_TRIES and len(st.examples) < n_examples:
+                if st.count <= EXAMPLE_TRIES and len(st.examples) < n_examples and \
+                        st.signature.id not in self.examples_done:
                     if redacted is None:
                         redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
                         shape = _DIGITS.sub("#", redacted)
