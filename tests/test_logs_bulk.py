@@ -18,6 +18,7 @@ from runbooklib.logs import parallel, scan_logs
 from runbooklib.logs import scan as scan_mod
 from runbooklib.logs.formats import quick_time
 from runbooklib.logs.signatures import CATALOGUE, LINE_SIGNATURES
+from runbooklib.logs.views import timeline_counts
 
 from .test_logs_signatures import HEALTHY, SAMPLES
 
@@ -41,10 +42,11 @@ def _incident(rng: random.Random, n: int, rate: float) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape")
 
 
-def _reference(data: bytes) -> tuple[int, dict[str, int], dict[str, tuple]]:
+def _reference(data: bytes) -> tuple[int, dict[str, int], dict[str, tuple], dict[str, Counter]]:
     """What a plain per-line counter finds: lines with any signature, lines per signature, and per signature
-    the earliest and latest time (read off the line the way the scanner's cheap path does)."""
-    matched, counts, times = 0, Counter(), {}
+    the earliest and latest time (read off the line the way the scanner's cheap path does) and the lines
+    per minute."""
+    matched, counts, times, minutes = 0, Counter(), {}, {}
     for line in data.split(b"\n"):
         hit = [s.id for s in LINE_SIGNATURES if s.search(line)]
         if not hit:
@@ -56,7 +58,8 @@ def _reference(data: bytes) -> tuple[int, dict[str, int], dict[str, tuple]]:
             if t is not None:
                 lo, hi = times.get(sid, (t, t))
                 times[sid] = (min(lo, t), max(hi, t))
-    return matched, dict(counts), times
+                minutes.setdefault(sid, Counter())[t.replace(second=0, microsecond=0)] += 1
+    return matched, dict(counts), times, minutes
 
 
 def _without_uploads(data: bytes) -> bytes:
@@ -65,18 +68,47 @@ def _without_uploads(data: bytes) -> bytes:
     return b"\n".join(line for line in data.split(b"\n") if UPLOAD not in line)
 
 
+def _spread_in_time(data: bytes, rng: random.Random) -> bytes:
+    """The lines with an svlogd stamp moved to random minutes of a day (times are what the timeline counts)."""
+    out = []
+    for line in data.split(b"\n"):
+        if line[10:11] == b"_" and line[25:26] == b" ":
+            sec = rng.randrange(86400)
+            line = f"2026-11-27_{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}.{sec:05d}".encode() + line[25:]
+        out.append(line)
+    return b"\n".join(out)
+
+
 def test_a_high_match_rate_file_gives_the_counts_of_a_per_line_reference(tmp_path):
-    data = _without_uploads(_incident(random.Random(3), 12000, 0.6))
+    rng = random.Random(3)
+    data = _spread_in_time(_without_uploads(_incident(rng, 12000, 0.6)), rng)
     path = tmp_path / "incident.log"
     path.write_bytes(data)
     # no room in the events table: every matched line takes the bulk (cheap) path
     scan = scan_logs(path, workers=1, max_events=0)
-    matched, counts, times = _reference(data)
+    matched, counts, times, minutes = _reference(data)
     assert matched > 6000 and len(counts) > 20  # an incident, with many signatures
     assert scan.lines_matched == matched
     assert scan.counts == counts
     assert {sid: (st.first_seen, st.last_seen) for sid, st in scan.stats.items() if st.count and sid in times} == times
+    assert {sid: st.minutes for sid, st in scan.stats.items() if st.minutes} == minutes
+    assert len(minutes["token-untrusted-key"]) > 60  # spread over the day, not one bucket
     assert scan.events_dropped == matched and scan._rows == []
+
+
+def test_the_timeline_of_an_incident_counts_every_line_not_only_the_events_table(tmp_path):
+    rng = random.Random(4)
+    data = _spread_in_time(_without_uploads(_incident(rng, 6000, 0.6)), rng)
+    path = tmp_path / "incident.log"
+    path.write_bytes(data)
+    scan = scan_logs(path, workers=1, max_events=0)  # (rows would take their time from the parse, not the stamp)
+    _, _, _, minutes = _reference(data)
+    counts, label = timeline_counts(scan, ["token-untrusted-key", "http-503"])
+    assert label == "minute"  # a day of lines: 1440 bins
+    assert len(scan.events) == 0 and scan.lines_matched > 3000  # the events table has none of them
+    for sid in ("token-untrusted-key", "http-503"):
+        assert counts[sid].sum() == sum(minutes[sid].values()) > 20
+        assert {k.to_pydatetime(): v for k, v in counts[sid].items() if v} == dict(minutes[sid])
 
 
 def _view(scan) -> dict:
@@ -85,6 +117,7 @@ def _view(scan) -> dict:
     data["methods"] = {sid: dict(st.methods) for sid, st in scan.stats.items()}
     data["sources"] = {sid: dict(st.sources) for sid, st in scan.stats.items()}
     data["all_fields"] = {sid: {k: dict(v) for k, v in st.fields.items()} for sid, st in scan.stats.items()}
+    data["minutes"] = {sid: dict(st.minutes) for sid, st in scan.stats.items()}
     return data
 
 

@@ -124,6 +124,9 @@ def merge_scan(scanner: _Scanner, part: LogScan) -> None:
                     target[value] += n
         st.methods.update(pst.methods)
         st.sources.update(pst.sources)
+        for minute, n in pst.minutes.items():
+            st.add_minutes(minute, n)
+        st.minutes_dropped += pst.minutes_dropped
     res.lines_matched += part.lines_matched
     res.unparsed += part.unparsed
     res.bytes_scanned += part.bytes_scanned

@@ -48,6 +48,7 @@ MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skippe
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
 RAW_KEEP = 2000  # characters of a raw line kept in the events table
 FIELD_VALUES = 50  # distinct values kept per extracted field
+MAX_MINUTES = 50_000  # per signature: a month of minutes
 MAX_COMBOS = 4096  # combinations of signatures remembered by the bulk path
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
 _DIGITS = re.compile(r"[0-9]+")
@@ -98,6 +99,16 @@ class SignatureStats:
     fields: dict[str, Counter] = field(default_factory=dict)
     methods: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
+    # lines per minute (UTC), every matched line with a time, not only those the events table keeps: the
+    # timeline of an incident; at most MAX_MINUTES minutes (later ones are counted in minutes_dropped)
+    minutes: Counter = field(default_factory=Counter, repr=False)
+    minutes_dropped: int = 0
+
+    def add_minutes(self, minute: dt.datetime, n: int = 1) -> None:
+        if minute in self.minutes or len(self.minutes) < MAX_MINUTES:
+            self.minutes[minute] += n
+        else:
+            self.minutes_dropped += n
 
     def add_time(self, t: dt.datetime | None) -> None:
         if t is None:
@@ -334,6 +345,14 @@ def _real_date(day: bytes) -> bool:
         return False
 
 
+def _minute(key) -> dt.datetime:
+    """A bulk-path minute key (a datetime, or the bytes ``2026-11-27_15:40`` of a checked svlogd stamp)."""
+    if isinstance(key, dt.datetime):
+        return key
+    return dt.datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]),
+                       tzinfo=dt.timezone.utc)
+
+
 def _sv_stamp(line) -> bool:
     """Whether the line starts with an svlogd stamp quick_time reads as is (digits, in range, a real day):
     such stamps sort as their times do, so the bulk path keeps the earliest and latest as bytes."""
@@ -445,6 +464,8 @@ class _Scanner:
             st = self.result.stats[sig.id]
             st.count += 1
             st.add_time(t)
+            if t is not None:
+                st.add_minutes(t.replace(second=0, microsecond=0))
             st.sources[source] += 1
             if method:
                 st.methods[method] += 1
@@ -651,7 +672,7 @@ class _Scanner:
         res = self.result
         combos = self.combos
         windowed = self.lo is not None or self.hi is not None
-        # mask -> [lines, earliest, latest, earliest svlogd stamp, latest svlogd stamp, combo]
+        # mask -> [lines, earliest, latest, earliest svlogd stamp, latest svlogd stamp, combo, lines per minute]
         seen: dict[int, list] = {}
         n_examples = self.examples
         max_rows = self.max_events
@@ -666,7 +687,7 @@ class _Scanner:
             line = buf[ls:le]
             stamp = t = None
             if not windowed and _sv_stamp(line):
-                stamp = line[:25]  # same order as the times quick_time would make of them: compared as is
+                stamp = bytes(line[:25])  # same order as the times quick_time would make of them: compared as is
             else:
                 t = quick_time(line)
                 if windowed and not self.in_window(t):
@@ -675,18 +696,20 @@ class _Scanner:
             matched += 1
             acc = seen.get(mask)
             if acc is None:
-                acc = seen[mask] = [0, t, t, stamp, stamp, combo]
+                acc = seen[mask] = [0, t, t, stamp, stamp, combo, Counter()]
             acc[0] += 1
             if stamp is not None:
                 if acc[3] is None or stamp < acc[3]:
                     acc[3] = stamp
                 if acc[4] is None or stamp > acc[4]:
                     acc[4] = stamp
+                acc[6][stamp[:16]] += 1  # "2026-11-27_15:40": its minute
             elif t is not None:
                 if acc[1] is None or t < acc[1]:
                     acc[1] = t
                 if acc[2] is None or t > acc[2]:
                     acc[2] = t
+                acc[6][t.replace(second=0, microsecond=0)] += 1
             redacted = None
             shape = ""
             for st, spec in combo.items:
@@ -705,12 +728,15 @@ class _Scanner:
                         st.examples.append(redacted)
         res.lines_matched += matched
         res.events_dropped += matched  # the table was full for each of them (see room_for_row)
-        for n, first, last, first_stamp, last_stamp, done in seen.values():
+        for n, first, last, first_stamp, last_stamp, done, per_minute in seen.values():
             times = [first, last] + [quick_time(x + b" ") for x in (first_stamp, last_stamp) if x is not None]
+            minutes = [(_minute(k), c) for k, c in per_minute.items()]
             for st, _ in done.items:
                 for when in times:
                     st.add_time(when)
                 st.sources[source] += n
+                for minute, c in minutes:
+                    st.add_minutes(minute, c)
 
     # -- per file ------------------------------------------------------------------------------------------
     def sample(self, path: Path, info: FileInfo) -> None:
