@@ -58,15 +58,6 @@ def _work(path: str, start: int, stop: int, since, until, examples: int, max_eve
     return result, info
 
 
-def _work_file(path: str, since, until, examples: int, max_events: int, signatures):
-    """Scan one whole file (in a worker, or here), return the partial scan and the file's FileInfo."""
-    result = LogScan(paths=[path], since=since, until=until)
-    scanner = _Scanner(result, signatures, examples, max_events)
-    info = FileInfo(path)
-    scan_path(scanner, Path(path), info)
-    return result, info
-
-
 STEAL = True  # this process takes the jobs no worker has started (tests turn it off to hold the pool to account)
 
 
@@ -174,13 +165,37 @@ def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh
     return ok
 
 
-def scan_files(executor: ProcessPoolExecutor | None, scanner: _Scanner, files: list[Path]) -> bool:
+def _work_file(path: str, since, until, examples: int, max_events: int, signatures,
+               examples_done: frozenset[str] = frozenset()):
+    """Scan one whole file (in a worker, or here), return the partial scan and the file's FileInfo."""
+    result = LogScan(paths=[path], since=since, until=until)
+    scanner = _Scanner(result, signatures, examples, max_events)
+    scanner.examples_done = examples_done
+    info = FileInfo(path)
+    scan_path(scanner, Path(path), info)
+    return result, info
+
+
+def scan_files(executor: ProcessPoolExecutor | None, workers: int, scanner: _Scanner, files: list[Path]) -> bool:
     """Whole files over the pool (each read by one process, start to end); their FileInfos and partial
-    scans join the scanner's result in file order. False when the pool failed."""
-    share = _room(scanner, len(files))
+    scans join the scanner's result in file order. The oldest file is read here first, while the workers
+    start: in an incident it fills the events table and settles the examples as a single pass would, so
+    the other files only count. False when the pool failed."""
     lo, hi, sigs = scanner.lo, scanner.hi, scanner.signatures
-    jobs = [(_work_file, (str(p), lo, hi, scanner.examples, share, sigs)) for p in files]
-    if executor is None:
+    ok = executor is not None
+    if ok:
+        try:
+            for _ in range(workers - 1):
+                executor.submit(warm, sigs)
+        except Exception:
+            ok = False
+    first = FileInfo(str(files[0]))
+    scanner.result.files.append(first)
+    scan_path(scanner, files[0], first)
+    rest = files[1:]
+    share, done = _room(scanner, len(rest)), _examples_done(scanner)
+    jobs = [(_work_file, (str(p), lo, hi, scanner.examples, share, sigs, done)) for p in rest]
+    if not ok or executor is None:
         parts, ok = [fn(*args) for fn, args in jobs], False
     else:
         parts, ok = _share(executor, jobs)

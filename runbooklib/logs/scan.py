@@ -809,7 +809,7 @@ def scan_logs(
         if pool.spreads(files):
             from . import parallel
 
-            parallel.scan_files(pool.get(), scanner, files)  # a failing pool: the files are scanned here
+            parallel.scan_files(pool.get(), pool.workers, scanner, files)  # a failing pool: the files are scanned here
             return result
         for path in files:
             info = FileInfo(str(path))
