@@ -42,7 +42,7 @@ WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
 SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
 PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
-SPREAD_WORTH_S = 0.6  # a file whose rest would take longer than this (projected from its first piece) is spread
+SPREAD_WORTH_S = 1.5  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
@@ -905,18 +905,6 @@ class _Pool:
             self.broken = self.executor is None
         return self.executor
 
-    def warm(self, sigs) -> None:
-        """Start the workers now, loading the engines, so they are ready if work comes (~0.3 s otherwise)."""
-        executor = self.get()
-        if executor is not None:
-            from . import parallel
-
-            try:
-                for _ in range(self.workers - 1):
-                    executor.submit(parallel.warm, sigs)
-            except Exception:  # a broken pool: the scan finds out and stays in this process
-                pass
-
     def spreads(self, files: list[Path]) -> bool:
         """Whether to share these files out whole: several of them, with more to read than a worker's start
         costs (compressed bytes count for the ~8 times as many they inflate to)."""
@@ -939,7 +927,6 @@ class _Pool:
             return
         start = 0
         if size < PARALLEL_MIN:
-            self.warm(sigs)  # a worker gets ready while the first piece shows whether it is needed
             start = _line_after(fh, min(size, PIECE), size)
             t0 = time.perf_counter()
             scanner.scan_plain(fh, 0, start, source, info)
