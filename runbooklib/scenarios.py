@@ -160,7 +160,7 @@ _SPECS: list[Scenario] = [
              routes=(_R("debug_logs.*", "debug logging is on or left debug lines/tokens in the logs"),)),
     Scenario("empty-name-tags", "Tags with an empty name", "Tags with an empty name",
              _S3 + ("registry_url", "username", "password", "ca_bundle", "allow_insecure_realm", "inventory",
-                    "apply", "confirm_digest"),
+                    "memory_limit", "spill_dir", "apply", "confirm_digest"),
              faults=("empty-name-tags",),
              routes=(_R("tags.empty_name", "a repository lists a tag with an empty name"),)),
     Scenario("cleanup-policy", "Investigate a cleanup policy", "Investigate a cleanup policy",

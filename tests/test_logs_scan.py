@@ -20,6 +20,7 @@ from runbooklib.logs import (check_logs, expand_paths, parse_line, plot_timeline
                              signature_table, suggested_scenarios, top_failing_requests)
 from runbooklib.logs import scan as scan_mod
 from runbooklib.logs.cli import main as cli_main
+from runbooklib.timebounds import parse_bound
 from runbooklib.logs.signatures import LINE_SIGNATURES
 
 from .test_logs_signatures import HEALTHY as OK_LINES
@@ -297,9 +298,9 @@ def test_files_last_written_before_since_are_skipped_unread(tmp_path):
 
 def test_relative_since_is_understood():
     now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    assert scan_mod.parse_bound("2h", now) == dt.datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    assert scan_mod.parse_bound("7d", now) == dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    assert scan_mod.parse_bound(None) is None
+    assert parse_bound("2h", now) == dt.datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    assert parse_bound("7d", now) == dt.datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert parse_bound(None) is None
 
 
 # --- what the scan reports ---------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from .checks import check_logs
 from .formats import Event, parse_line, parse_time
 from .readers import PathProblem, expand_paths, iter_events, read_events
 from .redact import redact_line
-from .scan import FileInfo, LogScan, SignatureStats, parse_bound, scan_logs
+from .engine import scan_logs
+from ..timebounds import parse_bound
+from .scan import FileInfo, LogScan, SignatureStats
 from .signatures import BY_ID, CATALOGUE, Signature, grep_union
 from .views import Suggestion, plot_timeline, signature_table, suggested_scenarios, top_failing_requests
 

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Exit 0 when nothing failed, 1 when a finding fails, 2 when the arguments are wrong or nothing was read."""
     from ..findings import Status
     from .checks import check_logs
-    from .scan import scan_logs
+    from .engine import scan_logs
 
     out = out or sys.stdout
     parser = build_parser()

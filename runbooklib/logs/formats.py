@@ -155,11 +155,14 @@ def quick_method(line: bytes) -> str | None:
 # --- line shapes -----------------------------------------------------------------------------------------
 _SVLOGD = re.compile(r"(\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}\.\d+) ")
 _TAI64N = re.compile(r"(@[0-9a-f]{24}) ")
-_LOGFMT_PAIR = re.compile(r'([A-Za-z0-9_.\-]+)=("(?:[^"\\]|\\.)*"|[^ ]*)')
+# quoted values unrolled and possessive (same matches as ("(?:[^"\\]|\\.)*"), ~3x faster in Python's re: parsing is
+# what the scanner pays for each line the events table takes)
+_QSTR = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_LOGFMT_PAIR = re.compile(r'([A-Za-z0-9_.\-]++)=("' + _QSTR + r'"|[^ ]*)')
 _LOGFMT_START = re.compile(r"(?:time|level)=")
 _COMBINED = re.compile(
-    r'(\S+) (\S+) (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\S+)'
-    r'(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?'
+    r'(\S+) (\S+) (\S+) \[([^\]]+)\] "(' + _QSTR + r')" (\d{3}) (\S+)'
+    r'(?: "(' + _QSTR + r')" "(' + _QSTR + r')")?'
 )
 _NGINX_ERROR = re.compile(r"(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) \[([a-z]+)\] \d+#\d+: (?:\*\d+ )?(.*)")
 _GO_STDERR = re.compile(r"(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) (.*)")

@@ -1,18 +1,25 @@
-"""Split one big plain file over worker processes and merge their partial scans in file order.
+"""Share a scan out over worker processes and merge the partial scans in file order.
 
-grep uses one core; a 1 GiB log on a machine with two gives us the second for free. The file is cut at
-line starts; this process scans the first range while ``spawn``-ed workers (safe in Jupyter's threaded
-kernel, unlike ``fork``) scan the others; counts, times, examples and events merge in file order so the
-result is the one a single pass would give. Any failure of the pool falls back to scanning in-process.
+grep uses one core; a machine with two gives us the second for free. Two ways: one big plain file is cut
+at line starts into pieces; a folder of files (rotated ``.gz`` files above all, which cannot be cut) is
+shared out file by file. Every piece is submitted to ``spawn``-ed workers (safe in Jupyter's threaded
+kernel, unlike ``fork``), which take them from the front while this process takes the not yet started
+ones from the back (``Future.cancel`` tells which): nobody waits while there is work, whatever the
+workers' start-up costs. Counts, times, examples and events merge in file order, so the result is the one
+a single pass gives (the events table then holds rows from every part). Any failure of the pool falls
+back to scanning in this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
 
-from .scan import _DIGITS, FIELD_VALUES, FileInfo, LogScan, SignatureStats, _line_after, _Scanner
+from .scan import (_DIGITS, EXAMPLE_TRIES, FIELD_VALUES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
+                   scan_path)
 
 
 def start(workers: int) -> ProcessPoolExecutor | None:
@@ -23,29 +30,69 @@ def start(workers: int) -> ProcessPoolExecutor | None:
         return None
 
 
-def split(fh, size: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` byte ranges of about equal size, each starting at a line start."""
-    cuts = [0]
+def split(fh, start: int, size: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges of [start, size) of about equal size, each starting at a line start."""
+    cuts = [start]
     for i in range(1, parts):
-        cut = _line_after(fh, size * i // parts, size)
+        cut = _line_after(fh, start + (size - start) * i // parts, size)
         if cuts[-1] < cut < size:
             cuts.append(cut)
     cuts.append(size)
     return list(zip(cuts, cuts[1:]))
 
 
-def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures):
-    """In a worker: scan one range of one file, return the partial scan."""
+def warm(signatures) -> None:
+    """In a worker: import the scanner and load its engines before the first piece arrives."""
+    _Scanner(LogScan(paths=[]), signatures, 0, 0)
+
+
+def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures,
+          examples_done: frozenset[str] = frozenset()):
+    """Scan one range of one file (in a worker, or here), return the partial scan."""
     result = LogScan(paths=[path], since=since, until=until)
     scanner = _Scanner(result, signatures, examples, max_events)
+    scanner.examples_done = examples_done
     info = FileInfo(path)
     with open(path, "rb", buffering=0) as fh:
         scanner.scan_plain(fh, start, stop, path, info)
     return result, info
 
 
-def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo) -> None:
-    """Add a later range's partial scan to the scanner's result."""
+STEAL = True  # this process takes the jobs no worker has started (tests turn it off to hold the pool to account)
+
+
+def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]]) -> tuple[list[Any], bool]:
+    """Every ``fn(*args)`` of ``jobs``, results in job order: the pool takes jobs from the front, this
+    process the ones no worker has started, from the back. False when the pool failed (those jobs ran here)."""
+    futures: list[Future | None] = []
+    ok = True
+    for fn, args in jobs:
+        try:
+            futures.append(executor.submit(fn, *args))
+        except Exception:  # a broken or shut-down pool: this process does the rest
+            futures.append(None)
+            ok = False
+    results: list[Any] = [None] * len(jobs)
+    here = [False] * len(jobs)
+    for k in reversed(range(len(jobs))):
+        future = futures[k]
+        if future is None or (STEAL and future.cancel()):
+            fn, args = jobs[k]
+            results[k], here[k] = fn(*args), True
+    for k, future in enumerate(futures):
+        if here[k] or future is None:
+            continue
+        try:
+            results[k] = future.result()
+        except Exception:
+            ok = False
+            fn, args = jobs[k]
+            results[k] = fn(*args)
+    return results, ok
+
+
+def merge_scan(scanner: _Scanner, part: LogScan) -> None:
+    """Add a later part's counts, times, examples, fields, events and uploads to the scanner's result."""
     res = scanner.result
     for sid, pst in part.stats.items():
         if not pst.count:
@@ -68,6 +115,9 @@ def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo)
                     target[value] += n
         st.methods.update(pst.methods)
         st.sources.update(pst.sources)
+        for minute, n in pst.minutes.items():
+            st.add_minutes(minute, n)
+        st.minutes_dropped += pst.minutes_dropped
     res.lines_matched += part.lines_matched
     res.unparsed += part.unparsed
     res.bytes_scanned += part.bytes_scanned
@@ -76,36 +126,80 @@ def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo)
     res._rows.extend(part._rows[:room])
     res.events_dropped += max(0, len(part._rows) - room)
     res.uploads.merge(part.uploads)
+    res.problems.extend(part.problems)
+
+
+def merge(scanner: _Scanner, part: LogScan, info: FileInfo, part_info: FileInfo) -> None:
+    """Add a later range of the file ``info`` describes."""
+    merge_scan(scanner, part)
     info.unparsed += part_info.unparsed
     if info.unparsed_sample is None:
         info.unparsed_sample = part_info.unparsed_sample
     info.bytes += part_info.bytes
 
 
-def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh, size: int, source: str,
-              info: FileInfo, signatures) -> bool:
-    """Scan one plain file over the pool; False when the pool failed (the file is still fully scanned)."""
-    ranges = split(fh, size, workers)
-    share = max(1, scanner.max_events // len(ranges))  # events from every part of the file, memory bounded
-    futures = []
-    ok = True
-    for start, stop in ranges[1:]:
+def _examples_done(scanner: _Scanner) -> frozenset[str]:
+    """Signatures whose examples the scan so far has settled (as many as asked, or EXAMPLE_TRIES hits looked
+    at): later parts need not redact lines looking for more."""
+    return frozenset(sid for sid, st in scanner.result.stats.items()
+                     if len(st.examples) >= scanner.examples or st.count >= EXAMPLE_TRIES)
+
+
+def _room(scanner: _Scanner, parts: int) -> int:
+    """Rows of the events table each of ``parts`` parts may fill (what is left, shared out)."""
+    return max(0, scanner.max_events - len(scanner.result._rows)) // max(1, parts)
+
+
+def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh, start: int, size: int,
+              source: str, info: FileInfo, signatures) -> bool:
+    """Bytes [start, size) of one plain file over the pool; False when the pool failed (the file is still
+    fully scanned)."""
+    ranges = split(fh, start, size, max(workers, -(-(size - start) // PIECE)))
+    share = _room(scanner, len(ranges))
+    done = _examples_done(scanner)
+    jobs = [(_work, (source, a, b, scanner.lo, scanner.hi, scanner.examples, share, signatures, done))
+            for a, b in ranges]
+    parts, ok = _share(executor, jobs)
+    for part, part_info in parts:
+        merge(scanner, part, info, part_info)
+    return ok
+
+
+def _work_file(path: str, since, until, examples: int, max_events: int, signatures,
+               examples_done: frozenset[str] = frozenset()):
+    """Scan one whole file (in a worker, or here), return the partial scan and the file's FileInfo."""
+    result = LogScan(paths=[path], since=since, until=until)
+    scanner = _Scanner(result, signatures, examples, max_events)
+    scanner.examples_done = examples_done
+    info = FileInfo(path)
+    scan_path(scanner, Path(path), info)
+    return result, info
+
+
+def scan_files(executor: ProcessPoolExecutor | None, workers: int, scanner: _Scanner, files: list[Path]) -> bool:
+    """Whole files over the pool (each read by one process, start to end); their FileInfos and partial
+    scans join the scanner's result in file order. The oldest file is read here first, while the workers
+    start: in an incident it fills the events table and settles the examples as a single pass would, so
+    the other files only count. False when the pool failed."""
+    lo, hi, sigs = scanner.lo, scanner.hi, scanner.signatures
+    ok = executor is not None
+    if executor is not None:
         try:
-            futures.append(executor.submit(_work, source, start, stop, scanner.lo, scanner.hi, scanner.examples,
-                                           share, signatures))
-        except Exception:  # a broken or shut-down pool: this process does the rest
-            futures.append(None)
-            ok = False
-    first_start, first_stop = ranges[0]
-    scanner.scan_plain(fh, first_start, first_stop, source, info)
-    for (start, stop), future in zip(ranges[1:], futures):
-        try:
-            if future is None:
-                raise RuntimeError("not submitted")
-            part, part_info = future.result()
+            for _ in range(workers - 1):
+                executor.submit(warm, sigs)
         except Exception:
             ok = False
-            scanner.scan_plain(fh, start, stop, source, info)
-            continue
-        merge(scanner, part, info, part_info)
+    first = FileInfo(str(files[0]))
+    scanner.result.files.append(first)
+    scan_path(scanner, files[0], first)
+    rest = files[1:]
+    share, done = _room(scanner, len(rest)), _examples_done(scanner)
+    jobs = [(_work_file, (str(p), lo, hi, scanner.examples, share, sigs, done)) for p in rest]
+    if not ok or executor is None:
+        parts, ok = [fn(*args) for fn, args in jobs], False
+    else:
+        parts, ok = _share(executor, jobs)
+    for part, part_info in parts:
+        scanner.result.files.append(part_info)
+        merge_scan(scanner, part)
     return ok

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Literal
+from typing import IO, Iterable, Iterator, Literal, cast
 
 from ..timebounds import parse_bound
 from .formats import Event, LineContext, decode, parse_line
@@ -146,7 +146,7 @@ def open_log(path: Path, raw: bool = False) -> tuple[IO[bytes], str | None]:
     if kind == "gzip":
         import gzip
 
-        return gzip.open(path, "rb"), kind
+        return cast(IO[bytes], gzip.open(path, "rb")), kind
     if kind == "bzip2":
         import bz2
 

@@ -4,14 +4,17 @@ How it stays fast (see lab-facts.md, "Speed", and benchmarks/logs.py): one RE2 u
 patterns (plus the prefilters of aggregate detectors) searches the bytes where they lie: read-only memory
 maps of 16 MiB windows for plain files, one reused 8 MiB ``bytearray`` filled with ``readinto`` for
 compressed streams. A hit is expanded to its line, only that line is classified (one RE2 Set) and parsed,
-and the search goes on after it: Python never touches the other 99.9 % of the lines. Plain files of
-256 MiB or more are split at line starts over worker processes (:mod:`.parallel`).
+and the search goes on after it: Python never touches the other 99.9 % of the lines. Where Hyperscan is
+installed, the bulk engine (:mod:`.bulk`) does better still: one pass over a window reports every matched
+line with its signatures, so an incident where most lines match costs a few counter updates per line. Big plain files and folders of many files are shared out over worker
+processes (:mod:`.parallel`).
 Memory: one window or buffer, per-signature counters, a few examples, and an events table capped at
 ``max_events`` rows; nothing grows with the file.
 """
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import mmap
 import os
@@ -23,26 +26,32 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Literal, Protocol
 
 import re2
 
-from ..timebounds import parse_bound
+from .bulk import engine as bulk_engine
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
-from .readers import PathProblem, compression, expand_paths, open_log
+from .readers import PathProblem, compression, open_log
 from .redact import redact_line
-from .signatures import (AGGREGATES, CATALOGUE, SEVERITY_RANK, Signature, latin1_options, re2_pattern,
+from .suggest import suggested_scenarios
+from .signatures import (AGGREGATES, SEVERITY_RANK, Signature, latin1_options, re2_pattern,
                          union_pattern)
 from .uploads import UploadTracker
 
 CHUNK = 8 << 20  # 8 MiB stream buffers: big enough to amortise each search call, small for the RSS budget
 WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
+SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
+PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
+SPREAD_WORTH_S = 1.5  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
 RAW_KEEP = 2000  # characters of a raw line kept in the events table
 FIELD_VALUES = 50  # distinct values kept per extracted field
+MAX_MINUTES = 50_000  # per signature: a month of minutes
+MAX_COMBOS = 4096  # combinations of signatures remembered by the bulk path
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
 _DIGITS = re.compile(r"[0-9]+")
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -62,6 +71,16 @@ class SignatureStats:
     fields: dict[str, Counter] = field(default_factory=dict)
     methods: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
+    # lines per minute (UTC), every matched line with a time, not only those the events table keeps: the
+    # timeline of an incident; at most MAX_MINUTES minutes (later ones are counted in minutes_dropped)
+    minutes: Counter = field(default_factory=Counter, repr=False)
+    minutes_dropped: int = 0
+
+    def add_minutes(self, minute: dt.datetime, n: int = 1) -> None:
+        if minute in self.minutes or len(self.minutes) < MAX_MINUTES:
+            self.minutes[minute] += n
+        else:
+            self.minutes_dropped += n
 
     def add_time(self, t: dt.datetime | None) -> None:
         if t is None:
@@ -112,7 +131,7 @@ class FileInfo:
     skipped: str | None = None
     unparsed_sample: str | None = None  # the first line no format reads (masked, cut to 300 characters)
 
-    def note_unparsed(self, line: bytes) -> None:
+    def note_unparsed(self, line: builtins.bytes) -> None:  # the field `bytes` shadows the type here
         self.unparsed += 1
         if self.unparsed_sample is None:
             self.unparsed_sample = redact_line(decode(line[:2000]))[:300]
@@ -174,8 +193,6 @@ class LogScan:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary for the CLI and findings evidence."""
-        from .views import suggested_scenarios
-
         signatures = [s.to_json() for s in self.matched]
         loops = self.uploads.loops()
         if loops:
@@ -258,6 +275,91 @@ def _finder(regex) -> Callable[[Any, int, int], int]:
     return find_public
 
 
+@dataclass(frozen=True)
+class _Combo:
+    """One combination of signatures that match a line together (the bulk engine's mask)."""
+
+    items: tuple  # (SignatureStats, field spec or None) per line signature, in catalogue order
+    which: list[int]  # their indexes in _Scanner.line_sigs
+    slow: bool  # an aggregate prefilter matched too (upload lines), or no line signature: see _Scanner.line
+    all_info: bool
+    benign: bool  # some signature calls some methods routine: the line's method is needed
+
+
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _field_spec(sig: Signature):
+    """How to read a signature's fields off a line: its RE2 ``Match`` and ``(name, group)`` in the order
+    ``groupdict`` gives them (that order is the order of ``SignatureStats.fields``)."""
+    if not sig.fields:
+        return None
+    regex = sig.regex
+    names = [(n.decode("ascii") if isinstance(n, bytes) else n, i) for n, i in regex.groupindex.items()]
+    raw = getattr(regex, "_regexp", None)
+    if raw is None or _UNANCHORED is None or not hasattr(raw, "Match"):
+        return (None, regex, names)
+    return (raw.Match, regex, names)
+
+
+_SV_STRICT = re.compile(rb"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])_(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
+                        rb"[0-5][0-9]\.[0-9]{5} ").match
+
+
+@lru_cache(maxsize=256)
+def _real_date(day: bytes) -> bool:
+    try:
+        dt.date(int(day[0:4]), int(day[5:7]), int(day[8:10]))
+        return True
+    except ValueError:
+        return False
+
+
+def _minute(key) -> dt.datetime:
+    """A bulk-path minute key (a datetime, or the bytes ``2026-11-27_15:40`` of a checked svlogd stamp)."""
+    if isinstance(key, dt.datetime):
+        return key
+    return dt.datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]),
+                       tzinfo=dt.timezone.utc)
+
+
+def _sv_stamp(line) -> bool:
+    """Whether the line starts with an svlogd stamp quick_time reads as is (digits, in range, a real day):
+    such stamps sort as their times do, so the bulk path keeps the earliest and latest as bytes."""
+    return _SV_STRICT(line) is not None and _real_date(bytes(line[:10]))
+
+
+@lru_cache(maxsize=4096)
+def _field_text(value: bytes) -> str:
+    """A field value as counted: decoded and masked (values repeat in an incident: masked once each)."""
+    return redact_line(decode(value))
+
+
+def _count_fields(st: SignatureStats, spec, line) -> None:
+    """The first match's named groups on ``line`` into ``st.fields``, as :meth:`_Scanner._count` does."""
+    match, regex, names = spec
+    if match is not None:
+        spans = match(_UNANCHORED, line, 0, len(line))
+        if spans[0][0] < 0:
+            return
+    else:
+        m = regex.search(line)
+        if m is None:
+            return
+        spans = [m.span(i) for i in range(len(m.groups()) + 1)]
+    fields = st.fields
+    for name, i in names:
+        a, b = spans[i]
+        if a < 0:
+            continue
+        counter = fields.get(name)
+        if counter is None:
+            counter = fields[name] = Counter()
+        text = _field_text(bytes(line[a:b]))
+        if text in counter or len(counter) < FIELD_VALUES:
+            counter[text] += 1
+
+
 class _Scanner:
     """Feeds lines of one scan into the counters; one instance per scan_logs call."""
 
@@ -276,24 +378,28 @@ class _Scanner:
         self.lo, self.hi = result.since, result.until
         for s in self.line_sigs:
             result.stats.setdefault(s.id, SignatureStats(s))
+        self.signatures = signatures
+        self.examples_done: frozenset[str] = frozenset()  # a worker's part: the main scan has looked enough
+        self.specs = [_field_spec(s) for s in self.line_sigs]
+        self.bulk = bulk_engine(signatures)
+        self.combos: dict[int, _Combo] = {}
 
     def in_window(self, t: dt.datetime | None) -> bool:
         if t is None:
             return True  # no time on the line: keep it rather than hide it
         return not ((self.lo and t < self.lo) or (self.hi and t > self.hi))
 
-    def line(self, line: bytes, source: str, info: FileInfo) -> None:
-        """Classify one candidate line (a union hit) and count it."""
-        which = self.classify(line) if self.line_sigs else None
+    def line(self, line: bytes, source: str, info: FileInfo, which=None) -> None:
+        """Classify one candidate line (a union hit) and count it (``which``: the indexes of the line
+        signatures it matches, when the bulk engine already knows them)."""
+        if which is None:
+            which = self.classify(line) if self.classify is not None else None
         if not which:
             if self.upload_anchor is not None and self.upload_anchor in line:
                 # most candidates are upload lines for the retry detector: read them the cheap way
                 self.result.uploads.add_line(line, self.lo, self.hi)
             return
-        hits = []
-        for i in sorted(which):
-            sig = self.line_sigs[i]
-            hits.append((sig, sig.regex.search(line) if sig.fields else None))
+        hits = [(self.line_sigs[i], self.specs[i]) for i in sorted(which)]
         upload = self.upload_anchor is not None and self.upload_anchor in line
         if upload or self.room_for_row(all(sig.severity == "info" for sig, _ in hits)):
             ev = parse_line(line, source)
@@ -324,25 +430,20 @@ class _Scanner:
         redacted: str | None = None
         shape = ""
         worst = "info"
-        for sig, m in hits:
+        for sig, spec in hits:
             st = self.result.stats[sig.id]
             st.count += 1
             st.add_time(t)
+            if t is not None:
+                st.add_minutes(t.replace(second=0, microsecond=0))
             st.sources[source] += 1
             if method:
                 st.methods[method] += 1
             if SEVERITY_RANK[sig.severity] > SEVERITY_RANK[worst] and not (method and method in sig.benign_methods):
                 worst = sig.severity
-            for name, value in (m.groupdict().items() if m is not None else ()):
-                if value is None:
-                    continue
-                if isinstance(name, bytes):
-                    name = name.decode("ascii")
-                counter = st.fields.setdefault(name, Counter())
-                text = redact_line(decode(value))
-                if text in counter or len(counter) < FIELD_VALUES:
-                    counter[text] += 1
-            if len(st.examples) < self.examples and st.count <= EXAMPLE_TRIES:
+            if spec is not None:
+                _count_fields(st, spec, line)
+            if st.count <= EXAMPLE_TRIES and len(st.examples) < self.examples and sig.id not in self.examples_done:
                 if redacted is None:
                     # colours (SGR) go; any other escape stays, for the CLI to show escaped
                     redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
@@ -498,7 +599,11 @@ class _Scanner:
         self._segment(buf, seg, end, source, info)
 
     def _segment(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
-        """The search loop: find a hit, expand it to its line, classify that line, go on after it."""
+        """The search loop: find a hit, expand it to its line, classify that line, go on after it (or, with
+        the bulk engine, every matched line of the segment at once: :meth:`_bulk_segment`)."""
+        if self.bulk is not None:
+            self._bulk_segment(buf, start, end, source, info)
+            return
         find = self.find
         pos = start
         while pos < end:
@@ -511,6 +616,101 @@ class _Scanner:
                 line_end = end
             self.line(buf[line_start:line_end], source, info)
             pos = line_end + 1
+
+    # -- bulk ----------------------------------------------------------------------------------------------
+    def _combo(self, mask: int) -> "_Combo":
+        """What the scan needs to know about lines matching exactly the signatures in ``mask``."""
+        if self.bulk is None:
+            raise RuntimeError("the bulk path runs only with a bulk engine")
+        sigs = [s for i, s in enumerate(self.bulk.signatures) if mask >> i & 1]
+        line_sigs = [s for s in sigs if s.kind == "line"]
+        where = {s: i for i, s in enumerate(self.line_sigs)}
+        which = [where[s] for s in line_sigs]
+        items = tuple((self.result.stats[s.id], self.specs[i]) for s, i in zip(line_sigs, which))
+        if len(self.combos) >= MAX_COMBOS:  # hostile input could make every line a new combination
+            self.combos.clear()
+        combo = _Combo(items=items, which=which, slow=not line_sigs or len(line_sigs) < len(sigs),
+                       all_info=all(s.severity == "info" for s in line_sigs),
+                       benign=any(s.benign_methods for s in line_sigs))
+        self.combos[mask] = combo
+        return combo
+
+    def _bulk_segment(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
+        """Every matched line of buf[start:end] from one bulk pass. Lines the events table still takes, and
+        upload lines, go through :meth:`line` as before; the others (all of them once the table is full, as
+        in an incident) only add to counters, as :meth:`line`'s cheap branch does, without a search, a
+        classification or a method call per signature: times are kept as min/max per combination of
+        signatures and applied once per segment."""
+        res = self.result
+        combos = self.combos
+        windowed = self.lo is not None or self.hi is not None
+        # mask -> [lines, earliest, latest, earliest svlogd stamp, latest svlogd stamp, combo, lines per minute]
+        seen: dict[int, list] = {}
+        n_examples = self.examples
+        max_rows = self.max_events
+        full = len(res._rows) >= max_rows
+        matched = 0
+        if self.bulk is None:
+            raise RuntimeError("the bulk path runs only with a bulk engine")
+        for ls, le, mask in self.bulk.lines(buf, start, end):
+            combo = combos.get(mask) or self._combo(mask)
+            if combo.slow or (not full and self.room_for_row(combo.all_info)):
+                self.line(buf[ls:le], source, info, combo.which)
+                full = len(res._rows) >= max_rows
+                continue
+            line = buf[ls:le]
+            stamp = t = None
+            if not windowed and _sv_stamp(line):
+                stamp = bytes(line[:25])  # same order as the times quick_time would make of them: compared as is
+            else:
+                t = quick_time(line)
+                if windowed and not self.in_window(t):
+                    continue
+            method = quick_method(line) if combo.benign else None
+            matched += 1
+            acc = seen.get(mask)
+            if acc is None:
+                acc = seen[mask] = [0, t, t, stamp, stamp, combo, Counter()]
+            acc[0] += 1
+            if stamp is not None:
+                if acc[3] is None or stamp < acc[3]:
+                    acc[3] = stamp
+                if acc[4] is None or stamp > acc[4]:
+                    acc[4] = stamp
+                acc[6][stamp[:16]] += 1  # "2026-11-27_15:40": its minute
+            elif t is not None:
+                if acc[1] is None or t < acc[1]:
+                    acc[1] = t
+                if acc[2] is None or t > acc[2]:
+                    acc[2] = t
+                acc[6][t.replace(second=0, microsecond=0)] += 1
+            redacted = None
+            shape = ""
+            for st, spec in combo.items:
+                st.count += 1
+                if method:
+                    st.methods[method] += 1
+                if spec is not None:
+                    _count_fields(st, spec, line)
+                if st.count <= EXAMPLE_TRIES and len(st.examples) < n_examples and \
+                        st.signature.id not in self.examples_done:
+                    if redacted is None:
+                        redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
+                        shape = _DIGITS.sub("#", redacted)
+                    if shape not in st.example_shapes:
+                        st.example_shapes.add(shape)
+                        st.examples.append(redacted)
+        res.lines_matched += matched
+        res.events_dropped += matched  # the table was full for each of them (see room_for_row)
+        for n, first, last, first_stamp, last_stamp, done, per_minute in seen.values():
+            times = [first, last] + [quick_time(x + b" ") for x in (first_stamp, last_stamp) if x is not None]
+            minutes = [(_minute(k), c) for k, c in per_minute.items()]
+            for st, _ in done.items:
+                for when in times:
+                    st.add_time(when)
+                st.sources[source] += n
+                for minute, c in minutes:
+                    st.add_minutes(minute, c)
 
     # -- per file ------------------------------------------------------------------------------------------
     def sample(self, path: Path, info: FileInfo) -> None:
@@ -552,63 +752,34 @@ class _Scanner:
             info.format = "empty"
 
 
-def scan_logs(
-    paths,
-    since=None,
-    until=None,
-    examples: int = 5,
-    *,
-    max_events: int = 10_000,
-    signatures: Iterable[Signature] = CATALOGUE,
-    workers: int | None = None,
-) -> LogScan:
-    """Scan files, folders or globs for every known signature; never raises for a bad path or line.
-
-    ``since``/``until`` (datetime, ISO time, or ``30m``/``2h``/``7d`` ago) keep only lines in that window;
-    files last written before ``since`` are skipped without reading. ``examples`` redacted lines are kept
-    per signature; the events table keeps at most ``max_events`` rows (counts stay exact). Plain files of
-    PARALLEL_MIN bytes or more are split over ``workers`` processes (default: the CPUs we may use, at
-    most 4; 1 scans in this process only).
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [os.fspath(p) for p in paths]
-    result = LogScan(paths=paths, since=parse_bound(since), until=parse_bound(until))
-    sigs = tuple(signatures)
-    scanner = _Scanner(result, sigs, examples, max_events)
-    files, problems = expand_paths(paths)
-    result.problems.extend(problems)
-    pool = _Pool(workers)
+def scan_path(scanner: "_Scanner", path: Path, info: FileInfo, pool: "FilePool | None" = None) -> None:
+    """One file into the scanner (big plain files over ``pool``); never raises for a bad file."""
+    result = scanner.result
     try:
-        for path in files:
-            info = FileInfo(str(path))
-            result.files.append(info)
-            try:
-                if result.since is not None and path.stat().st_mtime < result.since.timestamp():
-                    info.skipped = "last written before since"
-                    continue
-                info.compression = compression(path)
-                scanner.sample(path, info)
-                stream, _ = open_log(path, raw=True)
-                with stream:
-                    st = os.fstat(stream.fileno()) if info.compression is None else None
-                    if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
-                        pool.scan_file(scanner, stream, st.st_size, str(path), info, sigs)
-                    else:
-                        scanner.scan_stream(stream, str(path), info)
-            except PermissionError:
-                result.problems.append(PathProblem(str(path), "unreadable", "permission denied"))
-                info.skipped = "unreadable"
-            except Exception as exc:  # truncated/corrupt compressed files, I/O errors: what was read counts
-                kind = "corrupt" if _is_corrupt(exc) else "unreadable"
-                if (kind == "corrupt" and info.compression and info.bytes == 0
-                        and _rescan_plain(scanner, path, info)):
-                    continue  # it only looked compressed
-                result.problems.append(PathProblem(str(path), kind, f"{type(exc).__name__}: {exc}"))
-                info.skipped = info.skipped or kind
-    finally:
-        pool.close()
-    return result
+        if result.since is not None and path.stat().st_mtime < result.since.timestamp():
+            info.skipped = "last written before since"
+            return
+        info.compression = compression(path)
+        scanner.sample(path, info)
+        stream, _ = open_log(path, raw=True)
+        with stream:
+            st = os.fstat(stream.fileno()) if info.compression is None else None
+            if st is not None and stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                if pool is None:
+                    scanner.scan_plain(stream, 0, st.st_size, str(path), info)
+                else:
+                    pool.scan_file(scanner, stream, st.st_size, str(path), info, scanner.signatures)
+            else:
+                scanner.scan_stream(stream, str(path), info)
+    except PermissionError:
+        result.problems.append(PathProblem(str(path), "unreadable", "permission denied"))
+        info.skipped = "unreadable"
+    except Exception as exc:  # truncated/corrupt compressed files, I/O errors: what was read counts
+        kind: Literal["corrupt", "unreadable"] = "corrupt" if _is_corrupt(exc) else "unreadable"
+        if kind == "corrupt" and info.compression and info.bytes == 0 and _rescan_plain(scanner, path, info):
+            return  # it only looked compressed
+        result.problems.append(PathProblem(str(path), kind, f"{type(exc).__name__}: {exc}"))
+        info.skipped = info.skipped or kind
 
 
 def _rescan_plain(scanner: "_Scanner", path: Path, info: FileInfo) -> bool:
@@ -642,36 +813,8 @@ def _is_corrupt(exc: BaseException) -> bool:
     return name in ("BadGzipFile", "LZMAError") or "Invalid data stream" in text or "Not a gzipped" in text
 
 
-class _Pool:
-    """Worker processes for big plain files, started on first need (see :mod:`.parallel`)."""
+class FilePool(Protocol):
+    """What scan_path needs of a worker pool (engine.Pool): one plain file, here or spread over workers."""
 
-    def __init__(self, workers: int | None) -> None:
-        if workers is None:
-            try:
-                workers = len(os.sched_getaffinity(0))
-            except AttributeError:
-                workers = os.cpu_count() or 1
-            workers = min(workers, 4)
-        self.workers = max(1, workers)
-        self.executor = None
-        self.broken = False
-
-    def scan_file(self, scanner: "_Scanner", fh, size: int, source: str, info: FileInfo, sigs) -> None:
-        if self.workers == 1 or self.broken or size < PARALLEL_MIN:
-            scanner.scan_plain(fh, 0, size, source, info)
-            return
-        from . import parallel
-
-        if self.executor is None:
-            self.executor = parallel.start(self.workers - 1)
-            if self.executor is None:
-                self.broken = True
-                scanner.scan_plain(fh, 0, size, source, info)
-                return
-        if not parallel.scan_file(self.executor, self.workers, scanner, fh, size, source, info, sigs):
-            self.broken = True
-
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = None
+    def scan_file(self, scanner: "_Scanner", fh: Any, size: int, source: str, info: FileInfo,
+                  sigs: Any) -> None: ...

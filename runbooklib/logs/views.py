@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .scan import LogScan
 from .signatures import AGGREGATES, SEVERITY_RANK
-
-
-class Suggestion(NamedTuple):
-    """A runbook to run next and the log evidence that points there."""
-
-    scenario: str
-    why: str
+from .suggest import Suggestion, suggested_scenarios  # noqa: F401  (the notebook's one-line helpers)
 
 
 def signature_table(scan: LogScan, include_unmatched: bool = False):
@@ -51,31 +43,56 @@ def _bin(span_seconds: float) -> tuple[str, str]:
     return "7D", "week"
 
 
+def _per_minute(scan: LogScan):
+    """Every matched line's minute by signature (``time``, ``sig``, ``n``), from the scan's counters."""
+    import pandas as pd
+
+    rows = [(minute, sid, n) for sid, st in scan.stats.items() for minute, n in st.minutes.items()]
+    frame = pd.DataFrame(rows, columns=["time", "sig", "n"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
+def timeline_counts(scan: LogScan, signatures: list[str] | None = None):
+    """Lines per time bin (columns: signatures) and the bin's label; None when no timed line matched.
+
+    From the events table while it holds every matched line; once lines were left out of it (an incident),
+    from the per-minute counters the scan keeps for every line, so the timeline covers the whole log."""
+    if scan.events_dropped and any(st.minutes for st in scan.stats.values()):
+        lines = _per_minute(scan)
+    else:
+        events = scan.events
+        events = events[events["time"].notna()] if len(events) else events
+        if not len(events):
+            return None
+        lines = events.assign(sig=events["signatures"].str.split(","), n=1).explode("sig")
+    if signatures:
+        lines = lines[lines["sig"].isin(signatures)]
+    info = {s.signature.id for s in scan.stats.values() if s.effective_severity == "info"}
+    if not signatures:
+        keep = ~lines["sig"].isin(info)
+        if keep.any():  # routine lines would drown the failures; show them only when alone
+            lines = lines[keep]
+    if not len(lines):
+        return None
+    span = (lines["time"].max() - lines["time"].min()).total_seconds()
+    freq, label = _bin(span)
+    counts = lines.groupby([lines["time"].dt.floor(freq), "sig"])["n"].sum().unstack(fill_value=0)
+    return counts, label
+
+
 def plot_timeline(scan: LogScan, signatures: list[str] | None = None):
     """Events per minute by signature (a figure that renders as PNG; coarser bins for spans over a day)."""
     from ..figures import png_figure
 
     fig = png_figure(10, 3.6)
     ax = fig.add_subplot()
-    events = scan.events
-    events = events[events["time"].notna()] if len(events) else events
-    if len(events):
-        exploded = events.assign(sig=events["signatures"].str.split(",")).explode("sig")
-        if signatures:
-            exploded = exploded[exploded["sig"].isin(signatures)]
-        info = {s.signature.id for s in scan.stats.values() if s.effective_severity == "info"}
-        if not signatures:
-            keep = ~exploded["sig"].isin(info)
-            if keep.any():  # routine lines would drown the failures; show them only when alone
-                exploded = exploded[keep]
-        events = exploded
-    if not len(events):
+    found = timeline_counts(scan, signatures)
+    if found is None:
         ax.text(0.5, 0.5, "no timestamped events matched", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    span = (events["time"].max() - events["time"].min()).total_seconds()
-    freq, label = _bin(span)
-    counts = events.groupby([events["time"].dt.floor(freq), "sig"]).size().unstack(fill_value=0)
+    counts, label = found
     order = sorted(counts.columns, key=lambda s: (-SEVERITY_RANK[scan.stats[s].effective_severity]
                                                   if s in scan.stats else 0, -counts[s].sum()))
     for sig in order[:12]:
@@ -110,31 +127,3 @@ def top_failing_requests(scan: LogScan, n: int = 10):
     return grouped.sort_values(["count", "last_seen"], ascending=[False, False]).head(n).reset_index(drop=True)[cols]
 
 
-def suggested_scenarios(scan: LogScan) -> list[Suggestion]:
-    """Runbooks to run next, most alarming evidence first, specific runbooks before ``triage`` at equal
-    severity, then by number of lines (info-level and routine hits suggest nothing)."""
-    best: dict[str, tuple[int, int, list[str]]] = {}
-
-    def note(scenario: str, severity: str, count: int, why: str) -> None:
-        rank, total, reasons = best.get(scenario, (-1, 0, []))
-        reasons.append(why)
-        best[scenario] = (max(rank, SEVERITY_RANK[severity]), total + count, reasons)
-
-    for st in scan.matched:
-        sev = st.effective_severity
-        if sev == "info" or st.signature.scenario == "logs":
-            continue
-        extra = ""
-        fields = st.field_summary()
-        if fields:
-            extra = " (" + "; ".join(f"{k} {v[0]}" for k, v in fields.items()) + ")"
-        note(st.signature.scenario, sev, st.count, f"{st.signature.id}: {st.count} line(s){extra}")
-    loops = scan.uploads.loops()
-    if loops:
-        agg = AGGREGATES[0]
-        note(agg.scenario, agg.severity, sum(r.starts for r in loops),
-             f"{agg.id}: {len(loops)} repositor{'y' if len(loops) == 1 else 'ies'}, e.g. {loops[0].repository}")
-    # triage is where one starts without a specific lead: at equal severity a specific runbook comes first
-    # (an IPv6 upstream refusal is also a refusal; 502s next to HTTP/2 errors towards GCS are the GCS case)
-    ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0] == "triage", -kv[1][1], kv[0]))
-    return [Suggestion(sc, "; ".join(reasons)) for sc, (_, _, reasons) in ordered]

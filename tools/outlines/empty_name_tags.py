@@ -32,8 +32,10 @@ from runbooklib.s3 import (connect_s3, find_markers, check_markers, registry_tag
 One flat listing of the `repositories/` subtree (never the blobs), split by its top-level groups and listed in
 parallel, keeping the zero-byte keys that end in `/`: about 100 times fewer requests than walking folder by
 folder, and it sees the `_manifests/tags/` marker that a folder-by-folder listing hides. For very large
-buckets, give `inventory` (an S3 Inventory manifest) and no LIST call is made.
-""", "scan = find_markers(s3, rb.p.inventory)\nrb.add(check_markers(scan))"),
+buckets, give `inventory` (an S3 Inventory manifest) and no LIST call is made: DuckDB reads it within
+`memory_limit`, spilling to a private folder under `spill_dir` that is removed afterwards.
+""", "scan = find_markers(s3, rb.p.inventory, memory_limit=rb.p.memory_limit, spill_dir=rb.p.spill_dir)\n"
+     "rb.add(check_markers(scan))"),
         ("""
 The markers, one row each (`tags-dir` is the kind that the registry lists as the empty tag):
 """, "scan"),
