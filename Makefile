@@ -45,8 +45,10 @@ demo: setup
 	  echo "incident bundle (faults: $(DEMO_FAULTS)): $(CURDIR)/$(DEMO_OUT)/incident/index.html"; \
 	  [ $$rc -le 1 ] || exit $$rc
 
+# mypy first (seconds), then every test over two workers: lab tests mostly wait on processes and sockets.
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2
 
 # The quicker loop while editing: no lab, no browser, no wheel build, no child interpreters (about a minute).
 test-fast: setup

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from runbooklib.lab import faults as F
 from tests.conftest import runbook
 
@@ -95,7 +97,10 @@ def test_sigterm_during_a_run_stops_the_kernel_and_removes_its_socket_folder(tmp
     try:
         deadline = time.monotonic() + 60
         while server.connections == 0:  # the kernel is up and the first probe is waiting on the dead host
-            assert time.monotonic() < deadline and proc.poll() is None
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before its first probe (exit {proc.returncode}): "
+                            f"{proc.stderr.read().decode(errors='replace')[-1500:]}")
+            assert time.monotonic() < deadline
             time.sleep(0.2)
         assert [p.name for p in tmp.iterdir() if p.name.startswith("runbook-kernel-")]
         proc.send_signal(signal.SIGTERM)
