@@ -35,7 +35,7 @@ class RegistryTags:
 def registry_tags(client: httpx.Client, endpoint: RegistryEndpoint, path: str, max_pages: int = 100) -> RegistryTags:
     """``GET /v2/<path>/tags/list`` the way a client does: challenge, token for ``repository:<path>:pull``,
     then the list (following the registry's ``Link`` pagination)."""
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     url = f"{base}/v2/{path}/tags/list"
     first = exchange(client, "GET", url)
     if not first.ok or first.response is None:

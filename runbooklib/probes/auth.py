@@ -210,7 +210,7 @@ def check_token_flow(
     if not endpoint.url:
         return [Finding("token.not_checked", Status.SKIP, "Token flow not tested: no registry_url",
                         detail="Give `registry_url` (and credentials) to test a login.", refs=refs)]
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge: dict[str, str] = {}
     if first.ok and first.response is not None:

@@ -38,7 +38,7 @@ def check_empty_tag_names(client: httpx.Client, endpoint: RegistryEndpoint, limi
                             detail=f"The realm gave no token for `registry:catalog:*` ({why}).", refs=refs)]
         token = answer.token
         headers["Authorization"] = f"Bearer {token}"
-    ex = exchange(client, "GET", endpoint.url.rstrip("/") + f"/v2/_catalog?n={limit}", headers=headers)
+    ex = exchange(client, "GET", endpoint.base + f"/v2/_catalog?n={limit}", headers=headers)
     if not ex.ok or ex.response is None or ex.response.status_code != 200:
         status = ex.response.status_code if ex.response is not None else ex.failure.kind if ex.failure else "?"
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: catalog not readable",

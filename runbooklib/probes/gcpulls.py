@@ -77,7 +77,7 @@ def check_tagged_pulls(client: httpx.Client, endpoint: RegistryEndpoint,
     if not endpoint.url:
         return [Finding("gc.pulls_not_checked", Status.SKIP, "Pulls not checked: no registry_url",
                         detail="Give `registry_url` as clients use it.", refs=refs)]
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, "", "")
     repos = list(dict.fromkeys(repositories))[:max_repositories]
     if not repos:

@@ -103,13 +103,13 @@ def check_jwt_auth(client: httpx.Client, endpoint: RegistryEndpoint, repository:
             return [Finding("jwt.no_realm", Status.SKIP, "Token scopes not tested: no realm",
                             detail="Give `registry_url` (the realm is read from its challenge) or `realm_url`.",
                             refs=refs)]
-        first = exchange(client, "GET", endpoint.url.rstrip("/") + "/v2/")
+        first = exchange(client, "GET", endpoint.base + "/v2/")
         challenge = parse_bearer_challenge(first.response.headers.get("www-authenticate", "")) if first.ok and \
             first.response is not None else None
         realm = (challenge or {}).get("realm", "")
         if not realm:
             return [Finding("jwt.no_realm", Status.SKIP, "Token scopes not tested: the registry gave no token realm",
-                            detail=f"GET {endpoint.url.rstrip('/')}/v2/ gave no Bearer challenge; give `realm_url` "
+                            detail=f"GET {endpoint.base}/v2/ gave no Bearer challenge; give `realm_url` "
                                    "(https://<gitlab>/jwt/auth).", evidence=first.evidence(body_limit=200), refs=refs)]
     policy = realm_policy(realm, endpoint.url, realm_url=endpoint.realm_url,
                           allow_insecure_realm=endpoint.allow_insecure_realm)

@@ -59,7 +59,7 @@ def check_pull_path(client: httpx.Client, endpoint: RegistryEndpoint, repository
     refs = (SEED_403, SEED_PUSH)
     if not endpoint.url:
         return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no registry_url", refs=refs)]
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, repository or "", "")
     scope = "registry:catalog:*" + (f" repository:{repository}:pull" if repository else "")
     if not probe.login_as(endpoint, scope=scope):

@@ -147,7 +147,7 @@ def check_blob_redirect(client: httpx.Client, endpoint: RegistryEndpoint, reposi
     if not endpoint.url:
         return [Finding("redirect.not_checked", Status.SKIP, "Storage redirect not checked: no registry_url",
                         detail="Give `registry_url` as clients use it.", refs=refs)]
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, repository, "")
     scope = f"repository:{repository}:pull" if repository else "registry:catalog:*"
     if not probe.login_as(endpoint, scope=scope):

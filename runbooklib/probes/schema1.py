@@ -102,7 +102,7 @@ def check_schema1_live(client: httpx.Client, endpoint: RegistryEndpoint,
     refs = (SEED_SCHEMA1,)
     if not endpoint.url:
         return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: no registry_url", refs=refs)]
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     headers: dict[str, str] = {}
     first = exchange(client, "GET", f"{base}/v2/")
     if not first.ok:

@@ -130,7 +130,7 @@ def probe_token(client: httpx.Client, endpoint: RegistryEndpoint, scope: str = "
     """Get a token for ``scope`` (default: the challenge's) and present it to the registry. Credentials go
     to a plain-http realm only on loopback or with ``allow_insecure_realm`` (else ``error`` says so)."""
     out = TokenProbe(local_time=dt.datetime.now(dt.timezone.utc))
-    base = endpoint.url.rstrip("/")
+    base = endpoint.base
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge = {}
     if first.ok and first.response is not None:
