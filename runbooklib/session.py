@@ -15,6 +15,7 @@ from . import params as P
 from . import scenarios
 from .findings import Finding, Findings, Report, Status
 from .labref import running_lab_params
+from .probes.endpoint import RegistryEndpoint
 from .probes.http import make_client
 
 
@@ -74,6 +75,12 @@ class Session:
     def params(self) -> dict[str, Any]:
         """The resolved parameter values as a mapping, for library calls that take them all (``connect_s3``)."""
         return dict(vars(self.p))
+
+    @property
+    def registry(self) -> RegistryEndpoint:
+        """The registry under test with its credentials, from the resolved parameters: one value for the probes,
+        so a call cannot pair this registry's URL with some other value's password."""
+        return RegistryEndpoint.from_params(vars(self.p))
 
     @property
     def http(self) -> httpx.Client:

@@ -21,6 +21,7 @@ import pytest
 
 from runbooklib.findings import Status
 from runbooklib.gitlab import GitLabClient, GitLabError, error_finding
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.auth import (check_token_flow, is_loopback_host, realm_policy, request_token, url_origin)
 
 pytestmark = pytest.mark.timeout(60)
@@ -293,7 +294,7 @@ def test_token_flow_states_that_credentials_go_to_a_realm_on_another_loopback_ho
     realm_url = realm.url("/jwt/auth", host="localhost")  # another host name (and port) than the registry's
     registry = servers(_registry(realm_url))
     with _client() as client:
-        found = {f.id: f for f in check_token_flow(client, registry.url(), USER, PASSWORD)}
+        found = {f.id: f for f in check_token_flow(client, RegistryEndpoint(registry.url(), USER, PASSWORD))}
     note = found["token.realm_other_origin"]
     assert note.status is Status.INFO and f"localhost:{realm.port}" in note.title
     assert registry.url() in note.detail and note.evidence["realm_source"] == "challenge"
@@ -306,14 +307,14 @@ def test_token_flow_on_two_loopback_ports_names_the_other_origin(servers):
     realm = servers(_realm)
     registry = servers(_registry(realm.url("/jwt/auth")))
     with _client() as client:
-        ids = [f.id for f in check_token_flow(client, registry.url(), USER, PASSWORD)]
+        ids = [f.id for f in check_token_flow(client, RegistryEndpoint(registry.url(), USER, PASSWORD))]
     assert ids[0] == "token.realm_other_origin" and "token.issued" in ids
 
 
 def test_token_flow_withholds_credentials_from_a_plain_http_realm_that_is_not_loopback(servers):
     registry = servers(_registry(FOREIGN_REALM))
     with _client() as client:
-        found = check_token_flow(client, registry.url(), USER, PASSWORD)
+        found = check_token_flow(client, RegistryEndpoint(registry.url(), USER, PASSWORD))
     assert [f.id for f in found] == ["token.realm_insecure"]
     assert found[0].status is Status.WARN and FOREIGN_REALM in found[0].detail
     assert registry.carried("authorization") == []  # nothing but the anonymous challenge request
@@ -328,13 +329,13 @@ def test_every_other_token_caller_withholds_too(servers):
 
     registry = servers(_registry(FOREIGN_REALM))
     with _client() as client:
-        probe = probe_token(client, registry.url(), USER, PASSWORD)
+        probe = probe_token(client, RegistryEndpoint(registry.url(), USER, PASSWORD))
         assert probe.error.startswith("credentials withheld")
-        push = {f.id: f for f in check_canary_push(client, registry.url(), USER, PASSWORD)}
+        push = {f.id: f for f in check_canary_push(client, RegistryEndpoint(registry.url(), USER, PASSWORD))}
         assert "credentials withheld" in push["push.canary.auth"].detail
-        schema1 = check_schema1_live(client, registry.url(), USER, PASSWORD)
+        schema1 = check_schema1_live(client, RegistryEndpoint(registry.url(), USER, PASSWORD))
         assert schema1[0].id == "schema1.live.not_run" and "withheld" in schema1[0].title
-        tags = check_empty_tag_names(client, registry.url(), USER, PASSWORD)
+        tags = check_empty_tag_names(client, RegistryEndpoint(registry.url(), USER, PASSWORD))
         assert tags[0].id == "tags.not_checked" and "credentials withheld" in tags[0].detail
     assert registry.carried("authorization") == []
     assert all(r["method"] in ("GET", "HEAD") for r in registry.seen)  # nothing was pushed
@@ -377,7 +378,7 @@ def test_registry_tags_pagination_never_carries_the_bearer_token_to_another_orig
     threading.Thread(target=registry.serve_forever, daemon=True).start()
     try:
         with make_client(5) as client:
-            result = registry_tags(client, f"http://127.0.0.1:{registry.server_port}", "g/p", "u", "p")
+            result = registry_tags(client, RegistryEndpoint(f"http://127.0.0.1:{registry.server_port}", "u", "p"), "g/p")
     finally:
         registry.shutdown()
         other.shutdown()

@@ -11,6 +11,7 @@ import httpx
 
 from runbooklib.findings import Finding
 from runbooklib.logs.gc import check_gc_output, check_gc_text, gc_repositories, parse_gc_output
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.gcpulls import check_tagged_pulls
 from runbooklib.scenarios import route
 from tests.conftest import ROOT, runbook
@@ -69,7 +70,7 @@ def test_bad_inputs_skip_and_say_what_to_give(tmp_path):
     assert check_gc_output(str(tmp_path))[0].id == "gc.output_unreadable"
     assert gc_repositories(str(tmp_path)) == [] and gc_repositories(str(REAL)) == ["group/project/app",
                                                                                    "group/project/multi"]
-    assert "registry_url" in check_tagged_pulls(httpx.Client(), "")[0].detail
+    assert "registry_url" in check_tagged_pulls(httpx.Client(), RegistryEndpoint(""))[0].detail
 
 
 def _registry(children_status: int):
@@ -101,15 +102,15 @@ def _registry(children_status: int):
 
 
 def test_a_listed_tag_whose_platform_manifest_is_gone_is_a_broken_pull():
-    found = check_tagged_pulls(_registry(404), "https://r.example", "u", "p", repositories=["group/app"])
+    found = check_tagged_pulls(_registry(404), RegistryEndpoint("https://r.example", "u", "p"), repositories=["group/app"])
     f = found[0]
     assert f.id == "gc.pull_broken" and "manifest unknown" in f.title
     assert f.evidence["broken"] == [{"repository": "group/app", "tag": "latest", "missing": "platform manifest linux/arm64",
                                      "reference": D1, "status": 404, "error_code": "MANIFEST_UNKNOWN"}]
     assert {r["scenario"] for r in route(found)} == {"gc-broke-pulls"}
-    ok = check_tagged_pulls(_registry(200), "https://r.example", "u", "p", repositories=["group/app"])
+    ok = check_tagged_pulls(_registry(200), RegistryEndpoint("https://r.example", "u", "p"), repositories=["group/app"])
     assert [x.id for x in ok] == ["gc.pulls_ok"] and ok[0].evidence["checked"] == ["group/app:latest"]
-    other = check_tagged_pulls(_registry(500), "https://r.example", "u", "p", repositories=["group/app"])
+    other = check_tagged_pulls(_registry(500), RegistryEndpoint("https://r.example", "u", "p"), repositories=["group/app"])
     assert [x.id for x in other] == ["gc.pulls_ok"]  # a 500 is not content that is gone
 
 
@@ -133,7 +134,7 @@ def test_healthy_lab_tags_pull_and_links_lead_to_data(lab):
     from runbooklib.probes.http import make_client
     from runbooklib.s3.gclinks import check_gc_storage
 
-    pulls = check_tagged_pulls(make_client(10), lab.url("registry"), control.USERNAME, lab.secret("password"))
+    pulls = check_tagged_pulls(make_client(10), RegistryEndpoint(lab.url("registry"), control.USERNAME, lab.secret("password")))
     storage = check_gc_storage(_s3(lab), [control.SEED_IMAGE])
     assert {f.id: f.status.value for f in pulls + storage} == {"gc.pulls_ok": "ok", "gc.storage_consistent": "ok"}
 

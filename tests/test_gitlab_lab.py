@@ -13,6 +13,7 @@ from runbooklib.gitlab.inventory import fetch_inventory
 from runbooklib.gitlab.naming import offending_paths, scan_paths
 from runbooklib.gitlab.policy import check_policy, load_policy
 from runbooklib.gitlab.registry import check_registry_tags
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.lab import component_gitlab as C
 from runbooklib.lab import control, procs
 from tests.conftest import runbook
@@ -56,8 +57,9 @@ def test_standin_tags_are_the_registry_tags_list(lab):
     assert dt.timedelta(days=44.9) < age < dt.timedelta(days=45.1)
     assert gl.tag(C.PROJECT, repo["id"], "nodate")["created_at"] is None
     assert gl.tag(C.PROJECT, repo["id"], "ci-a")["digest"] == gl.tag(C.PROJECT, repo["id"], "ci-b")["digest"]
-    found = check_registry_tags(httpx.Client(timeout=10, trust_env=False), lab.url("registry"), control.USERNAME,
-                                lab.secret("password"), fetch_inventory(gl, C.PROJECT, details=False))
+    endpoint = RegistryEndpoint(lab.url("registry"), control.USERNAME, lab.secret("password"))
+    found = check_registry_tags(httpx.Client(timeout=10, trust_env=False), endpoint,
+                                fetch_inventory(gl, C.PROJECT, details=False))
     assert [f.id for f in found] == ["cleanup.registry_tags_match"]
 
 

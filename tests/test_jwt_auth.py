@@ -13,6 +13,7 @@ from runbooklib import scenarios
 from runbooklib.findings import Finding, Status
 from runbooklib.lab import issuer as issuer_mod
 from runbooklib.lab.pki import new_rsa_key, write_key
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.http import make_client
 from runbooklib.probes.jwt_auth import check_jwt_auth
 from tests.conftest import runbook
@@ -47,7 +48,7 @@ def realm(tmp_path_factory):
 
 def _check(realm_url, username, secret, repository=REPO, service="container_registry"):
     with make_client(3) as client:
-        return check_jwt_auth(client, "", repository, username, secret, service, realm_url)
+        return check_jwt_auth(client, RegistryEndpoint("", username, secret, service=service, realm_url=realm_url), repository)
 
 
 @pytest.mark.parametrize("username,secret,ids", [
@@ -111,8 +112,8 @@ def test_the_older_gitlab_2fa_message_names_the_personal_access_token():
 
 def test_bad_inputs_give_skips_that_say_what_to_provide():
     with make_client(1) as client:
-        no_repo = check_jwt_auth(client, "http://127.0.0.1:1", "", "u", "p")
-        no_user = check_jwt_auth(client, "http://127.0.0.1:1", REPO, "", "")
+        no_repo = check_jwt_auth(client, RegistryEndpoint("http://127.0.0.1:1", "u", "p"), "")
+        no_user = check_jwt_auth(client, RegistryEndpoint("http://127.0.0.1:1", "", ""), REPO)
     assert no_repo[0].status is Status.SKIP and "repository" in no_repo[0].detail
     assert no_user[0].status is Status.SKIP and "username" in no_user[0].detail
 

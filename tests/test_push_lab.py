@@ -14,6 +14,7 @@ from runbooklib.findings import Finding
 from runbooklib.lab import component_nginx as nginx
 from runbooklib.lab import control, procs
 from runbooklib.lab.image import build_oci_layout
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.har import check_har, write_har
 from runbooklib.probes.http import make_client
 from runbooklib.probes.push import CANARY_REPOSITORY, check_canary_push, run_canary
@@ -101,7 +102,7 @@ def test_canary_that_cannot_authenticate_points_at_the_token_runbooks_and_leaves
     lab = healthy
     before = _canary_keys(lab)
     client = make_client(10, str(nginx.ca_path(lab)))
-    found = {f.id: f for f in check_canary_push(client, nginx.proxied_url(lab), control.USERNAME, "wrong")}
+    found = {f.id: f for f in check_canary_push(client, RegistryEndpoint(nginx.proxied_url(lab), control.USERNAME, "wrong"))}
     f = found["push.canary.auth"]
     assert f.status.value == "fail" and "token-untrusted-key" in f.remedy and "Nothing was pushed" in f.detail
     assert found["push.canary.nothing_left"].status.value == "ok"
@@ -173,8 +174,8 @@ def test_storage_403_is_attributed_to_storage_by_canary_capture_and_real_client(
 def test_ipv6_upstream_is_named_by_config_probe_and_nginx_log(faulted_lab, tmp_path):
     lab = faulted_lab
     client = make_client(5, str(nginx.ca_path(lab)))
-    canary = {f.id: f for f in check_canary_push(client, nginx.proxied_url(lab), control.USERNAME,
-                                                  lab.secret("password"))}
+    endpoint = RegistryEndpoint(nginx.proxied_url(lab), control.USERNAME, lab.secret("password"))
+    canary = {f.id: f for f in check_canary_push(client, endpoint)}
     assert canary["push.canary.no_api"].status.value == "fail"
     assert canary["hops.proxy_bad_gateway"].evidence["scenario"] == "ipv6-listener"
     logs = f"[{lab.registry_log_dir}, {nginx.log_dir(lab)}]"
@@ -195,7 +196,7 @@ def test_old_docker_client_against_a_registry_without_schema1_fails_the_schema1_
     lab = healthy
     from runbooklib.probes.schema1 import check_schema1_live
 
-    live = check_schema1_live(make_client(5), lab.url("registry"), control.USERNAME, lab.secret("password"))
+    live = check_schema1_live(make_client(5), RegistryEndpoint(lab.url("registry"), control.USERNAME, lab.secret("password")))
     assert [f.id for f in live] == ["schema1.live.refused"] and live[0].evidence["status"] == 500
     # an old client (Docker 1.9's user agent) pushes a schema1 manifest: the registry logs it, refuses it
     from runbooklib.probes.schema1 import probe_manifest

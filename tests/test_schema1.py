@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from runbooklib.config.registry import parse_registry_config
 from runbooklib.findings import Finding, Status
 from runbooklib.lab import procs
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.http import make_client
 from runbooklib.probes.schema1 import check_old_clients, check_schema1_config, check_schema1_live, sign_schema1
 from runbooklib.tokens import b64url_decode
@@ -67,7 +68,7 @@ def schema1_registry(tmp_path):
 
 def test_registry_with_schema1_enabled_accepts_the_probe_and_stores_nothing(schema1_registry):
     url, data = schema1_registry
-    found = check_schema1_live(make_client(5), url)
+    found = check_schema1_live(make_client(5), RegistryEndpoint(url))
     assert [f.id for f in found] == ["schema1.live.accepted"]
     assert found[0].evidence["error_code"] == "MANIFEST_BLOB_UNKNOWN"
     assert not list(data.rglob("revisions"))  # no manifest was stored

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from runbooklib.findings import Finding
+from runbooklib.probes.endpoint import RegistryEndpoint
 from runbooklib.probes.hops import analyse_hops, hop_from_parts
 from runbooklib.probes.redirect import check_blob_redirect, check_redirect_config, looks_internal, presigned_info
 from runbooklib.scenarios import route
@@ -62,7 +63,7 @@ def _registry(storage_answer, location: str, seen: list, registry_date: str = "T
 def _run(storage_answer, location: str, **kwargs):
     seen: list = []
     client = _registry(storage_answer, location, seen, kwargs.pop("registry_date", "Tue, 01 Dec 2026 10:00:00 GMT"))
-    found = {f.id: f for f in check_blob_redirect(client, REGISTRY, "user", "s3cr3t-pass", **kwargs)}
+    found = {f.id: f for f in check_blob_redirect(client, RegistryEndpoint(REGISTRY, "user", "s3cr3t-pass"), **kwargs)}
     return found, seen
 
 
@@ -135,13 +136,13 @@ def test_a_reachable_storage_with_a_short_expiry_is_a_warning_and_a_long_one_is_
 def test_bad_inputs_skip_and_say_what_to_give():
     cfg = check_redirect_config(None)
     assert [f.status.value for f in cfg] == ["skip"] and "registry_config" in cfg[0].detail
-    no_url = check_blob_redirect(httpx.Client(), "")
+    no_url = check_blob_redirect(httpx.Client(), RegistryEndpoint(""))
     assert no_url[0].status.value == "skip" and "registry_url" in no_url[0].detail
 
     def refused(request):
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    down = check_blob_redirect(httpx.Client(transport=httpx.MockTransport(refused)), "http://127.0.0.1:9")
+    down = check_blob_redirect(httpx.Client(transport=httpx.MockTransport(refused)), RegistryEndpoint("http://127.0.0.1:9"))
     assert down[0].id == "redirect.not_checked" and down[0].status.value == "skip" and "username" in down[0].detail
 
 
@@ -159,7 +160,7 @@ def test_healthy_lab_serves_blobs_itself_and_nothing_warns(lab):
 
     registry = load_config(str(lab.registry_config_path), "registry")
     found = check_redirect_config(registry) + check_blob_redirect(
-        make_client(10), lab.url("registry"), control.USERNAME, lab.secret("password"), registry=registry)
+        make_client(10), RegistryEndpoint(lab.url("registry"), control.USERNAME, lab.secret("password")), registry=registry)
     assert {f.id: f.status.value for f in found} == {"redirect.config_off": "ok", "redirect.not_used": "ok"}
 
 

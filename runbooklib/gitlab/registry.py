@@ -14,6 +14,7 @@ import httpx
 from ..findings import Finding, Status
 from ..probes.api import parse_bearer_challenge
 from ..probes.auth import request_token, show_origin, url_origin
+from ..probes.endpoint import RegistryEndpoint
 from ..probes.http import exchange
 from .client import SEED_CLEANUP
 from .inventory import Inventory
@@ -31,11 +32,10 @@ class RegistryTags:
     status: int | None = None
 
 
-def registry_tags(client: httpx.Client, registry_url: str, path: str, username: str = "", password: str = "",
-                  service: str = "", max_pages: int = 100) -> RegistryTags:
+def registry_tags(client: httpx.Client, endpoint: RegistryEndpoint, path: str, max_pages: int = 100) -> RegistryTags:
     """``GET /v2/<path>/tags/list`` the way a client does: challenge, token for ``repository:<path>:pull``,
     then the list (following the registry's ``Link`` pagination)."""
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     url = f"{base}/v2/{path}/tags/list"
     first = exchange(client, "GET", url)
     if not first.ok or first.response is None:
@@ -47,8 +47,9 @@ def registry_tags(client: httpx.Client, registry_url: str, path: str, username: 
         realm = challenge.get("realm", "")
         if not realm:
             return RegistryTags(path, None, "401 without a Bearer challenge", 401)
-        answer = request_token(client, realm, service or challenge.get("service", ""), f"repository:{path}:pull",
-                               username, password)
+        # the challenge's service first: this path always asked for the service the registry names
+        answer = request_token(client, realm, challenge.get("service") or endpoint.service, f"repository:{path}:pull",
+                               endpoint.username, endpoint.password)
         if answer.status != 200:
             return RegistryTags(path, None, f"token realm answered {answer.status or answer.problem}", answer.status)
         token = answer.token
@@ -84,10 +85,9 @@ def registry_tags(client: httpx.Client, registry_url: str, path: str, username: 
     return RegistryTags(path, sorted(tags), "", 200)
 
 
-def check_registry_tags(client: httpx.Client, registry_url: str, username: str, password: str,
-                        inv: Inventory, service: str = "") -> list[Finding]:
+def check_registry_tags(client: httpx.Client, endpoint: RegistryEndpoint, inv: Inventory) -> list[Finding]:
     """For each repository GitLab lists, compare its tags with the registry's own ``tags/list``."""
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("cleanup.registry_not_compared", Status.SKIP, "Registry tags not compared",
                         detail="Give `registry_url` (and `username`/`password`) to compare GitLab's tags with the registry's.", refs=REFS)]
     if not inv.repositories:
@@ -96,7 +96,7 @@ def check_registry_tags(client: httpx.Client, registry_url: str, username: str, 
     differ: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for repo in inv.repositories:
-        got = registry_tags(client, registry_url, repo.path, username, password, service)
+        got = registry_tags(client, endpoint, repo.path)
         gitlab = sorted(t.name for t in repo.tags)
         if got.tags is None:
             errors[repo.path] = got.error

@@ -11,6 +11,7 @@ import httpx
 from ..findings import Finding, Status
 from ..tokens import decode_unverified
 from .api import _unreachable, parse_bearer_challenge
+from .endpoint import RegistryEndpoint
 from .http import Exchange, TransportFailure, exchange
 
 SEED_TOKEN = "Docker login attempt fails with: 'token signed by untrusted key'"
@@ -200,43 +201,38 @@ def token_claims_evidence(token: str) -> dict[str, Any]:
 
 def check_token_flow(
     client: httpx.Client,
-    registry_url: str,
-    username: str = "",
-    password: str = "",
-    service: str = "container_registry",
-    realm_url: str = "",
-    *,
-    allow_insecure_realm: bool = False,
+    endpoint: RegistryEndpoint,
 ) -> list[Finding]:
     """Log in the way `docker login` does and say which leg fails: realm, credentials, or the registry's
     trust in the token. Where the credentials go is stated (``token.realm_other_origin``) and plain http to a
     host that is not loopback is a warning; there they are withheld unless ``allow_insecure_realm``."""
     refs = (SEED_ARCH, SEED_TOKEN)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("token.not_checked", Status.SKIP, "Token flow not tested: no registry_url",
                         detail="Give `registry_url` (and credentials) to test a login.", refs=refs)]
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge: dict[str, str] = {}
     if first.ok and first.response is not None:
         challenge = parse_bearer_challenge(first.response.headers.get("www-authenticate", "")) or {}
-    realm = realm_url or challenge.get("realm", "")
+    realm = endpoint.realm_url or challenge.get("realm", "")
     if not realm:
         return [Finding("token.no_realm", Status.SKIP, "Token flow not tested: no token realm",
                         detail="The registry gave no Bearer challenge and no `realm_url` was given "
                         "(see the forwarding finding).", evidence=first.evidence(), refs=refs)]
-    if not username:
+    if not endpoint.username:
         return [Finding("token.no_credentials", Status.SKIP, "Token flow not tested: no username given",
                         detail=f"Realm {realm} known; give `username` and `password` (a reference) to test a login.",
                         evidence={"realm": realm}, refs=refs)]
-    policy = realm_policy(realm, registry_url, realm_url=realm_url, allow_insecure_realm=allow_insecure_realm)
+    policy = realm_policy(realm, endpoint.url, realm_url=endpoint.realm_url,
+                          allow_insecure_realm=endpoint.allow_insecure_realm)
     note = policy.finding(refs)
     notes = [note] if note is not None else []
     if not policy.send:
         return notes
     scope = challenge.get("scope", "registry:catalog:*")
-    answer = request_token(client, realm, service, scope, username, password,
-                           allow_insecure_realm=allow_insecure_realm)
+    answer = request_token(client, realm, endpoint.service, scope, endpoint.username, endpoint.password,
+                           allow_insecure_realm=endpoint.allow_insecure_realm)
     realm_ex = answer.exchange
     if not realm_ex.ok:
         return notes + [_unreachable(realm_ex, "token.realm_unreachable", "Token realm unreachable", refs)]
@@ -248,7 +244,7 @@ def check_token_flow(
     if rr.status_code in (401, 403):
         return notes + [Finding(
             "token.bad_credentials", Status.FAIL, f"GitLab refused the credentials ({rr.status_code})",
-            detail=f"The realm {realm} answered {rr.status_code} for user {username!r}: wrong password, a token "
+            detail=f"The realm {realm} answered {rr.status_code} for user {endpoint.username!r}: wrong password, a token "
             "without `read_registry`, 2FA on the account (use a personal access token), or a blocked user.",
             evidence=realm_ev,
             remedy="Log in with a personal access token with `read_registry` (and `write_registry` to push). "

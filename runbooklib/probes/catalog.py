@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 
 from ..findings import Finding, Status
+from .endpoint import RegistryEndpoint
 from .registry_tags import RegistryTags
 from .auth import request_token
 from .http import exchange
@@ -16,28 +17,28 @@ from .http import exchange
 SEED_EMPTY = "Tags with an empty name"
 
 
-def check_empty_tag_names(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                          service: str = "container_registry", realm_url: str = "", limit: int = 100, *,
-                          allow_insecure_realm: bool = False) -> list[Finding]:
+def check_empty_tag_names(client: httpx.Client, endpoint: RegistryEndpoint, limit: int = 100) -> list[Finding]:
     """`tags/list` of up to ``limit`` catalog repositories; any `""` tag is a fail naming the repositories."""
     refs = (SEED_EMPTY,)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no registry_url", refs=refs)]
-    reader = RegistryTags(client, registry_url, username, password, service, realm_url)
+    reader = RegistryTags(client, endpoint.url, endpoint.username, endpoint.password, endpoint.service,
+                          endpoint.realm_url)
     problem = reader.discover()
     if problem:
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked", detail=problem, refs=refs)]
     headers = {}
     if reader.realm and not reader.is_open:
-        answer = request_token(client, reader.realm, service, "registry:catalog:*", username, password,
-                               allow_insecure_realm=allow_insecure_realm)
+        answer = request_token(client, reader.realm, endpoint.service, "registry:catalog:*", endpoint.username,
+                               endpoint.password,
+                               allow_insecure_realm=endpoint.allow_insecure_realm)
         if not answer.token:
             why = answer.problem if answer.problem.startswith("credentials withheld") else "see the token flow above"
             return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: no catalog token",
                             detail=f"The realm gave no token for `registry:catalog:*` ({why}).", refs=refs)]
         token = answer.token
         headers["Authorization"] = f"Bearer {token}"
-    ex = exchange(client, "GET", registry_url.rstrip("/") + f"/v2/_catalog?n={limit}", headers=headers)
+    ex = exchange(client, "GET", endpoint.base + f"/v2/_catalog?n={limit}", headers=headers)
     if not ex.ok or ex.response is None or ex.response.status_code != 200:
         status = ex.response.status_code if ex.response is not None else ex.failure.kind if ex.failure else "?"
         return [Finding("tags.not_checked", Status.SKIP, "Empty tag names not checked: catalog not readable",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from ..findings import Finding, Status
+from .endpoint import RegistryEndpoint
 from .hops import error_code_of
 from .pull import MANIFEST_ACCEPT, _json
 from .push import _Canary
@@ -67,21 +68,20 @@ def _missing(probe: _Canary, base: str, repo: str, tag: str, out: list[dict[str,
     return requests
 
 
-def check_tagged_pulls(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                       service: str = "container_registry", realm_url: str = "",
-                       repositories: list[str] | tuple[str, ...] = (), *, allow_insecure_realm: bool = False,
+def check_tagged_pulls(client: httpx.Client, endpoint: RegistryEndpoint,
+                       repositories: list[str] | tuple[str, ...] = (), *,
                        max_repositories: int = MAX_REPOSITORIES, max_tags: int = MAX_TAGS) -> list[Finding]:
     """Every listed tag of ``repositories`` (else the catalog's first ones) walked like a pull: a tag whose
     manifest, platform manifest, config or layer is gone is a broken pull. Read-only."""
     refs = (SECTION,)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("gc.pulls_not_checked", Status.SKIP, "Pulls not checked: no registry_url",
                         detail="Give `registry_url` as clients use it.", refs=refs)]
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, "", "")
     repos = list(dict.fromkeys(repositories))[:max_repositories]
     if not repos:
-        if not probe.login(username, password, service, realm_url, allow_insecure_realm, scope="registry:catalog:*"):
+        if not probe.login_as(endpoint, scope="registry:catalog:*"):
             return [Finding("gc.pulls_not_checked", Status.SKIP, "Pulls not checked: no token",
                             detail=f"{probe.result.auth_failure}. Give `username`/`password` of an administrator "
                                    "(to list the catalog) or `gc_output` (its repositories are read).",
@@ -100,8 +100,7 @@ def check_tagged_pulls(client: httpx.Client, registry_url: str, username: str = 
     refused: list[str] = []
     for repo in repos:
         probe.result.repository = repo
-        if not probe.login(username, password, service, realm_url, allow_insecure_realm,
-                           scope=f"repository:{repo}:pull"):
+        if not probe.login_as(endpoint, scope=f"repository:{repo}:pull"):
             refused.append(f"{repo}: {probe.result.auth_failure}")
             continue
         listing = _json(probe.send("list tags", "GET", f"{base}/v2/{repo}/tags/list", keep_body=True))

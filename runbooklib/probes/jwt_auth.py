@@ -24,6 +24,7 @@ from ..findings import Finding, Status
 from ..tokens import decode_unverified
 from .api import parse_bearer_challenge
 from .auth import realm_policy, request_token
+from .endpoint import RegistryEndpoint
 from .http import exchange
 
 REF = "Beyond the troubleshooting page: GitLab's /jwt/auth refuses registry tokens"
@@ -84,9 +85,7 @@ def _refusal_reasons(message: str, username: str, password: str) -> str:
             "password authentication for Git over HTTP is off, or the user is blocked")
 
 
-def check_jwt_auth(client: httpx.Client, registry_url: str, repository: str, username: str = "", password: str = "",
-                   service: str = "container_registry", realm_url: str = "", *,
-                   allow_insecure_realm: bool = False) -> list[Finding]:
+def check_jwt_auth(client: httpx.Client, endpoint: RegistryEndpoint, repository: str) -> list[Finding]:
     """Ask GitLab's realm for a pull token and a push token for ``repository`` and say, for each, whether GitLab
     refused the credentials (401), refused the registry (403), or granted fewer actions than asked."""
     refs = (REF, DOCS)
@@ -94,35 +93,37 @@ def check_jwt_auth(client: httpx.Client, registry_url: str, repository: str, use
         return [Finding("jwt.no_repository", Status.SKIP, "Token scopes not tested: no repository",
                         detail="Give `repository` (the image path, e.g. `group/project` or `group/project/app`) to ask "
                                "GitLab for the pull and push tokens a client needs.", refs=refs)]
-    if not username:
+    if not endpoint.username:
         return [Finding("jwt.no_credentials", Status.SKIP, "Token scopes not tested: no username",
                         detail="Give `username` and `password` (as `env:NAME` or `file:PATH`): the credentials the "
                                "failing client uses.", refs=refs)]
-    realm = realm_url
+    realm = endpoint.realm_url
     if not realm:
-        if not registry_url:
+        if not endpoint.url:
             return [Finding("jwt.no_realm", Status.SKIP, "Token scopes not tested: no realm",
                             detail="Give `registry_url` (the realm is read from its challenge) or `realm_url`.",
                             refs=refs)]
-        first = exchange(client, "GET", registry_url.rstrip("/") + "/v2/")
+        first = exchange(client, "GET", endpoint.base + "/v2/")
         challenge = parse_bearer_challenge(first.response.headers.get("www-authenticate", "")) if first.ok and \
             first.response is not None else None
         realm = (challenge or {}).get("realm", "")
         if not realm:
             return [Finding("jwt.no_realm", Status.SKIP, "Token scopes not tested: the registry gave no token realm",
-                            detail=f"GET {registry_url.rstrip('/')}/v2/ gave no Bearer challenge; give `realm_url` "
+                            detail=f"GET {endpoint.base}/v2/ gave no Bearer challenge; give `realm_url` "
                                    "(https://<gitlab>/jwt/auth).", evidence=first.evidence(body_limit=200), refs=refs)]
-    policy = realm_policy(realm, registry_url, realm_url=realm_url, allow_insecure_realm=allow_insecure_realm)
+    policy = realm_policy(realm, endpoint.url, realm_url=endpoint.realm_url,
+                          allow_insecure_realm=endpoint.allow_insecure_realm)
     if not policy.send:
         note = policy.finding(refs)
         return [note] if note is not None else []
     found: list[Finding] = []
     for purpose, asked in (("pull", ["pull"]), ("push", ["pull", "push"])):
         scope = f"repository:{repository}:{','.join(asked)}"
-        answer = request_token(client, realm, service, scope, username, password,
-                               allow_insecure_realm=allow_insecure_realm)
+        answer = request_token(client, realm, endpoint.service, scope, endpoint.username, endpoint.password,
+                               allow_insecure_realm=endpoint.allow_insecure_realm)
         ex = answer.exchange
-        evidence: dict[str, Any] = {"realm": realm, "service": service, "scope": scope, "username": username}
+        evidence: dict[str, Any] = {"realm": realm, "service": endpoint.service, "scope": scope,
+                                    "username": endpoint.username}
         if not ex.ok or ex.response is None:
             found.append(Finding("jwt.realm_unreachable", Status.ERROR, "GitLab's /jwt/auth did not answer",
                                  detail=f"GET {realm}: {answer.problem}.", evidence=evidence, refs=refs))
@@ -141,15 +142,15 @@ def check_jwt_auth(client: httpx.Client, registry_url: str, repository: str, use
         if r.status_code == 401:
             message = str(first_error.get("message", ""))
             found.append(Finding("jwt.refused.credentials", Status.FAIL,
-                                 f"GitLab refused the credentials of {username!r} (401 {first_error.get('code', '')})",
+                                 f"GitLab refused the credentials of {endpoint.username!r} (401 {first_error.get('code', '')})",
                                  detail=f"{realm} answered 401 to the {purpose} token request: "
-                                        f"{_refusal_reasons(message, username, password)}. GitLab's answer: "
+                                        f"{_refusal_reasons(message, endpoint.username, endpoint.password)}. GitLab's answer: "
                                         f"{message[:160] or r.text[:160]!r}.",
                                  evidence=evidence, remedy=CREDENTIALS_REMEDY, refs=refs))
             break  # the same credentials: the push request would say the same
         if r.status_code == 403:
             found.append(Finding("jwt.refused.no_registry_scope", Status.FAIL,
-                                 f"GitLab accepted {username!r} but refuses registry tokens (403 DENIED)",
+                                 f"GitLab accepted {endpoint.username!r} but refuses registry tokens (403 DENIED)",
                                  detail=f"{realm} answered 403 `{first_error.get('code', '')}` "
                                         f"`{first_error.get('message', '')}` to the {purpose} token request: the "
                                         "credentials are valid but carry no registry ability (a token with neither "
@@ -158,7 +159,7 @@ def check_jwt_auth(client: httpx.Client, registry_url: str, repository: str, use
             break
         if r.status_code == 404:
             found.append(Finding("jwt.service_unknown", Status.FAIL,
-                                 f"GitLab does not know the service {service!r} (404)",
+                                 f"GitLab does not know the service {endpoint.service!r} (404)",
                                  detail=f"{realm} answered 404: GitLab's /jwt/auth serves `container_registry` (and "
                                         "the dependency proxy); the `service` sent does not match, or the registry "
                                         "is disabled in GitLab.",
@@ -188,7 +189,7 @@ def check_jwt_auth(client: httpx.Client, registry_url: str, repository: str, use
             found.append(Finding("jwt.scope.none", Status.FAIL,
                                  f"GitLab's {purpose} token grants nothing on {repository}",
                                  detail=f"Asked {','.join(asked)}, granted no action (200 with an empty `access` for "
-                                        f"{repository}): {username!r} cannot even pull there. The client then sees "
+                                        f"{repository}): {endpoint.username!r} cannot even pull there. The client then sees "
                                         "`denied: requested access to the resource is denied` / `insufficient_scope`.",
                                  evidence=evidence, remedy=REDUCED_REMEDY, refs=refs))
         elif missing:

@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import httpx
 
 from ..findings import Finding, Status
+from .endpoint import RegistryEndpoint
 from .hops import SEED_403, SEED_PUSH, analyse_hops
 from .push import MAX_REDIRECTS, _Canary
 
@@ -52,18 +53,16 @@ def _pick_blob(probe: _Canary, repository: str) -> str:
     return ""
 
 
-def check_pull_path(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                    service: str = "container_registry", realm_url: str = "", repository: str = "", *,
-                    allow_insecure_realm: bool = False) -> list[Finding]:
+def check_pull_path(client: httpx.Client, endpoint: RegistryEndpoint, repository: str = "") -> list[Finding]:
     """HEAD and GET one existing blob as a client would (following storage redirects without the registry
     token) and attribute any refusal to the hop that answered: registry, proxy, storage or CDN."""
     refs = (SEED_403, SEED_PUSH)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no registry_url", refs=refs)]
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, repository or "", "")
     scope = "registry:catalog:*" + (f" repository:{repository}:pull" if repository else "")
-    if not probe.login(username, password, service, realm_url, allow_insecure_realm, scope=scope):
+    if not probe.login_as(endpoint, scope=scope):
         return [Finding("pull.not_run", Status.SKIP, "Pull path not checked: no read token",
                         detail=f"{probe.result.auth_failure}. The token flow step says why.", evidence=probe.result.evidence(), refs=refs)]
     if not repository:
@@ -80,8 +79,7 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
                             detail=f"{why[0].upper()}{why[1:]}.", evidence=probe.result.evidence(), refs=refs)]
         repository = repos[0]
         probe.result.repository = repository
-        if not probe.login(username, password, service, realm_url, allow_insecure_realm,
-                           scope=f"repository:{repository}:pull"):
+        if not probe.login_as(endpoint, scope=f"repository:{repository}:pull"):
             return [Finding("pull.not_run", Status.SKIP, f"Pull path not checked: no pull token for {repository}",
                             detail=probe.result.auth_failure, evidence=probe.result.evidence(), refs=refs)]
     digest = _pick_blob(probe, repository)
@@ -101,7 +99,7 @@ def check_pull_path(client: httpx.Client, registry_url: str, username: str = "",
             break
         outcome[method] = r.status_code if r is not None else None
     ev = {**probe.result.evidence(), "blob": digest}
-    found = [f for f in analyse_hops(probe.result.hops, registry_url, probe.result.realm, source="pull path")
+    found = [f for f in analyse_hops(probe.result.hops, endpoint.url, probe.result.realm, source="pull path")
              if f.id != "hops.ok"]
     if all(code in (200, 206) for code in outcome.values()):
         redirected = any(h.status in (301, 302, 303, 307, 308) for h in probe.result.hops)

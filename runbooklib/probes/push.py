@@ -34,6 +34,7 @@ from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from .api import parse_bearer_challenge, transport_remedy
 from .auth import realm_policy
+from .endpoint import RegistryEndpoint
 from .hops import SEED_403, SEED_PUSH, Hop, analyse_hops, hop_from_parts, short_url, strip_url, trace_rows
 from .http import describe_failure
 
@@ -247,6 +248,11 @@ class _Canary:
         return urlunsplit((self.origin[0], self.origin[1], p.path, p.query, ""))
 
     # -- token flow
+    def login_as(self, endpoint: RegistryEndpoint, scope: str = "") -> bool:
+        """:meth:`login` with the endpoint's own credentials, service and realm rules."""
+        return self.login(endpoint.username, endpoint.password, endpoint.service, endpoint.realm_url,
+                          endpoint.allow_insecure_realm, scope=scope)
+
     def login(self, username: str, password: str, service: str, realm_url: str,
               allow_insecure_realm: bool = False, scope: str = "") -> bool:
         r = self.send("API version check", "GET", f"{self.base}/v2/", auth=False)
@@ -482,22 +488,21 @@ def _route(res: CanaryResult) -> dict[str, str]:
     return {"scenario": res.auth_scenario} if res.auth_scenario not in ("", "triage") else {}
 
 
-def check_canary_push(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                      service: str = "container_registry", realm_url: str = "", enabled: bool = True,
+def check_canary_push(client: httpx.Client, endpoint: RegistryEndpoint, enabled: bool = True,
                       repository: str = CANARY_REPOSITORY, layer_bytes: int = LAYER_BYTES,
-                      chunk_bytes: int = CHUNK_BYTES, *, allow_insecure_realm: bool = False) -> list[Finding]:
-    """Push a canary image through the path clients use (``registry_url``: the proxy's URL) and say which
+                      chunk_bytes: int = CHUNK_BYTES) -> list[Finding]:
+    """Push a canary image through the path clients use (``endpoint.url``: the proxy's URL) and say which
     hop fails; the hop trace is the evidence. Off unless ``enabled`` (it writes to the registry)."""
     refs = (SEED_PUSH, SEED_403)
     if not enabled:
         return [Finding("push.canary.not_run", Status.SKIP, "Canary push not run",
                         detail="Set `canary_push: true` to push a small random image to the dedicated "
                         f"`{repository}` repository path and delete it again (needs push rights).", refs=refs)]
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("push.canary.not_run", Status.SKIP, "Canary push not run: no registry_url",
                         detail="Give `registry_url` as clients use it (the proxy's URL).", refs=refs)]
-    res = run_canary(client, registry_url, username, password, service, realm_url, repository, layer_bytes,
-                     chunk_bytes, allow_insecure_realm=allow_insecure_realm)
+    res = run_canary(client, endpoint.url, endpoint.username, endpoint.password, endpoint.service, endpoint.realm_url,
+                     repository, layer_bytes, chunk_bytes, allow_insecure_realm=endpoint.allow_insecure_realm)
     rows = res.rows()
     ev = res.evidence()
     found: list[Finding] = []
@@ -507,7 +512,7 @@ def check_canary_push(client: httpx.Client, registry_url: str, username: str = "
                   "needs a user with push rights (Developer or above) on the project that holds "
                   f"`{repository}`.")
         if res.transport is not None:
-            remedy = transport_remedy(res.transport, registry_url) + "\n" + remedy
+            remedy = transport_remedy(res.transport, endpoint.url) + "\n" + remedy
         if res.no_api:
             found.append(Finding("push.canary.no_api", Status.FAIL, "Canary push could not reach the registry API",
                                  detail=f"{res.auth_failure}. Nothing was pushed.", evidence={**ev, **_route(res)},
@@ -531,7 +536,7 @@ def check_canary_push(client: httpx.Client, registry_url: str, username: str = "
             "following redirects), pushed OCI and Docker schema 2 manifests and read them back.",
             evidence=ev, refs=refs))
     found.append(_cleanup_finding(res))
-    analysis = analyse_hops(res.hops, registry_url, res.realm, source="canary push")
+    analysis = analyse_hops(res.hops, endpoint.url, res.realm, source="canary push")
     found.extend(f for f in analysis if not (f.id == "hops.ok" and res.ok))
     if not res.ok and all(f.id == "hops.ok" for f in analysis):
         found.append(Finding("hops.unexplained", Status.WARN, "No hop pattern explains the failure",

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import httpx
 
 from ..findings import Finding, Status
+from .endpoint import RegistryEndpoint
 from .hops import short_url, strip_url
 from .pull import _json, _pick_blob
 from .push import _Canary
@@ -137,20 +138,19 @@ def check_redirect_config(registry: Any) -> list[Finding]:
                            "follows a redirect as a client does.", evidence=ev, refs=refs)]
 
 
-def check_blob_redirect(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                        service: str = "container_registry", realm_url: str = "", repository: str = "", *,
-                        registry: Any = None, allow_insecure_realm: bool = False, min_expiry_s: int = MIN_EXPIRY_S,
+def check_blob_redirect(client: httpx.Client, endpoint: RegistryEndpoint, repository: str = "", *,
+                        registry: Any = None, min_expiry_s: int = MIN_EXPIRY_S,
                         now: dt.datetime | None = None) -> list[Finding]:
     """HEAD one existing blob without following, read the redirect's presigned URL (host, signing time, expiry),
     then fetch its first byte from the storage as a client does: never with the registry token."""
     refs = (SECTION,)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("redirect.not_checked", Status.SKIP, "Storage redirect not checked: no registry_url",
                         detail="Give `registry_url` as clients use it.", refs=refs)]
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     probe = _Canary(client, base, repository, "")
     scope = f"repository:{repository}:pull" if repository else "registry:catalog:*"
-    if not probe.login(username, password, service, realm_url, allow_insecure_realm, scope=scope):
+    if not probe.login_as(endpoint, scope=scope):
         return [Finding("redirect.not_checked", Status.SKIP, "Storage redirect not checked: no read token",
                         detail=f"{probe.result.auth_failure}. Give `username`/`password` of a user who can pull "
                                "(the token flow step of `triage` says why this failed).",
@@ -166,8 +166,7 @@ def check_blob_redirect(client: httpx.Client, registry_url: str, username: str =
                             evidence=probe.result.evidence(), refs=refs)]
         repository = repos[0]
         probe.result.repository = repository
-        if not probe.login(username, password, service, realm_url, allow_insecure_realm,
-                           scope=f"repository:{repository}:pull"):
+        if not probe.login_as(endpoint, scope=f"repository:{repository}:pull"):
             return [Finding("redirect.not_checked", Status.SKIP,
                             f"Storage redirect not checked: no pull token for {repository}",
                             detail=probe.result.auth_failure, evidence=probe.result.evidence(), refs=refs)]
@@ -193,8 +192,8 @@ def check_blob_redirect(client: httpx.Client, registry_url: str, username: str =
     registry_date = _date(r.headers.get("date", ""))
     ev.update(location=strip_url(target), storage_host=info["host"], storage_port=info["port"], signing=info)
     if registry is not None and registry.storage.regionendpoint:
-        endpoint = urlsplit(registry.storage.regionendpoint)
-        if endpoint.hostname == info["host"]:
+        region = urlsplit(registry.storage.regionendpoint)
+        if region.hostname == info["host"]:
             ev["from_config"] = (f"storage.s3.regionendpoint {registry.storage.regionendpoint} "
                                  f"({registry.where('storage.s3.regionendpoint') or 'config.yml'})")
     answer = probe.send("GET blob from storage (first byte)", "GET", target, headers={"Range": "bytes=0-0"})

@@ -16,6 +16,7 @@ import httpx
 
 from .api import parse_bearer_challenge
 from .auth import request_token
+from .endpoint import RegistryEndpoint
 from .http import exchange
 
 
@@ -123,9 +124,8 @@ class RegistryTags:
             return dict(zip(names, pool.map(self.tags, names)))
 
 
-def registry_tags(http: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                  service: str = "container_registry", realm_url: str = "") -> RegistryTags | None:
+def registry_tags(http: httpx.Client, endpoint: RegistryEndpoint) -> RegistryTags | None:
     """A tags reader for the notebook; None when no `registry_url` is given (confirmation is then skipped)."""
-    if not registry_url:
+    if not endpoint.url:
         return None
-    return RegistryTags(http, registry_url, username, password, service, realm_url)
+    return RegistryTags(http, endpoint.url, endpoint.username, endpoint.password, endpoint.service, endpoint.realm_url)

@@ -28,6 +28,7 @@ from ..config.registry import RegistryConfig
 from ..findings import Finding, Status
 from ..tokens import b64url, libtrust_key_id
 from .api import _unreachable, parse_bearer_challenge
+from .endpoint import RegistryEndpoint
 from .hops import error_code_of
 from .auth import request_token
 from .http import exchange
@@ -94,15 +95,14 @@ def check_schema1_config(registry: RegistryConfig | None) -> list[Finding]:
                     "Docker 1.10+ and every current client are not affected.", evidence=ev, remedy=REMEDY, refs=refs)]
 
 
-def check_schema1_live(client: httpx.Client, registry_url: str, username: str = "", password: str = "",
-                       service: str = "container_registry", realm_url: str = "",
-                       repository: str = CANARY_REPOSITORY, *, allow_insecure_realm: bool = False) -> list[Finding]:
+def check_schema1_live(client: httpx.Client, endpoint: RegistryEndpoint,
+                       repository: str = CANARY_REPOSITORY) -> list[Finding]:
     """PUT a signed schema1 manifest that references a missing blob: the answer says whether schema1 is
     accepted (``MANIFEST_BLOB_UNKNOWN``) or refused (``manifest schema v1 unsupported``). Stores nothing."""
     refs = (SEED_SCHEMA1,)
-    if not registry_url:
+    if not endpoint.url:
         return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: no registry_url", refs=refs)]
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     headers: dict[str, str] = {}
     first = exchange(client, "GET", f"{base}/v2/")
     if not first.ok:
@@ -110,14 +110,14 @@ def check_schema1_live(client: httpx.Client, registry_url: str, username: str = 
     assert first.response is not None
     if first.response.status_code == 401:
         challenge = parse_bearer_challenge(first.response.headers.get("www-authenticate", "")) or {}
-        realm = realm_url or challenge.get("realm", "")
-        if not realm or not username:
+        realm = endpoint.realm_url or challenge.get("realm", "")
+        if not realm or not endpoint.username:
             return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe needs credentials",
                             detail="The probe PUTs a manifest (never stored): give `username` and `password` of a user "
                             f"who may push to `{repository}`.", evidence={"realm": realm}, refs=refs)]
-        answer = request_token(client, realm, challenge.get("service") or service,
-                               f"repository:{repository}:pull,push", username, password,
-                               allow_insecure_realm=allow_insecure_realm)
+        answer = request_token(client, realm, challenge.get("service") or endpoint.service,
+                               f"repository:{repository}:pull,push", endpoint.username, endpoint.password,
+                               allow_insecure_realm=endpoint.allow_insecure_realm)
         tr, token = answer.exchange, answer.token
         if not token and answer.problem.startswith("credentials withheld"):
             return [Finding("schema1.live.not_run", Status.SKIP, "Live schema1 probe not run: credentials withheld",

@@ -25,6 +25,7 @@ from ..safefile import UnsafeFile, read_bytes
 from ..tokens import decode_unverified, libtrust_key_id
 from .api import parse_bearer_challenge
 from .auth import request_token
+from .endpoint import RegistryEndpoint
 from .http import exchange
 
 SEED_UNTRUSTED = "Docker login attempt fails with: 'token signed by untrusted key'"
@@ -125,25 +126,23 @@ def _date(response: httpx.Response | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def probe_token(client: httpx.Client, registry_url: str, username: str, password: str,
-                service: str = "container_registry", realm_url: str = "", scope: str = "", *,
-                allow_insecure_realm: bool = False) -> TokenProbe:
+def probe_token(client: httpx.Client, endpoint: RegistryEndpoint, scope: str = "") -> TokenProbe:
     """Get a token for ``scope`` (default: the challenge's) and present it to the registry. Credentials go
     to a plain-http realm only on loopback or with ``allow_insecure_realm`` (else ``error`` says so)."""
     out = TokenProbe(local_time=dt.datetime.now(dt.timezone.utc))
-    base = registry_url.rstrip("/")
+    base = endpoint.base
     first = exchange(client, "GET", f"{base}/v2/_catalog")
     challenge = {}
     if first.ok and first.response is not None:
         challenge = parse_bearer_challenge(first.response.headers.get("www-authenticate", "")) or {}
         out.registry_date = _date(first.response)
-    out.realm = realm_url or challenge.get("realm", "")
+    out.realm = endpoint.realm_url or challenge.get("realm", "")
     if not out.realm:
         out.error = "no token realm: the registry gave no Bearer challenge and realm_url is empty"
         return out
     scope = scope or challenge.get("scope", "registry:catalog:*")
-    answer = request_token(client, out.realm, service, scope, username, password,
-                           allow_insecure_realm=allow_insecure_realm)
+    answer = request_token(client, out.realm, endpoint.service, scope, endpoint.username, endpoint.password,
+                           allow_insecure_realm=endpoint.allow_insecure_realm)
     out.realm_date = _date(answer.exchange.response)
     token = answer.token
     if not token:

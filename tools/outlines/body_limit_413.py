@@ -41,7 +41,7 @@ header every answer at that URL carries (the outermost hop's).
 ## 3. Canary push (only with `canary_push: true`)
 A real push of a 2 MiB layer into `runbook-canary` through `registry_url`, deleted afterwards: the hop trace
 shows the `PATCH` that got 413 and who answered it.
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_canary_push(rb.http, rb.registry, enabled=rb.p.canary_push))"),
         ("""
 ## 4. The canary's hop trace
 """, "trace_table(rb.report.findings)"),

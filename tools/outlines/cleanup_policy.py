@@ -54,7 +54,7 @@ API call per tag, as GitLab's own cleanup asks the registry per tag (GitLab's do
 ### Does GitLab see the registry's tags?
 With `registry_url` (and `username`/`password`), each repository's `/v2/<name>/tags/list` beside GitLab's
 list: the policy can only act on what GitLab sees.
-""", "rb.add(check_registry_tags(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, inventory))"),
+""", "rb.add(check_registry_tags(rb.http, rb.registry, inventory))"),
         ("""
 ## 4. Replay, step by step
 GitLab's documented script per repository (`tags.map(&:name)` after each filter). The replay runs at this moment's time.

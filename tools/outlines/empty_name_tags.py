@@ -42,7 +42,7 @@ The markers, one row each (`tags-dir` is the kind that the registry lists as the
         ("""
 ## 3. What the registry says
 `GET /v2/<name>/tags/list` for every repository that has a marker (a pull token each, through the realm).
-""", "tags = registry_tags(rb.http, rb.p.registry_url, rb.p.username, rb.p.password)\nrb.add(check_empty_tags(scan, tags))"),
+""", "tags = registry_tags(rb.http, rb.registry)\nrb.add(check_empty_tags(scan, tags))"),
         ("""
 ## 4. The cleanup plan
 Exactly the keys found above, each with its size (0) and ETag, and the digest that pins them.

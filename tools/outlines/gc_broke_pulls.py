@@ -41,7 +41,7 @@ is a platform manifest of a multi-arch image.
 ## 3. Do the listed tags still pull?
 Read-only, like a pull: `tags/list`, each tag's manifest, each platform manifest of an index by digest, a HEAD
 of every config and layer. Repositories are those of the GC output (else the catalog's first ones).
-""", "rb.add(check_tagged_pulls(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, gc_repositories(rb.p.gc_output), allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_tagged_pulls(rb.http, rb.registry, gc_repositories(rb.p.gc_output)))"),
         ("""
 ## 4. The bucket
 From the `s3_*` parameters, or the registry config's `storage.s3`.

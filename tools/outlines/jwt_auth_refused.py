@@ -30,7 +30,7 @@ from runbooklib.logs.focus import check_logs_for
 `GET <realm>?service=…&scope=repository:<repository>:pull` then `…:pull,push`, with HTTP Basic, as `docker` does.
 401 and 403 are told apart by GitLab's error code and message; a 200 is judged by the token's `access` claim
 against what was asked.
-""", "rb.add(check_jwt_auth(rb.http, rb.p.registry_url, rb.p.repository, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_jwt_auth(rb.http, rb.registry, rb.p.repository))"),
         ("""
 ## 2. What GitLab logged
 With `log_paths` covering GitLab's Rails logs (Omnibus: `/var/log/gitlab/gitlab-rails/`): `/jwt/auth` requests

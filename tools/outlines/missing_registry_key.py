@@ -27,7 +27,7 @@ from runbooklib.logs.focus import check_logs_for
 ## 3. Can GitLab still sign tokens?
 With a registry URL and credentials, a token request shows the failure from the outside (a 500 from
 `/jwt/auth` while the key is missing).
-""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_token_flow(rb.http, rb.registry))"),
         ("""
 ## 4. What GitLab logged
 `Errno::ENOENT ... gitlab-registry.key` in `production_json.log` (or `production.log`).

@@ -39,13 +39,13 @@ from S3, in no registry log.
 HEAD and GET of a layer of an existing image, following the storage redirect without the registry token,
 exactly as Docker does before and during a push. A 403 here is attributed to the hop that answered it: a
 storage 403 behind a presigned URL shows up without writing anything.
-""", "rb.add(check_pull_path(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_pull_path(rb.http, rb.registry))"),
         ("""
 ## 4. Canary push (only with `canary_push: true`)
 A real push through `registry_url` into the dedicated `runbook-canary` repository, deleted afterwards: the
 HEAD of the pushed blob follows the redirect to storage without the registry token, exactly as Docker does.
 Each 403 is attributed to its origin below.
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_canary_push(rb.http, rb.registry, enabled=rb.p.canary_push))"),
         ("""
 ## 5. The canary's hop trace
 """, "trace_table(rb.report.findings)"),

@@ -47,7 +47,7 @@ A real push through `registry_url` (give the URL clients use, i.e. NGINX's): tok
 monolithic blob upload, HEAD/GET of the blob (redirects followed), OCI and Docker manifests, then everything
 deleted again from the dedicated `runbook-canary` repository. Every hop is recorded; the findings after it
 name the failing hop (a `Location` with another scheme or host, 413, 502/504, 403 by origin).
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_canary_push(rb.http, rb.registry, enabled=rb.p.canary_push))"),
         ("""
 ## 5. The canary's hop trace
 One row per request: what the client did, the answer, who answered (registry, proxy, storage, realm) and

@@ -33,7 +33,7 @@ live probe of the next step adds one `manifest schema v1 unsupported` line itsel
 ## 4. What the running registry does with schema1
 A signed schema1 manifest whose layer does not exist: `MANIFEST_BLOB_UNKNOWN` means schema1 is accepted;
 `500 UNKNOWN` (log: `manifest schema v1 unsupported`) means it is refused. Nothing is stored either way.
-""", "rb.add(check_schema1_live(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_schema1_live(rb.http, rb.registry))"),
         ("""
 ## 5. Which clients fail
 Old clients seen in the logs against what the registry accepts; a config that disagrees with the running

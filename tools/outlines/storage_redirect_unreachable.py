@@ -39,7 +39,7 @@ HEAD of one layer of an existing image, without following: the `Location` is rea
 and validity (`X-Amz-Date` + `X-Amz-Expires`, GCS or Azure equivalents), then the first byte is fetched from
 that host without the registry token. No answer names the failure (DNS, refused, timeout, TLS); a 403
 `Request has expired`, or a validity already over by the storage's clock, is an expiry problem.
-""", "rb.add(check_blob_redirect(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, registry=rb.cfg.registry, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_blob_redirect(rb.http, rb.registry, registry=rb.cfg.registry))"),
         ("""
 ## 4. What the logs say
 Client logs (skopeo, dockerd, CI jobs) that show a `Get "<presigned URL>": dial tcp …` failure or the storage's

@@ -34,7 +34,7 @@ directly, which works for EC keys too.
 ## 3. A live token
 A token is requested the way a client does; its header and claims are decoded (the signature is not
 trusted, nothing is verified here) and it is presented to the registry.
-""", "token = probe_token(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm)\ntoken"),
+""", "token = probe_token(rb.http, rb.registry)\ntoken"),
         ("""
 ## 4. Key IDs side by side
 The libtrust key IDs of the trusted certificates, of GitLab's key, of the live token's `kid` and of the IDs

@@ -54,24 +54,24 @@ for a token with HTTP Basic, then present it to the registry. A refusal at the r
 problem; `invalid_token` from the registry means it does not trust GitLab's token (go to
 `token-untrusted-key`); `insufficient_scope` on the catalog means the token was trusted but the user is
 not an administrator, which is fine.
-""", "rb.add(check_token_flow(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_token_flow(rb.http, rb.registry))"),
         ("""
 ## 3b. Do repositories list a tag with an empty name?
 With catalog access (administrators), `tags/list` of the first repositories: a `""` tag comes from zero-byte
 marker objects in S3 and breaks GitLab's tag views and cleanup (go to `empty-name-tags`).
-""", "rb.add(check_empty_tag_names(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_empty_tag_names(rb.http, rb.registry))"),
         ("""
 ## 3c. Does an existing image read back, storage redirect included?
 HEAD and GET of one layer of an existing image, as Docker does, following the registry's redirect to the
 storage without the registry token. Read-only (no canary): a 403 from the storage, the proxy or the registry
 is named by the hop that answered it (go to `push-403`).
-""", "rb.add(check_pull_path(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_pull_path(rb.http, rb.registry))"),
         ("""
 ## 3c+. Do the listed tags pull completely?
 With catalog access, a few tags of the first repositories walked like a pull (manifest, each platform manifest
 of a multi-arch index, a HEAD of each config and layer). A tag that is listed but answers `manifest unknown` or
 `blob unknown` lost content it references, usually to a garbage collection (go to `gc-broke-pulls`).
-""", "rb.add(check_tagged_pulls(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, allow_insecure_realm=rb.p.allow_insecure_realm, max_repositories=5, max_tags=5))"),
+""", "rb.add(check_tagged_pulls(rb.http, rb.registry, max_repositories=5, max_tags=5))"),
         ("""
 ## 3d. Do large request bodies reach the registry?
 One request without credentials and with a 2 MiB body (larger than NGINX's default 1m) to the upload endpoint:
@@ -110,7 +110,7 @@ in front of it does), TLS for https,
 ## 9. Canary push (only with `canary_push: true`)
 A small random image pushed through `registry_url` into `runbook-canary` and deleted again; every hop is
 recorded and the failing one named.
-""", "rb.add(check_canary_push(rb.http, rb.p.registry_url, rb.p.username, rb.p.password, rb.p.service, rb.p.realm_url, enabled=rb.p.canary_push, allow_insecure_realm=rb.p.allow_insecure_realm))"),
+""", "rb.add(check_canary_push(rb.http, rb.registry, enabled=rb.p.canary_push))"),
         ("""
 ## The request path at a glance
 Each box is one hop a `docker push` or `pull` crosses, coloured by the worst finding about it (grey: not
