@@ -95,7 +95,7 @@ def test_sigterm_during_a_run_stops_the_kernel_and_removes_its_socket_folder(tmp
                              "-p", "timeout_s", "60", "-o", str(tmp_path / "out")], cwd=ROOT,
                             env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a kernel start on a busy 2-core machine; the point is the cleanup
         while server.connections == 0:  # the kernel is up and the first probe is waiting on the dead host
             if proc.poll() is not None:
                 pytest.fail(f"the run ended before its first probe (exit {proc.returncode}): "
