@@ -52,7 +52,7 @@ test: setup
 
 # The quicker loop while editing: no lab, no browser, no wheel build, no child interpreters (about a minute).
 test-fast: setup
-	$(BIN)/pytest -q -m "not lab and not browser and not packaging and not slow"
+	$(BIN)/pytest -q -n 2 -m "not lab and not browser and not packaging and not slow"
 
 # JupyterLab on the notebooks (as root too: the README's setup runs as root). For a work copy with your
 # parameters filled in: `runbook open SCENARIO -f params.yaml --dir work`.
