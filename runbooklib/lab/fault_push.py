@@ -15,8 +15,6 @@ Run as ``python -m runbooklib.lab.fault_push s3-proxy LISTEN_PORT UPSTREAM_PORT`
 
 from __future__ import annotations
 
-import http.client
-import socket
 import sys
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import Fault, register
+from .relay import RelayHandler
 
 if TYPE_CHECKING:
     from .control import Lab
@@ -72,9 +71,6 @@ register(Fault("small-body-limit", "NGINX client_max_body_size 1m in front of th
 
 # ------------------------------------------------------------------------------------------------ the proxy
 
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
-
-
 def is_denied(method: str, target: str) -> bool:
     """Presigned (query-signed) HEAD/GET of blob data: what a client does after the registry's redirect."""
     parts = urlsplit(target)
@@ -90,33 +86,12 @@ def access_denied_xml(resource: str, request_id: str) -> bytes:
 
 
 def make_handler(upstream_port: int) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(RelayHandler):
         def version_string(self) -> str:
             return "AmazonS3"
 
-        def setup(self) -> None:
-            super().setup()
-            # headers and body go out in separate writes: without this, Nagle + delayed ACK stall each answer
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def _body(self) -> bytes:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                out = bytearray()
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return bytes(out)
-                    out += self.rfile.read(size)
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
         def _handle(self) -> None:
-            body = self._body()
+            body = self.read_body()
             if is_denied(self.command, self.path):
                 rid = uuid.uuid4().hex[:16].upper()
                 xml = access_denied_xml(urlsplit(self.path).path, rid)
@@ -128,33 +103,9 @@ def make_handler(upstream_port: int) -> type[BaseHTTPRequestHandler]:
                 if self.command != "HEAD":
                     self.wfile.write(xml)
                 return
-            conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-            try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                if body or self.command in ("PUT", "POST"):
-                    headers["Content-Length"] = str(len(body))
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except OSError as exc:
-                self.send_error(502, f"S3 fault proxy: upstream failed: {exc}")
-                return
-            finally:
-                conn.close()
-            self.send_response_only(resp.status, resp.reason)
-            for k, v in resp.getheaders():
-                if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length":
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self.relay("127.0.0.1", upstream_port, self.path, body, "S3 fault proxy")
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            sys.stderr.write("%s - - [%s] %s\n" % (self.address_string(), self.log_date_time_string(), fmt % args))
-            sys.stderr.flush()
 
     return Handler
 

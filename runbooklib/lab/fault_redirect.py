@@ -13,14 +13,13 @@ Run as ``python -m runbooklib.lab.fault_redirect forward-proxy LISTEN_PORT UPSTR
 
 from __future__ import annotations
 
-import http.client
-import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .faults import Fault, register
+from .relay import RelayHandler
 
 if TYPE_CHECKING:
     from .control import Lab
@@ -62,63 +61,15 @@ register(Fault("storage-redirect-unreachable",
 
 # ------------------------------------------------------------------------------------------- the proxy
 
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-               "proxy-authorization"}
-
-
 def make_handler(upstream_host: str, upstream_port: int) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def _body(self) -> bytes:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                out = bytearray()
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        return bytes(out)
-                    out += self.rfile.read(size)
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
+    class Handler(RelayHandler):
         def _handle(self) -> None:
-            body = self._body()
+            body = self.read_body()
             target = urlsplit(self.path)
             path = (target.path or "/") + (f"?{target.query}" if target.query else "")
-            conn = http.client.HTTPConnection(upstream_host, upstream_port, timeout=30)
-            try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                if body or self.command in ("PUT", "POST"):
-                    headers["Content-Length"] = str(len(body))
-                conn.request(self.command, path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except OSError as exc:
-                self.send_error(502, f"storage forward proxy: upstream failed: {exc}")
-                return
-            finally:
-                conn.close()
-            self.send_response_only(resp.status, resp.reason)
-            for k, v in resp.getheaders():
-                if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length":
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            self.relay(upstream_host, upstream_port, path, body, "storage forward proxy")
 
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            sys.stderr.write("%s - - [%s] %s\n" % (self.address_string(), self.log_date_time_string(), fmt % args))
-            sys.stderr.flush()
 
     return Handler
 
