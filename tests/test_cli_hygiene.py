@@ -88,19 +88,26 @@ def test_sigterm_during_a_run_stops_the_kernel_and_removes_its_socket_folder(tmp
     from tests.test_hostile_servers import _Server
     from tests.test_reachability import _blackhole
 
+    import tempfile
+    from pathlib import Path
+
     server = _Server(_blackhole)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))  # short: the kernel's sockets live below it
     proc = subprocess.Popen([sys.executable, "-m", "runbooklib.cli", "run", "triage", "-p", "registry_url", server.url,
                              "-p", "timeout_s", "60", "-o", str(tmp_path / "out")], cwd=ROOT,
-                            env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env={**os.environ, "TMPDIR": str(tmp)}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 180  # a kernel start on a busy 2-core machine; the point is the cleanup
         while server.connections == 0:  # the kernel is up and the first probe is waiting on the dead host
             if proc.poll() is not None:
                 pytest.fail(f"the run ended before its first probe (exit {proc.returncode}): "
                             f"{proc.stderr.read().decode(errors='replace')[-1500:]}")
-            assert time.monotonic() < deadline
+            if time.monotonic() > deadline:
+                proc.kill()
+                out, err = proc.communicate(timeout=30)
+                pytest.fail(f"no probe reached the server in time: {err.decode(errors='replace')[-1500:]} "
+                            f"{out.decode(errors='replace')[-500:]}")
             time.sleep(0.2)
         assert [p.name for p in tmp.iterdir() if p.name.startswith("runbook-kernel-")]
         proc.send_signal(signal.SIGTERM)
@@ -110,6 +117,24 @@ def test_sigterm_during_a_run_stops_the_kernel_and_removes_its_socket_folder(tmp
         server.close()
     assert proc.returncode == 130 and b"interrupted" in err
     assert not [p.name for p in tmp.iterdir() if p.name.startswith("runbook-kernel-")]
+    tmp.rmdir()
+
+
+def test_kernel_sockets_move_to_tmp_when_tmpdir_is_too_long_for_a_unix_socket(tmp_path, monkeypatch):
+    import tempfile
+
+    from runbooklib.report.runner import SUN_PATH_MAX, kernel_socket_dir
+
+    long_tmp = tmp_path / ("x" * 90)
+    long_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_tmp))
+    folder = kernel_socket_dir()
+    try:
+        assert folder.startswith("/tmp/runbook-kernel-") and len(folder) + len("/kernel-65535") <= SUN_PATH_MAX
+        assert list(long_tmp.iterdir()) == []  # nothing left behind in the long one
+    finally:
+        import os
+        os.rmdir(folder)
 
 
 def test_force_replaces_a_bundle_with_a_symlinked_folder_without_following_it(tmp_path):

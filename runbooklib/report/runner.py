@@ -57,6 +57,19 @@ def _ipc_kernel_manager(socket_dir: str):
     return IPCKernelManager
 
 
+SUN_PATH_MAX = 100  # a Unix socket path holds at most 107 bytes; the kernel adds "-<port>" to ours
+
+
+def kernel_socket_dir() -> str:
+    """A private folder for the kernel's sockets, under TMPDIR when its path is short enough for a Unix socket,
+    else under /tmp: with a long TMPDIR the kernel's sockets cannot be bound and the run would wait forever."""
+    folder = tempfile.mkdtemp(prefix="runbook-kernel-")
+    if len(os.path.join(folder, "kernel-65535").encode()) <= SUN_PATH_MAX:
+        return folder
+    os.rmdir(folder)
+    return tempfile.mkdtemp(prefix="runbook-kernel-", dir="/tmp")
+
+
 class NotBuilt(P.ParamError):
     pass
 
@@ -222,7 +235,7 @@ def run_scenario(
     error: str | None = None
     timed_out = False
     t0 = time.monotonic()
-    socket_dir = tempfile.mkdtemp(prefix="runbook-kernel-")
+    socket_dir = kernel_socket_dir()
     try:
         pm.execute_notebook(
             str(sc.notebook),
