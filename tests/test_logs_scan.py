@@ -71,8 +71,9 @@ def test_folder_is_read_with_its_svlogd_rotations_oldest_first(tmp_path):
     st_ = scan.stats["token-untrusted-key"]
     assert st_.count == 3
     assert st_.examples[0].find("BBBB:BBBB") > 0  # oldest file first
-    assert st_.first_seen == dt.datetime(2026, 11, 27, 9, 0, 0, 152116, UTC)
-    assert st_.last_seen == dt.datetime(2026, 11, 27, 11, 0, 0, 152116, UTC)
+    # svlogd's stamp, not the registry's time= inside: every line is timed the same way, kept as an event or not
+    assert st_.first_seen == dt.datetime(2026, 11, 27, 9, 0, 0, 152220, UTC)
+    assert st_.last_seen == dt.datetime(2026, 11, 27, 11, 0, 0, 152220, UTC)
 
 
 def test_logrotate_files_are_read_oldest_first(tmp_path):
@@ -333,7 +334,7 @@ def test_to_json_is_the_cli_contract(tmp_path):
     assert set(sig) >= {"id", "scenario", "count", "first_seen", "last_seen", "fields", "examples"}
     assert (sig["id"], sig["scenario"], sig["count"]) == ("token-untrusted-key", "token-untrusted-key", 1)
     assert sig["fields"] == {"key_id": [KEY_ID]}
-    assert sig["first_seen"] == "2026-11-27T16:57:38.152116+00:00"
+    assert sig["first_seen"] == "2026-11-27T16:57:38.152220+00:00"  # the svlogd stamp
     assert data["suggested"][0]["scenario"] == "token-untrusted-key"
 
 

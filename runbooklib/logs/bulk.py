@@ -21,7 +21,9 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from .signatures import Signature, ere_pattern, re2_pattern
 
@@ -39,6 +41,29 @@ def line_pattern(sig: Signature) -> bytes:
     return ("(?:" + ere_pattern(re2_pattern(sig.pattern)) + r")[^\n]*\n").encode("latin-1")
 
 
+class Batch(NamedTuple):
+    """Matched lines of one buffer: ``starts[i]:ends[i]`` is line i (without its newline), ``masks[i]`` its
+    signatures (bit k = the engine's signature k)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    masks: np.ndarray
+
+
+def _group(reports: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Reports (``end << 6 | pattern``) grouped per end offset: one (end, mask) per matched line."""
+    if not reports:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    arr = np.array(reports, dtype=np.int64)
+    to = arr >> 6
+    if len(to) > 1 and (to[1:] < to[:-1]).any():  # Hyperscan reports in end order; never rely on it blindly
+        order = np.argsort(to, kind="stable")
+        arr, to = arr[order], to[order]
+    bits = np.left_shift(np.int64(1), arr & 63)
+    first = np.flatnonzero(np.concatenate(([True], to[1:] != to[:-1])))
+    return to[first], np.bitwise_or.reduceat(bits, first)
+
+
 class Bulk:
     """A compiled Hyperscan database over ``signatures`` (bit i of a mask = signatures[i])."""
 
@@ -53,24 +78,32 @@ class Bulk:
         """``(line_start, line_end, mask)`` of every line in ``buf[start:end]`` that any signature matches, in
         order; ``line_end`` excludes the newline. ``start`` is a line start; the last line may lack its
         newline (the end of a file)."""
-        out: list[tuple[int, int, int]] = []
+        found = self.batch(buf, start, end)
+        return list(zip(found.starts.tolist(), found.ends.tolist(), found.masks.tolist()))
+
+    def batch(self, buf, start: int, end: int) -> "Batch":
+        """The same lines as :meth:`lines`, as arrays (line starts, line ends, masks): a window where most
+        lines match then costs array operations, not a Python tuple per line."""
+        empty = np.zeros(0, np.int64)
         if end <= start:
-            return out
+            return Batch(empty, empty, empty)
         last_nl = buf.rfind(b"\n", start, end)
         body_end = last_nl + 1 if last_nl >= 0 else start
+        ends, masks = empty, empty
         if body_end > start:
-            rfind = buf.rfind
-            for to, mask in self._ends(memoryview(buf)[start:body_end]):
-                line_end = start + to - 1  # the newline
-                out.append(((rfind(b"\n", start, line_end) + 1) or start, line_end, mask))
+            ends, masks = _group(self._reports(memoryview(buf)[start:body_end]))
+            ends = ends + (start - 1)  # the newline closing each line
         if body_end < end:  # a last line without its newline: scanned on its own, with one added
-            found = self._ends(bytes(buf[body_end:end]) + b"\n")
-            if found:
-                out.append((body_end, end, found[0][1]))
-        return out
+            tail_ends, tail_masks = _group(self._reports(bytes(buf[body_end:end]) + b"\n"))
+            if len(tail_ends):
+                ends = np.append(ends, end)
+                masks = np.append(masks, tail_masks[0])
+        rfind = buf.rfind
+        starts = np.fromiter(((rfind(b"\n", start, e) + 1) or start for e in ends.tolist()), np.int64, len(ends))
+        return Batch(starts, ends, masks)
 
-    def _ends(self, data) -> list[tuple[int, int]]:
-        """``(end, mask)`` per matched line of ``data`` (end: just after the line's newline)."""
+    def _reports(self, data) -> list[int]:
+        """Every Hyperscan report over ``data`` as ``end << 6 | pattern``."""
         reports: list[int] = []
         add = reports.append
 
@@ -82,18 +115,7 @@ class Bulk:
         finally:
             if isinstance(data, memoryview):
                 data.release()
-        out: list[tuple[int, int]] = []
-        prev, mask = -1, 0
-        for value in reports:  # ordered by end offset: one run per line
-            to = value >> 6
-            if to != prev:
-                if mask:
-                    out.append((prev, mask))
-                prev, mask = to, 0
-            mask |= 1 << (value & 63)
-        if mask:
-            out.append((prev, mask))
-        return out
+        return reports
 
 
 def _compile(signatures: tuple[Signature, ...]):

@@ -118,30 +118,46 @@ def tai64n_time(label: str) -> dt.datetime | None:
         return None
 
 
-_QUICK_TIME = re.compile(
-    rb'time="([^"]+)"|"time":"([^"]+)"|\[(\d{2}/[A-Z][a-z]{2}/\d{4}:[^\]]+)\]|^(\d{4}/\d{2}/\d{2} [0-9:]{8})|'
-    rb'^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))'
-)
+# each starts with a literal, so Python's re skips to its candidates instead of trying every offset
+TIME_KEY = re.compile(rb'time(?:="|=(?=[0-9])|"[ \t]*:[ \t]*")([^" ]+(?: [0-9:.]+(?: ?[-+][0-9:]+| UTC)?)?)')
+_SV_STAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}_[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{5} ").match
+CLF_STAMP = re.compile(rb'\[([0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[^\]]+)\]')
+_AT_START = re.compile(rb'([0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8})|'
+                       rb'([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2}))')
 _QUICK_METHOD = re.compile(rb'method(?:\x1b\[0m)?[=":]+([A-Z]+)|\] "([A-Z]+) |request: "([A-Z]+) ')
+
+
+def time_field(line: bytes) -> "re.Match[bytes] | None":
+    """The time inside a line (after its start, see quick_time): an access log's ``[...]`` or the value of
+    a ``time`` key (logfmt or JSON), whichever comes first; group 1 is the time's text."""
+    key = TIME_KEY.search(line)
+    clf = CLF_STAMP.search(line)
+    if clf is not None and (key is None or clf.start() < key.start()):
+        return clf
+    return key
 
 
 def quick_time(line: bytes) -> dt.datetime | None:
     """The time of a raw line without parsing it: svlogd prefix, ``time=``/``"time":``, access ``[...]``,
     or the Go/NGINX ``2026/11/27 15:40:37`` at the start."""
-    if line[10:11] == b"_" and line[25:26] == b" ":
+    if line[10:11] == b"_" and line[25:26] == b" " and _SV_STAMP(line):
         try:  # svlogd's fixed-width prefix, the common case: slicing beats a regex
             return dt.datetime(int(line[0:4]), int(line[5:7]), int(line[8:10]), int(line[11:13]),
                                int(line[14:16]), int(line[17:19]), int(line[20:25]) * 10, UTC)
         except ValueError:
             pass
-    m = _QUICK_TIME.search(line)
-    if m is None:
-        if line[:1].isupper() and line[3:4] == b" ":  # syslog's "Jan  9 03:39:48 host tag: "
-            m3164 = _SYSLOG_3164.match(decode(line[:120]))
-            if m3164:
-                return _syslog_time(*m3164.groups()[:5])
-        return None
-    return parse_time(next(g for g in m.groups() if g is not None).decode("latin-1"))
+    if line[4:5] in (b"-", b"/"):  # CRI, kubectl --timestamps, Go's log package, NGINX's error log
+        m = _AT_START.match(line)
+        if m is not None:
+            return parse_time((m.group(1) or m.group(2)).decode("latin-1"))
+    found = time_field(line)
+    if found is not None:
+        return parse_time(found.group(1).decode("latin-1"))
+    if line[:1].isupper() and line[3:4] == b" ":  # syslog's "Jan  9 03:39:48 host tag: "
+        m3164 = _SYSLOG_3164.match(decode(line[:120]))
+        if m3164:
+            return _syslog_time(*m3164.groups()[:5])
+    return None
 
 
 def quick_method(line: bytes) -> str | None:

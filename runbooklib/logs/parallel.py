@@ -18,7 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from .scan import (_DIGITS, EXAMPLE_TRIES, FIELD_VALUES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
+from .fields import FIELD_VALUES
+from .scan import (_DIGITS, EXAMPLE_TRIES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
                    scan_path)
 
 

@@ -28,13 +28,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol
 
+import numpy as np
 import re2
 
 from .bulk import engine as bulk_engine
+from .fields import SHORT, FieldReader, reader
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, open_log
 from .redact import redact_line
 from .suggest import suggested_scenarios
+from .stamps import MINUTE, NO_KEY, key_time, line_keys, minute_time, time_key
 from .signatures import (AGGREGATES, SEVERITY_RANK, Signature, latin1_options, re2_pattern,
                          union_pattern)
 from .uploads import UploadTracker
@@ -43,13 +46,14 @@ CHUNK = 8 << 20  # 8 MiB stream buffers: big enough to amortise each search call
 WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
 SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
+BATCH_BYTES = 2 << 20  # the bulk path counts this much at once (its arrays grow with the lines in it)
 PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
 SPREAD_WORTH_S = 1.5  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
 SAMPLE_BYTES = 64 << 10  # the head of each file every line of which is parsed (format, unparsed lines)
 RAW_KEEP = 2000  # characters of a raw line kept in the events table
-FIELD_VALUES = 50  # distinct values kept per extracted field
+ROW_BYTES = 16 << 10  # lines up to this long wait in the events table unparsed (see _Scanner._row)
 MAX_MINUTES = 50_000  # per signature: a month of minutes
 MAX_COMBOS = 4096  # combinations of signatures remembered by the bulk path
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
@@ -140,6 +144,23 @@ class FileInfo:
         return dict(self.__dict__)
 
 
+def _event(raw: bytes, source: str, t: dt.datetime | None) -> Event:
+    """One kept line parsed (cut to RAW_KEEP characters); a line no format reads has its text as message."""
+    ev = parse_line(raw, source)
+    if ev is None:
+        text = decode(raw)
+        ev = Event(t, source, "unknown", None, text[:500], None, None, None, None, None, text)
+    elif ev.time is None and t is not None:
+        ev = ev._replace(time=t)
+    return ev._replace(raw=ev.raw[:RAW_KEEP], message=ev.message[:RAW_KEEP])
+
+
+def _event_row(kept: "bytes | Event", source: str, t: dt.datetime | None, first: str, ids: str) -> tuple:
+    """A kept line as a row of the events table (the scan only counted it)."""
+    ev = kept if isinstance(kept, Event) else _event(kept, source, t)
+    return (*ev, first, ids)
+
+
 def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
@@ -183,7 +204,8 @@ class LogScan:
         if self._frame is None:
             import pandas as pd
 
-            frame = pd.DataFrame(self._rows, columns=[*COLUMNS, "signature", "signatures"])
+            frame = pd.DataFrame([_event_row(*row) for row in self._rows],
+                                 columns=[*COLUMNS, "signature", "signatures"])
             for col in ("raw", "message", "uri"):
                 frame[col] = frame[col].map(lambda v: redact_line(v) if isinstance(v, str) else v)
             frame["time"] = pd.to_datetime(frame["time"], utc=True)
@@ -282,82 +304,9 @@ class _Combo:
     items: tuple  # (SignatureStats, field spec or None) per line signature, in catalogue order
     which: list[int]  # their indexes in _Scanner.line_sigs
     slow: bool  # an aggregate prefilter matched too (upload lines), or no line signature: see _Scanner.line
+    counted: bool  # some line signature matched
     all_info: bool
     benign: bool  # some signature calls some methods routine: the line's method is needed
-
-
-_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-
-
-def _field_spec(sig: Signature):
-    """How to read a signature's fields off a line: its RE2 ``Match`` and ``(name, group)`` in the order
-    ``groupdict`` gives them (that order is the order of ``SignatureStats.fields``)."""
-    if not sig.fields:
-        return None
-    regex = sig.regex
-    names = [(n.decode("ascii") if isinstance(n, bytes) else n, i) for n, i in regex.groupindex.items()]
-    raw = getattr(regex, "_regexp", None)
-    if raw is None or _UNANCHORED is None or not hasattr(raw, "Match"):
-        return (None, regex, names)
-    return (raw.Match, regex, names)
-
-
-_SV_STRICT = re.compile(rb"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])_(?:[01][0-9]|2[0-3]):[0-5][0-9]:"
-                        rb"[0-5][0-9]\.[0-9]{5} ").match
-
-
-@lru_cache(maxsize=256)
-def _real_date(day: bytes) -> bool:
-    try:
-        dt.date(int(day[0:4]), int(day[5:7]), int(day[8:10]))
-        return True
-    except ValueError:
-        return False
-
-
-def _minute(key) -> dt.datetime:
-    """A bulk-path minute key (a datetime, or the bytes ``2026-11-27_15:40`` of a checked svlogd stamp)."""
-    if isinstance(key, dt.datetime):
-        return key
-    return dt.datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]),
-                       tzinfo=dt.timezone.utc)
-
-
-def _sv_stamp(line) -> bool:
-    """Whether the line starts with an svlogd stamp quick_time reads as is (digits, in range, a real day):
-    such stamps sort as their times do, so the bulk path keeps the earliest and latest as bytes."""
-    return _SV_STRICT(line) is not None and _real_date(bytes(line[:10]))
-
-
-@lru_cache(maxsize=4096)
-def _field_text(value: bytes) -> str:
-    """A field value as counted: decoded and masked (values repeat in an incident: masked once each)."""
-    return redact_line(decode(value))
-
-
-def _count_fields(st: SignatureStats, spec, line) -> None:
-    """The first match's named groups on ``line`` into ``st.fields``, as :meth:`_Scanner._count` does."""
-    match, regex, names = spec
-    if match is not None:
-        spans = match(_UNANCHORED, line, 0, len(line))
-        if spans[0][0] < 0:
-            return
-    else:
-        m = regex.search(line)
-        if m is None:
-            return
-        spans = [m.span(i) for i in range(len(m.groups()) + 1)]
-    fields = st.fields
-    for name, i in names:
-        a, b = spans[i]
-        if a < 0:
-            continue
-        counter = fields.get(name)
-        if counter is None:
-            counter = fields[name] = Counter()
-        text = _field_text(bytes(line[a:b]))
-        if text in counter or len(counter) < FIELD_VALUES:
-            counter[text] += 1
 
 
 class _Scanner:
@@ -380,7 +329,7 @@ class _Scanner:
             result.stats.setdefault(s.id, SignatureStats(s))
         self.signatures = signatures
         self.examples_done: frozenset[str] = frozenset()  # a worker's part: the main scan has looked enough
-        self.specs = [_field_spec(s) for s in self.line_sigs]
+        self.specs: list[FieldReader | None] = [reader(s) for s in self.line_sigs]
         self.bulk = bulk_engine(signatures)
         self.combos: dict[int, _Combo] = {}
 
@@ -389,44 +338,34 @@ class _Scanner:
             return True  # no time on the line: keep it rather than hide it
         return not ((self.lo and t < self.lo) or (self.hi and t > self.hi))
 
-    def line(self, line: bytes, source: str, info: FileInfo, which=None) -> None:
+    def line(self, line: bytes, source: str, info: FileInfo, which=None) -> bool:
         """Classify one candidate line (a union hit) and count it (``which``: the indexes of the line
-        signatures it matches, when the bulk engine already knows them)."""
+        signatures it matches, when the bulk engine already knows them). Nothing is parsed here: the time
+        and method are read the cheap way, and a line the events table keeps is parsed when the table is
+        built (:attr:`LogScan.events`)."""
         if which is None:
             which = self.classify(line) if self.classify is not None else None
-        if not which:
-            if self.upload_anchor is not None and self.upload_anchor in line:
-                # most candidates are upload lines for the retry detector: read them the cheap way
-                self.result.uploads.add_line(line, self.lo, self.hi)
-            return
-        hits = [(self.line_sigs[i], self.specs[i]) for i in sorted(which)]
         upload = self.upload_anchor is not None and self.upload_anchor in line
-        if upload or self.room_for_row(all(sig.severity == "info" for sig, _ in hits)):
-            ev = parse_line(line, source)
-            if ev is None:
-                self.result.unparsed += 1
-                info.note_unparsed(line)
-            elif not self.in_window(ev.time):
-                return
-            t, method = (ev.time, ev.method) if ev is not None else (None, None)
-        else:
-            # the events table is full: only counts, times and methods are left to take, the cheap way
-            # (a log where one error repeats on every request would otherwise pay a full parse per line)
-            ev, t = None, quick_time(line)
-            if not self.in_window(t):
-                return
-            method = quick_method(line) if any(sig.benign_methods for sig, _ in hits) else None
+        if not which:
+            if upload:  # most candidates are upload lines for the retry detector
+                self.result.uploads.add_line(line, self.lo, self.hi)
+            return False
+        hits = [(self.line_sigs[i], self.specs[i]) for i in sorted(which)]
+        t = quick_time(line)
+        if not self.in_window(t):
+            return False
+        method = quick_method(line) if any(sig.benign_methods for sig, _ in hits) else None
         self.result.lines_matched += 1
-        self._count(hits, line, ev, t, method, source)
-        if upload and ev is not None:
-            self.result.uploads.add(ev)
+        self._count(hits, line, t, method, source)
+        if upload:
+            self.result.uploads.add_line(line, self.lo, self.hi)
+        return True
 
     def room_for_row(self, info: bool) -> bool:
         """Whether the events table still takes a row (info rows fill at most half of it)."""
         return len(self.result._rows) < self.max_events and not (info and self.info_rows >= self.info_cap)
 
-    def _count(self, hits, line: bytes, ev: Event | None, t: dt.datetime | None, method: str | None,
-               source: str) -> None:
+    def _count(self, hits, line: bytes, t: dt.datetime | None, method: str | None, source: str) -> None:
         redacted: str | None = None
         shape = ""
         worst = "info"
@@ -442,7 +381,7 @@ class _Scanner:
             if SEVERITY_RANK[sig.severity] > SEVERITY_RANK[worst] and not (method and method in sig.benign_methods):
                 worst = sig.severity
             if spec is not None:
-                _count_fields(st, spec, line)
+                spec.count(st.fields, (line,))
             if st.count <= EXAMPLE_TRIES and len(st.examples) < self.examples and sig.id not in self.examples_done:
                 if redacted is None:
                     # colours (SGR) go; any other escape stays, for the CLI to show escaped
@@ -451,22 +390,20 @@ class _Scanner:
                 if shape not in st.example_shapes:  # lines that differ only in times and numbers: one example
                     st.example_shapes.add(shape)
                     st.examples.append(redacted)
-        self._row(hits, line, ev, source, worst)
+        self._row(hits, line, t, source, worst)
 
-    def _row(self, hits, line: bytes, ev: Event | None, source: str, worst: str) -> None:
+    def _row(self, hits, line: bytes, t: dt.datetime | None, source: str, worst: str) -> None:
         rows = self.result._rows
         if len(rows) >= self.max_events or (worst == "info" and self.info_rows >= self.info_cap):
             self.result.events_dropped += 1
             return
         if worst == "info":
             self.info_rows += 1
-        if ev is None:  # a line no format reads: its text is the message
-            text = decode(line)
-            ev = Event(None, source, "unknown", None, text[:500], None, None, None, None, None, text)
-        # kept as read; LogScan.events masks secrets when the table is built (the CLI never pays for it)
-        ev = ev._replace(raw=ev.raw[:RAW_KEEP], message=ev.message[:RAW_KEEP])
+        # kept as read, parsed and masked when the table is built; a long line is parsed now, whole, so
+        # the table never holds more than ROW_BYTES of it
         ids = [sig.id for sig, _ in hits]
-        rows.append((*ev, ids[0], ",".join(ids)))
+        kept: bytes | Event = bytes(line) if len(line) <= ROW_BYTES else _event(bytes(line), source, t)
+        rows.append((kept, source, t, ids[0], ",".join(ids)))
 
     # -- buffers -------------------------------------------------------------------------------------------
     def scan_mmap(self, fh, start: int, stop: int, source: str, info: FileInfo) -> None:
@@ -630,6 +567,7 @@ class _Scanner:
         if len(self.combos) >= MAX_COMBOS:  # hostile input could make every line a new combination
             self.combos.clear()
         combo = _Combo(items=items, which=which, slow=not line_sigs or len(line_sigs) < len(sigs),
+                       counted=bool(line_sigs),
                        all_info=all(s.severity == "info" for s in line_sigs),
                        benign=any(s.benign_methods for s in line_sigs))
         self.combos[mask] = combo
@@ -637,80 +575,174 @@ class _Scanner:
 
     def _bulk_segment(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
         """Every matched line of buf[start:end] from one bulk pass. Lines the events table still takes, and
-        upload lines, go through :meth:`line` as before; the others (all of them once the table is full, as
-        in an incident) only add to counters, as :meth:`line`'s cheap branch does, without a search, a
-        classification or a method call per signature: times are kept as min/max per combination of
-        signatures and applied once per segment."""
-        res = self.result
-        combos = self.combos
-        windowed = self.lo is not None or self.hi is not None
-        # mask -> [lines, earliest, latest, earliest svlogd stamp, latest svlogd stamp, combo, lines per minute]
-        seen: dict[int, list] = {}
-        n_examples = self.examples
-        max_rows = self.max_events
-        full = len(res._rows) >= max_rows
-        matched = 0
+        upload lines, go through :meth:`line` one by one; the others (all of them once the table is full, as
+        in an incident) are counted together by :meth:`_tally`."""
         if self.bulk is None:
             raise RuntimeError("the bulk path runs only with a bulk engine")
-        for ls, le, mask in self.bulk.lines(buf, start, end):
-            combo = combos.get(mask) or self._combo(mask)
-            if combo.slow or (not full and self.room_for_row(combo.all_info)):
-                self.line(buf[ls:le], source, info, combo.which)
-                full = len(res._rows) >= max_rows
-                continue
-            line = buf[ls:le]
-            stamp = t = None
-            if not windowed and _sv_stamp(line):
-                stamp = bytes(line[:25])  # same order as the times quick_time would make of them: compared as is
-            else:
-                t = quick_time(line)
-                if windowed and not self.in_window(t):
-                    continue
+        while end - start > BATCH_BYTES:  # a batch's arrays and lists grow with its lines: keep them small
+            cut = buf.rfind(b"\n", start, start + BATCH_BYTES) + 1
+            if cut <= start:
+                break
+            self._bulk_batch(buf, start, cut, source, info)
+            start = cut
+        self._bulk_batch(buf, start, end, source, info)
+
+    def _bulk_batch(self, buf, start: int, end: int, source: str, info: FileInfo) -> None:
+        """One batch of :meth:`_bulk_segment` (at most BATCH_BYTES, but for one longer line): upload lines to
+        the retry detector, then every line with a signature counted at once (:meth:`_tally`), the first
+        of them into the events table (:meth:`_keep_rows`), examples from them in file order."""
+        assert self.bulk is not None
+        found = self.bulk.batch(buf, start, end)
+        if not len(found.masks):
+            return
+        kinds, kind_of = np.unique(found.masks, return_inverse=True)
+        combos = [self.combos.get(m) or self._combo(m) for m in kinds.tolist()]
+        uploads = np.flatnonzero(np.array([c.slow for c in combos], bool)[kind_of])
+        if len(uploads):
+            add_line, lo, hi = self.result.uploads.add_line, self.lo, self.hi
+            for a, b in zip(found.starts[uploads].tolist(), found.ends[uploads].tolist()):
+                add_line(buf[a:b], lo, hi)
+        lines = np.flatnonzero(np.array([c.counted for c in combos], bool)[kind_of])
+        if not len(lines):
+            return
+        before = {st.signature.id: st.count for c in combos for st, _ in c.items}
+        counted, keys = self._tally(buf, found.starts[lines], found.ends[lines], kind_of[lines], combos, source)
+        kept = lines[counted]
+        starts, ends = found.starts.tolist(), found.ends.tolist()
+        if len(self.result._rows) < self.max_events:
+            self._keep_rows(buf, kept, keys, starts, ends, kind_of, combos, source)
+        self._examples(buf, kept.tolist(), starts, ends, kind_of, combos, before)
+
+    def _keep_rows(self, buf, kept: np.ndarray, keys: np.ndarray, starts: list[int], ends: list[int],
+                   kind_of: np.ndarray, combos: list, source: str) -> None:
+        """The first counted lines into the events table, as :meth:`_row` takes them one by one (info rows
+        fill at most half of it; a method a signature calls routine makes its hit info)."""
+        res = self.result
+        rows = res._rows
+        if self.info_rows >= self.info_cap:  # only lines worse than info can still take a row
+            worse = ~np.array([c.all_info for c in combos], bool)[kind_of[kept]]
+            kept, keys = kept[worse], keys[worse]
+        for k, key in zip(kept.tolist(), keys.tolist()):
+            if len(rows) >= self.max_events:
+                return
+            combo = combos[kind_of[k]]
+            line = buf[starts[k]:ends[k]]
             method = quick_method(line) if combo.benign else None
-            matched += 1
-            acc = seen.get(mask)
-            if acc is None:
-                acc = seen[mask] = [0, t, t, stamp, stamp, combo, Counter()]
-            acc[0] += 1
-            if stamp is not None:
-                if acc[3] is None or stamp < acc[3]:
-                    acc[3] = stamp
-                if acc[4] is None or stamp > acc[4]:
-                    acc[4] = stamp
-                acc[6][stamp[:16]] += 1  # "2026-11-27_15:40": its minute
-            elif t is not None:
-                if acc[1] is None or t < acc[1]:
-                    acc[1] = t
-                if acc[2] is None or t > acc[2]:
-                    acc[2] = t
-                acc[6][t.replace(second=0, microsecond=0)] += 1
-            redacted = None
+            info = not any(SEVERITY_RANK[st.signature.severity] > 0
+                           and not (method and method in st.signature.benign_methods) for st, _ in combo.items)
+            if info:
+                if self.info_rows >= self.info_cap:
+                    continue
+                self.info_rows += 1
+            t = None if key == NO_KEY else key_time(key)
+            kept_line: bytes | Event = bytes(line) if len(line) <= ROW_BYTES else _event(bytes(line), source, t)
+            ids = [st.signature.id for st, _ in combo.items]
+            rows.append((kept_line, source, t, ids[0], ",".join(ids)))
+            res.events_dropped -= 1  # _tally counted every line as dropped
+
+    def _examples(self, buf, lines: list[int], starts: list[int], ends: list[int], kind_of: np.ndarray,
+                  combos: list, before: dict[str, int]) -> None:
+        """Examples from counted ``lines`` (in file order), as :meth:`_count` takes them line by line:
+        distinct shapes among each signature's first EXAMPLE_TRIES hits. ``before``: hits before these."""
+        wanted = {sid for sid, n in before.items() if n < EXAMPLE_TRIES and sid not in self.examples_done
+                  and len(self.result.stats[sid].examples) < self.examples}
+        if not wanted or not lines:
+            return
+        kinds = [j for j, c in enumerate(combos) if any(st.signature.id in wanted for st, _ in c.items)]
+        picked = np.array(lines, np.int64)
+        picked = picked[np.isin(kind_of[picked], kinds)].tolist()
+        seen = dict(before)
+        for k in picked:
+            redacted: str | None = None
             shape = ""
-            for st, spec in combo.items:
-                st.count += 1
-                if method:
-                    st.methods[method] += 1
-                if spec is not None:
-                    _count_fields(st, spec, line)
-                if st.count <= EXAMPLE_TRIES and len(st.examples) < n_examples and \
-                        st.signature.id not in self.examples_done:
-                    if redacted is None:
-                        redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
-                        shape = _DIGITS.sub("#", redacted)
-                    if shape not in st.example_shapes:
-                        st.example_shapes.add(shape)
-                        st.examples.append(redacted)
-        res.lines_matched += matched
-        res.events_dropped += matched  # the table was full for each of them (see room_for_row)
-        for n, first, last, first_stamp, last_stamp, done, per_minute in seen.values():
-            times = [first, last] + [quick_time(x + b" ") for x in (first_stamp, last_stamp) if x is not None]
-            minutes = [(_minute(k), c) for k, c in per_minute.items()]
-            for st, _ in done.items:
-                for when in times:
-                    st.add_time(when)
-                st.sources[source] += n
-                for minute, c in minutes:
-                    st.add_minutes(minute, c)
+            for st, _ in combos[kind_of[k]].items:
+                sid = st.signature.id
+                if sid not in wanted:
+                    continue
+                seen[sid] += 1
+                if seen[sid] > EXAMPLE_TRIES or len(st.examples) >= self.examples:
+                    wanted.discard(sid)
+                    continue
+                if redacted is None:
+                    redacted = redact_line(_SGR.sub("", decode(buf[starts[k]:ends[k]])))[:RAW_KEEP]
+                    shape = _DIGITS.sub("#", redacted)
+                if shape not in st.example_shapes:
+                    st.example_shapes.add(shape)
+                    st.examples.append(redacted)
+            if not wanted:
+                return
+
+    def _tally(self, buf, starts: np.ndarray, ends: np.ndarray, kind_of: np.ndarray, combos: list,
+               source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Count lines as :meth:`line` does one by one (counts, times, minutes, methods, fields), over arrays;
+        every line counts as dropped from the events table (:meth:`_keep_rows` takes some back).
+        ``kind_of[i]`` indexes ``combos``. Returns the indexes of the lines counted (those in the time
+        window) and their keys (:mod:`.stamps`)."""
+        keys = line_keys(buf, starts, ends)
+        index = np.arange(len(keys))
+        if self.lo is not None or self.hi is not None:
+            timed = keys != NO_KEY
+            keep = np.ones(len(keys), bool)
+            if self.lo is not None:
+                keep &= ~timed | (keys >= time_key(self.lo))
+            if self.hi is not None:
+                keep &= ~timed | (keys <= time_key(self.hi))
+            if not keep.all():
+                index = np.flatnonzero(keep)
+                keys, kind_of, starts, ends = keys[index], kind_of[index], starts[index], ends[index]
+        total = len(keys)
+        if not total:
+            return index, keys
+        res = self.result
+        res.lines_matched += total
+        res.events_dropped += total
+        width = len(combos)
+        timed = keys != NO_KEY
+        per_kind = np.bincount(kind_of, minlength=width).tolist()
+        minutes: dict[int, list[tuple[dt.datetime, int]]] = {}
+        cells, counts = np.unique((keys[timed] // MINUTE) * width + kind_of[timed], return_counts=True)
+        for cell, count in zip(cells.tolist(), counts.tolist()):
+            minutes.setdefault(cell % width, []).append((minute_time(cell // width), count))
+        timed_keys, timed_kinds = keys[timed], kind_of[timed]
+        order = np.argsort(timed_kinds, kind="stable")
+        kinds_sorted = timed_kinds[order]
+        firsts = np.flatnonzero(np.r_[True, kinds_sorted[1:] != kinds_sorted[:-1]]) if len(order) else order
+        earliest = np.minimum.reduceat(timed_keys[order], firsts) if len(order) else order
+        latest = np.maximum.reduceat(timed_keys[order], firsts) if len(order) else order
+        bounds = {int(kinds_sorted[f]): (key_time(int(lo)), key_time(int(hi)))
+                  for f, lo, hi in zip(firsts.tolist(), earliest.tolist(), latest.tolist())}
+        starts_l, ends_l = starts.tolist(), ends.tolist()
+        cut = buf.__getitem__
+        for j in range(width):
+            if not per_kind[j]:
+                continue
+            combo = combos[j]
+            methods: Counter = Counter()
+            if combo.benign:
+                mine = np.flatnonzero(kind_of == j).tolist()
+                methods.update(filter(None, map(quick_method, map(cut, map(slice, [starts_l[i] for i in mine],
+                                                                                 [ends_l[i] for i in mine])))))
+            when = bounds.get(j, ())
+            for st, _ in combo.items:
+                st.count += per_kind[j]
+                st.sources[source] += per_kind[j]
+                st.methods.update(methods)
+                for t in when:
+                    st.add_time(t)
+                for minute, count in minutes.get(j, ()):
+                    st.add_minutes(minute, count)
+        # fields read the lines themselves, per signature, in file order
+        kinds_of: dict[int, tuple[SignatureStats, FieldReader, list[int]]] = {}
+        for j in range(width):
+            if per_kind[j]:
+                for st, spec in combos[j].items:
+                    if spec is not None:
+                        kinds_of.setdefault(id(st), (st, spec, []))[2].append(j)
+        for st, spec, kinds in kinds_of.values():
+            members = np.flatnonzero(np.isin(kind_of, kinds))
+            a, b = starts[members], ends[members]
+            spec.count(st.fields, map(cut, map(slice, a.tolist(), b.tolist())), short=bool((b - a).max() <= SHORT))
+        return index, keys
 
     # -- per file ------------------------------------------------------------------------------------------
     def sample(self, path: Path, info: FileInfo) -> None:
@@ -742,8 +774,7 @@ class _Scanner:
             ev = parse_line(raw[:MAX_LINE], "", context)
             if ev is not None:
                 formats[ev.format] += 1
-            elif not (self.classify and self.classify(raw)) and len(raw) <= MAX_LINE:
-                # signature lines are counted by the main pass; this one it would never parse
+            elif len(raw) <= MAX_LINE:  # longer ones the main pass counts
                 self.result.unparsed += 1
                 info.note_unparsed(raw)
         if formats:

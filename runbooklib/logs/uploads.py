@@ -12,16 +12,18 @@ the two kinds are counted apart and the larger count is used.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .formats import Event, decode, quick_time
+from .formats import Event, decode, parse_time, quick_time
 
 _UPLOAD_URI = re.compile(r"^(?:https?://[^/]+)?/v2/(?P<repo>.+?)/blobs/uploads/(?P<uuid>[^/?]*)(?:\?(?P<query>.*))?$")
 _METHOD = {b"POST": "POST", b"PUT ": "PUT", b"PUT\"": "PUT"}
 MIN_STARTS = 5  # fewer restarts than this is a flaky network, not a loop
 MAX_COMPLETION_RATIO = 0.5
+ENVELOPE = 200  # a JSON line's object starts within this many bytes (svlogd, CRI, syslog prefixes)
 MAX_REPOSITORIES = 10_000  # bound memory on logs with huge numbers of repositories
 
 
@@ -84,13 +86,9 @@ class UploadTracker:
 
         Most upload lines are PATCHes or "authorized request" lines without a status: they cost two finds.
         """
-        body = line[26:] if line[25:26] == b" " and line[:1] in b"@0123456789" else line
-        if body[:1] == b"{":
-            from .formats import parse_line
-
-            ev = parse_line(line)
-            if ev is not None and _inside(ev.time, lo, hi):
-                self.add(ev)
+        brace = line.find(b"{", 0, ENVELOPE)
+        if brace >= 0 and line.rstrip()[-1:] == b"}":  # JSON, bare or behind svlogd, CRI or syslog prefixes
+            self._add_json(line, brace, lo, hi)
             return
         q = line.find(b'] "')
         if q >= 0:  # access log: ... [time] "METHOD URI PROTO" STATUS SIZE "REFERER" "AGENT"
@@ -128,6 +126,35 @@ class UploadTracker:
         t = quick_time(line)
         if _inside(t, lo, hi):
             self.record(method, decode(uri), int(status), kind, ua, t)
+
+    def _add_json(self, line: bytes, brace: int, lo: dt.datetime | None, hi: dt.datetime | None) -> None:
+        """One JSON upload line: the request's fields read straight off the object (docker's json-file
+        ``{"log": "..."}`` is unwrapped once); Rails-shaped objects go to the full parser."""
+        try:
+            d = json.loads(line[brace:])
+            if isinstance(d, dict) and isinstance(d.get("log"), str) and d["log"].lstrip()[:1] == "{":
+                d = json.loads(d["log"])
+        except ValueError:
+            return
+        if not isinstance(d, dict):
+            return
+        if "controller" in d or "exception.class" in d or ("path" in d and "action" in d):
+            from .formats import parse_line
+
+            ev = parse_line(line)
+            if ev is not None and _inside(ev.time, lo, hi):
+                self.add(ev)
+            return
+        method = d.get("method", d.get("http.request.method"))
+        status = _status(d.get("status", d.get("http.response.status")))
+        if method not in ("POST", "PUT") or status not in (201, 202):  # nothing the detector counts
+            return
+        t = parse_time(str(d["time"])) if d.get("time") else quick_time(line)
+        if not _inside(t, lo, hi):
+            return
+        uri, ua = d.get("uri", d.get("http.request.uri")), d.get("user_agent", d.get("http.request.useragent"))
+        kind = "access" if d.get("msg", d.get("message")) == "access" else "app"
+        self.record(method, str(uri) if uri else None, status, kind, str(ua) if ua else None, t)
 
     def record(self, method: str | None, uri: str | None, status: int | None, kind: str,
                user_agent: str | None, time: dt.datetime | None) -> None:
@@ -190,6 +217,13 @@ class UploadTracker:
                 out.append(RetryLoop(r.repository, starts, done, r.first, r.last,
                                      tuple(a for a, _ in r.user_agents.most_common(3))))
         return sorted(out, key=lambda x: -(x.starts - x.completed))
+
+
+def _status(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _inside(t: dt.datetime | None, lo: dt.datetime | None, hi: dt.datetime | None) -> bool:
