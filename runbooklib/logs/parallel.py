@@ -2,17 +2,19 @@
 
 grep uses one core; a machine with two gives us the second for free. Two ways: one big plain file is cut
 at line starts into pieces; a folder of files (rotated ``.gz`` files above all, which cannot be cut) is
-shared out file by file. Every piece is submitted to ``spawn``-ed workers (safe in Jupyter's threaded
-kernel, unlike ``fork``), which take them from the front while this process takes the not yet started
-ones from the back (``Future.cancel`` tells which): nobody waits while there is work, whatever the
-workers' start-up costs. Counts, times, examples and events merge in file order, so the result is the one
-a single pass gives (the events table then holds rows from every part). Any failure of the pool falls
-back to scanning in this process.
+shared out file by file. Every piece is submitted to worker processes (forked from a process without
+threads, spawned from Jupyter's threaded kernel: :func:`start_method`), which take them from the front
+while this process takes the not yet started ones from the back (``Future.cancel`` tells which): nobody
+waits while there is work, whatever the workers' start-up costs. Counts, times, examples and events
+merge in file order, so the result is the one a single pass gives (the events table then holds rows from
+every part). Any failure of the pool falls back to scanning in this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import threading
 from collections import Counter
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -23,10 +25,19 @@ from .scan import (_DIGITS, EXAMPLE_TRIES, PIECE, FileInfo, LogScan, SignatureSt
                    scan_path)
 
 
+def start_method() -> str:
+    """``fork`` when this process has no other thread (the CLI): a forked worker is ready at once, where a
+    spawned one first starts Python and imports the scanner (~0.3 s of a scan that takes about a second).
+    Anything threaded (Jupyter's kernel, a test runner) gets ``spawn``: forking it could copy a held lock."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux":
+        return "fork"
+    return "spawn"
+
+
 def start(workers: int) -> ProcessPoolExecutor | None:
-    """A pool of ``workers`` spawned processes, or None when this platform cannot start one."""
+    """A pool of ``workers`` processes (see :func:`start_method`), or None when this platform cannot start one."""
     try:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()))
     except (OSError, ValueError, ImportError, NotImplementedError):
         return None
 

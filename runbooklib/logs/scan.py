@@ -43,6 +43,7 @@ from .signatures import (AGGREGATES, SEVERITY_RANK, Signature, latin1_options, r
 from .uploads import UploadTracker
 
 CHUNK = 8 << 20  # 8 MiB stream buffers: big enough to amortise each search call, small for the RSS budget
+FILL = 4 << 20  # a stream's buffer is counted once this much more has come (or the stream ended)
 WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
 SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
@@ -85,6 +86,14 @@ class SignatureStats:
             self.minutes[minute] += n
         else:
             self.minutes_dropped += n
+
+    def add_minute_counts(self, counts: list[tuple[dt.datetime, int]]) -> None:
+        """:meth:`add_minutes` for many minutes: one C-level update while the cap is far."""
+        if len(self.minutes) + len(counts) <= MAX_MINUTES:
+            self.minutes.update(dict(counts))
+        else:
+            for minute, n in counts:
+                self.add_minutes(minute, n)
 
     def add_time(self, t: dt.datetime | None) -> None:
         if t is None:
@@ -473,9 +482,36 @@ class _Scanner:
         total = 0
         # one decompression step at a time: a truncated archive then loses only the step that fails
         readinto = readinto or getattr(stream, "readinto1", None) or stream.readinto
+        failed: BaseException | None = None
+
+        def fill(pos: int) -> int:
+            """Read steps into buf from ``pos`` until FILL bytes came or the stream ended (a step of a
+            compressed stream is small, and every batch the bulk path counts has a fixed cost)."""
+            nonlocal failed
+            got = 0
+            while pos + got < len(buf):
+                try:
+                    step = readinto(view[pos + got:])
+                except Exception as exc:  # kept for after the lines already read are counted
+                    failed = exc
+                    break
+                if not step:
+                    break
+                got += step
+                if got >= FILL:
+                    break
+            return got
+
         try:
             while True:
-                n = readinto(view[carry:])
+                n = fill(carry)
+                if failed is not None and n:
+                    last = buf.rfind(b"\n", 0, carry + n)
+                    if last >= 0 and not skipping:
+                        self._region(buf, 0, last + 1, source, info)
+                    total += n
+                if failed is not None:
+                    raise failed
                 if not n:
                     break
                 total += n
@@ -729,8 +765,7 @@ class _Scanner:
                 st.methods.update(methods)
                 for t in when:
                     st.add_time(t)
-                for minute, count in minutes.get(j, ()):
-                    st.add_minutes(minute, count)
+                st.add_minute_counts(minutes.get(j, ()))
         # fields read the lines themselves, per signature, in file order
         kinds_of: dict[int, tuple[SignatureStats, FieldReader, list[int]]] = {}
         for j in range(width):

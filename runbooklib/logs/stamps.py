@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -24,67 +23,70 @@ NO_KEY = np.iinfo(np.int64).min
 CHUNK_LINES = 4096  # lines gathered at once: the (lines x width) matrices stay well under 1 MiB
 MINUTE = 60_000_000  # key // MINUTE: minutes since 1970
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _MONTHS = [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"]
 _MONTH_CODES = np.array([m[0] << 16 | m[1] << 8 | m[2] for m in _MONTHS], np.int64)
 _MONTH_ORDER = np.argsort(_MONTH_CODES)
 
 
-def _gather(data: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
-    """``data[at[i]:at[i] + width]`` for every i, as an (n, width) matrix (bytes past the end read as 0)."""
-    idx = at[:, None] + np.arange(width, dtype=np.int64)
-    inside = idx < len(data)
-    return np.where(inside, data[np.minimum(idx, len(data) - 1)], 0).astype(np.int64)
+class _Layout:
+    """A fixed-width stamp: which columns hold which number, which hold which punctuation."""
+
+    def __init__(self, width: int, numbers: list[list[int]], punctuation: dict[int, bytes]) -> None:
+        self.width = width
+        self.offsets = np.arange(width, dtype=np.int64)
+        self.digits = np.array(sorted(c for cols in numbers for c in cols), np.int64)
+        where = {c: k for k, c in enumerate(self.digits.tolist())}
+        self.weights = np.zeros((len(self.digits), len(numbers)), np.float64)  # digits @ weights = the numbers
+        for j, cols in enumerate(numbers):
+            for power, c in enumerate(reversed(cols)):
+                self.weights[where[c], j] = 10 ** power
+        self.punct_cols = np.array(sorted(punctuation), np.int64)
+        self.punct = np.array([punctuation[c][0] for c in sorted(punctuation)], np.uint8)
+
+    def read(self, data: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bytes at each offset (an (n, width) matrix; past the buffer's end: 0), its numbers (an
+        (n, k) matrix), and whether every digit column held a digit and every punctuation column its mark."""
+        idx = at[:, None] + self.offsets
+        if len(idx) and int(idx[-1, -1]) >= len(data) or (len(idx) and int(idx.max()) >= len(data)):
+            m = np.where(idx < len(data), data[np.minimum(idx, len(data) - 1)], 0).astype(np.uint8)
+        else:
+            m = data[idx]
+        digits = m[:, self.digits] - np.uint8(48)  # wraps around below '0': one comparison checks both ends
+        ok = (digits < 10).all(axis=1) & (m[:, self.punct_cols] == self.punct).all(axis=1)
+        # float64 for BLAS: integer matmul has none and is 7x slower; every number here is exact in a double
+        numbers = (digits.astype(np.float64) @ self.weights).astype(np.int64)
+        return m, numbers, ok
 
 
-def _num(m: np.ndarray, cols: list[int]) -> tuple[np.ndarray, Any]:
-    """The decimal number in columns ``cols`` of each row, and whether they all were digits."""
-    digits = m[:, cols] - 48
-    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
-    value = np.zeros(len(m), np.int64)
-    for k in range(len(cols)):
-        value = value * 10 + digits[:, k]
-    return value, ok
+_DATE_TIME = [[0, 1, 2, 3], [5, 6], [8, 9], [11, 12], [14, 15], [17, 18]]
+_SVLOGD = _Layout(26, [*_DATE_TIME, [20, 21, 22, 23, 24]],
+                  {4: b"-", 7: b"-", 10: b"_", 13: b":", 16: b":", 19: b".", 25: b" "})
+_ISO = _Layout(32, _DATE_TIME, {4: b"-", 7: b"-", 13: b":", 16: b":"})
+_CLF = _Layout(27, [[7, 8, 9, 10], [0, 1], [12, 13], [15, 16], [18, 19], [22, 23, 24, 25]],
+               {2: b"/", 6: b"/", 11: b":", 14: b":", 17: b":", 20: b" ", 21: b"+", 26: b"]"})
+_FRACTION_WEIGHTS = 10 ** np.arange(5, -1, -1, dtype=np.int64)
 
 
-def _ymdhms(m: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Year, month, day, hour, minute, second of ``YYYY?MM?DD?hh?mm?ss`` at the start of each row."""
-    fields = [_num(m, cols) for cols in ([0, 1, 2, 3], [5, 6], [8, 9], [11, 12], [14, 15], [17, 18])]
-    return (*(value for value, _ in fields),)
+@lru_cache(maxsize=4096)
+def _day_number(ymd: int) -> int | None:
+    """Days since 1970-01-01 of the date YYYYMMDD, None when the calendar has no such day."""
+    try:
+        return dt.date(ymd // 10000, ymd // 100 % 100, ymd % 100).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
 
 
-def _all_digits(m: np.ndarray) -> Any:
-    """Whether ``YYYY?MM?DD?hh?mm?ss`` at the start of each row is all digits."""
-    digits = m[:, [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]] - 48
-    return ((digits >= 0) & (digits <= 9)).all(axis=1)
-
-
-def _keys(year, month, day, hour, minute, second, micro, ok) -> np.ndarray:
-    """Microseconds since 1970 (UTC) for valid calendar times where ``ok``, NO_KEY elsewhere."""
-    ok = ok & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59) \
-        & (second <= 59)
-    m = np.clip(month, 1, 12)
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    ok &= day <= _DAYS_IN_MONTH[m] + ((m == 2) & leap)
-    y = year - (m <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((m + 9) % 12) + 2) // 5 + day - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    keys = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + micro
+def _keys(n: np.ndarray, micro, ok) -> np.ndarray:
+    """Microseconds since 1970 (UTC) from columns year, month, day, hour, minute, second of ``n`` where
+    ``ok`` and the calendar has that time; NO_KEY elsewhere. A batch holds few dates: each is looked up once."""
+    dates, which = np.unique(n[:, 0] * 10000 + n[:, 1] * 100 + n[:, 2], return_inverse=True)
+    numbers = [_day_number(d) for d in dates.tolist()]
+    days = np.array([-1 if d is None else d for d in numbers], np.int64)[which]
+    ok = ok & np.array([d is not None for d in numbers], bool)[which] & (n[:, 3] <= 23) & (n[:, 4] <= 59) \
+        & (n[:, 5] <= 59)
+    keys = (((days * 24 + n[:, 3]) * 60 + n[:, 4]) * 60 + n[:, 5]) * 1_000_000 + micro
     return np.where(ok, keys, NO_KEY)
-
-
-def _fraction(m: np.ndarray, col: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fraction of a second starting at column ``col`` (after its ``.``): microseconds as ``_micro`` makes
-    them (first six digits), the column just after its digits, and whether it had 1 to 11 digits."""
-    digits = m[:, col:col + 12] - 48
-    is_digit = (digits >= 0) & (digits <= 9)
-    run = np.cumprod(is_digit, axis=1).sum(axis=1)
-    micro = np.zeros(len(m), np.int64)
-    for k in range(6):
-        micro = micro * 10 + np.where(run > k, digits[:, k], 0)
-    return micro, col + run, (run >= 1) & (run <= 11)
 
 
 def svlogd_keys(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -93,14 +95,9 @@ def svlogd_keys(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     for lo in range(0, len(starts), CHUNK_LINES):
         s, e = starts[lo:lo + CHUNK_LINES], ends[lo:lo + CHUNK_LINES]
         rows = np.flatnonzero(e - s >= 26)
-        if not len(rows):
-            continue
-        m = _gather(data, s[rows], 26)
-        shape = (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 95) & (m[:, 13] == 58) & (m[:, 16] == 58) \
-            & (m[:, 19] == 46) & (m[:, 25] == 32)
-        tens, ok = _num(m, [20, 21, 22, 23, 24])
-        year, month, day, hour, minute, second = _ymdhms(m)
-        out[lo + rows] = _keys(year, month, day, hour, minute, second, tens * 10, ok & shape & _all_digits(m))
+        if len(rows):
+            _, n, ok = _SVLOGD.read(data, s[rows])
+            out[lo + rows] = _keys(n, n[:, 6] * 10, ok)
     return out
 
 
@@ -112,18 +109,17 @@ def iso_keys(data: np.ndarray, at: np.ndarray, limits: np.ndarray, *, at_start: 
     out = np.full(len(at), NO_KEY, np.int64)
     for lo in range(0, len(at), CHUNK_LINES):
         a, room = at[lo:lo + CHUNK_LINES], limits[lo:lo + CHUNK_LINES] - at[lo:lo + CHUNK_LINES]
-        m = _gather(data, a, 32)
-        shape = (m[:, 4] == 45) & (m[:, 7] == 45) & np.isin(m[:, 10], (84,) if at_start else (84, 32, 95)) \
-            & (m[:, 13] == 58) & (m[:, 16] == 58) & (room >= 19)
+        m, n, ok = _ISO.read(data, a)
+        ok &= np.isin(m[:, 10], (84,) if at_start else (84, 32, 95)) & (room >= 19)
         dotted = np.isin(m[:, 19], (46,) if at_start else (46, 44)) & (room > 19)
-        micro, after, frac_ok = _fraction(m, 20)
-        frac_ok &= after <= room  # the fraction's digits all inside the value
-        micro = np.where(dotted, micro, 0)
-        after = np.where(dotted, after, 19)
+        fraction = m[:, 20:32] - np.uint8(48)
+        run = np.cumprod(fraction < 10, axis=1).sum(axis=1)  # digits after the dot
+        micro = np.where(np.arange(6) < run[:, None], fraction[:, :6], 0).astype(np.int64) @ _FRACTION_WEIGHTS
+        after = np.where(dotted, 20 + run, 19)  # the column after the time (a zone, or the value's end)
+        ok &= ~dotted | ((run >= 1) & (run <= 11) & (after <= room))
         zulu = (after < room) & (m[np.arange(len(m)), np.minimum(after, 31)] == 90)
-        ok = shape & (frac_ok | ~dotted) & (zulu if at_start else zulu | (after == room))
-        year, month, day, hour, minute, second = _ymdhms(m)
-        out[lo:lo + len(a)] = _keys(year, month, day, hour, minute, second, micro, ok & _all_digits(m))
+        ok &= zulu if at_start else zulu | (after == room)
+        out[lo:lo + len(a)] = _keys(n, np.where(dotted, micro, 0), ok)
     return out
 
 
@@ -133,22 +129,12 @@ def clf_keys(data: np.ndarray, at: np.ndarray, ends: np.ndarray) -> np.ndarray:
     out = np.full(len(at), NO_KEY, np.int64)
     for lo in range(0, len(at), CHUNK_LINES):
         a, e = at[lo:lo + CHUNK_LINES], ends[lo:lo + CHUNK_LINES]
-        m = _gather(data, a, 27)
-        shape = (m[:, 2] == 47) & (m[:, 6] == 47) & (m[:, 11] == 58) & (m[:, 14] == 58) & (m[:, 17] == 58) \
-            & (m[:, 20] == 32) & (m[:, 21] == 43) & (m[:, 26] == 93)
-        day, ok1 = _num(m, [0, 1])
-        year, ok2 = _num(m, [7, 8, 9, 10])
-        hour, ok3 = _num(m, [12, 13])
-        minute, ok4 = _num(m, [15, 16])
-        second, ok5 = _num(m, [18, 19])
-        zone, ok6 = _num(m, [22, 23, 24, 25])
-        code = m[:, 3] << 16 | m[:, 4] << 8 | m[:, 5]
-        pos = np.searchsorted(_MONTH_CODES[_MONTH_ORDER], code)
-        pos = np.minimum(pos, 11)
-        found = _MONTH_CODES[_MONTH_ORDER][pos] == code
-        month = _MONTH_ORDER[pos] + 1
-        ok = shape & ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & (zone == 0) & found & (a + 26 < e)
-        out[lo:lo + len(a)] = _keys(year, month, day, hour, minute, second, np.zeros(len(a), np.int64), ok)
+        m, n, ok = _CLF.read(data, a)
+        code = m[:, 3].astype(np.int64) << 16 | m[:, 4].astype(np.int64) << 8 | m[:, 5]
+        pos = np.minimum(np.searchsorted(_MONTH_CODES[_MONTH_ORDER], code), 11)
+        ok &= (_MONTH_CODES[_MONTH_ORDER][pos] == code) & (n[:, 5] == 0) & (a + 26 < e)
+        n = np.column_stack([n[:, 0], _MONTH_ORDER[pos] + 1, n[:, 1], n[:, 2], n[:, 3], n[:, 4]])
+        out[lo:lo + len(a)] = _keys(n, np.zeros(len(a), np.int64), ok)
     return out
 
 
@@ -177,25 +163,26 @@ def line_keys(buf, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         rest = np.flatnonzero(keys == NO_KEY)
         if not len(rest):
             return keys
-        leading: list[int] = []
+        lengths = ends[rest] - starts[rest]
+        fourth = np.where(lengths > 4, data[np.minimum(starts[rest] + 4, len(data) - 1)], 0)
+        eleventh = np.where(lengths > 10, data[np.minimum(starts[rest] + 10, len(data) - 1)], 0)
+        at_start = (fourth == 45) | (fourth == 47)  # "-" or "/": quick_time looks at the start first
+        leading = rest[at_start & (fourth == 45) & (eleventh == 84)].tolist()  # ISO with a "T"
+        slow = rest[at_start & ~((fourth == 45) & (eleventh == 84))].tolist()
+        inside = rest[~at_start]
+        a_list = starts[inside].tolist()
+        found = list(map(time_field, map(buf.__getitem__, map(slice, a_list, ends[inside].tolist()))))
         iso, iso_at, iso_end, clf, clf_at = [], [], [], [], []
-        slow: list[int] = []
-        for i, a, b in zip(rest.tolist(), starts[rest].tolist(), ends[rest].tolist()):
-            line = buf[a:b]
-            fourth = line[4:5]
-            if fourth == b"-" or fourth == b"/":  # a stamp at the start: quick_time looks there first
-                (leading if fourth == b"-" and line[10:11] == b"T" else slow).append(i)
-                continue
-            found = time_field(line)
-            if found is None:
+        for i, a, f in zip(inside.tolist(), a_list, found):
+            if f is None:
                 slow.append(i)
-            elif found.re is CLF_STAMP:
+            elif f.re is CLF_STAMP:
                 clf.append(i)
-                clf_at.append(a + found.start(1))
+                clf_at.append(a + f.start(1))
             else:
                 iso.append(i)
-                iso_at.append(a + found.start(1))
-                iso_end.append(a + found.end(1))
+                iso_at.append(a + f.start(1))
+                iso_end.append(a + f.end(1))
         if leading:
             keys[leading] = iso_keys(data, starts[leading], ends[leading], at_start=True)
         if iso:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from .formats import Event, decode, parse_time, quick_time
 
 _UPLOAD_URI = re.compile(r"^(?:https?://[^/]+)?/v2/(?P<repo>.+?)/blobs/uploads/(?P<uuid>[^/?]*)(?:\?(?P<query>.*))?$")
+_COUNTED_STATUS = re.compile(rb'status\\?"[ \t]*:[ \t]*\\?"?20[12](?![0-9])').search
 _METHOD = {b"POST": "POST", b"PUT ": "PUT", b"PUT\"": "PUT"}
 MIN_STARTS = 5  # fewer restarts than this is a flaky network, not a loop
 MAX_COMPLETION_RATIO = 0.5
@@ -88,7 +89,8 @@ class UploadTracker:
         """
         brace = line.find(b"{", 0, ENVELOPE)
         if brace >= 0 and line.rstrip()[-1:] == b"}":  # JSON, bare or behind svlogd, CRI or syslog prefixes
-            self._add_json(line, brace, lo, hi)
+            if _COUNTED_STATUS(line):  # only 201 and 202 answers count: the rest need no parsing
+                self._add_json(line, brace, lo, hi)
             return
         q = line.find(b'] "')
         if q >= 0:  # access log: ... [time] "METHOD URI PROTO" STATUS SIZE "REFERER" "AGENT"
