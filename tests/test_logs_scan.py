@@ -419,6 +419,32 @@ def test_uploads_restarted_again_and_again_are_a_retry_loop(tmp_path):
     assert any(s["id"] == "push-retry-loop" for s in scan.to_json()["signatures"])
 
 
+@pytest.mark.parametrize("envelope", ["bare", "svlogd", "cri", "docker-json-file"])
+def test_json_upload_lines_count_behind_any_envelope(tmp_path, envelope):
+    """CNG's registry logs JSON; kubectl, containerd and docker wrap it. A start (POST 202) that also matched
+    a signature, and a failing PUT beside it, are read the same way as text lines."""
+    def wrap(obj: dict) -> str:
+        text = json.dumps(obj)
+        return {"bare": text, "svlogd": "2026-11-27_16:00:00.00001 " + text,
+                "cri": "2026-11-27T16:00:00.000000001Z stderr F " + text,
+                "docker-json-file": json.dumps({"log": text + "\n", "stream": "stderr",
+                                                 "time": "2026-11-27T16:00:00Z"})}[envelope]
+
+    lines = []
+    for i in range(6):
+        t = f"2026-11-27T16:{i:02d}:00Z"
+        lines.append(wrap({"level": "info", "method": "POST", "msg": "response completed", "status": 202,
+                           "time": t, "uri": "/v2/group/stuck/blobs/uploads/"}))
+        lines.append(wrap({"code": "UNKNOWN", "detail": "s3aws: AccessDenied: Access Denied", "level": "error",
+                           "method": "PUT", "msg": "response completed with error", "status": 500, "time": t,
+                           "uri": f"/v2/group/stuck/blobs/uploads/{i}a?_state=x&digest=sha256%3A01"}))
+    scan = scan_logs(write(tmp_path / "current", lines))
+    (loop,) = scan.uploads.loops()
+    assert (loop.repository, loop.starts, loop.completed) == ("group/stuck", 6, 0)
+    assert loop.first == dt.datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    assert scan.counts["s3-access-denied"] == 6
+
+
 def test_a_few_retries_are_not_a_loop(tmp_path):
     lines = _push("16:00:00", "group/flaky", False) + _push("16:00:05", "group/flaky", True)
     assert scan_logs(write(tmp_path / "current", lines)).uploads.loops() == []

@@ -686,7 +686,9 @@ class _Scanner:
             return
         kinds = [j for j, c in enumerate(combos) if any(st.signature.id in wanted for st, _ in c.items)]
         picked = np.array(lines, np.int64)
-        picked = picked[np.isin(kind_of[picked], kinds)].tolist()
+        chosen = np.zeros(len(combos), bool)
+        chosen[kinds] = True
+        picked = picked[chosen[kind_of[picked]]].tolist()
         seen = dict(before)
         for k in picked:
             redacted: str | None = None
@@ -774,7 +776,9 @@ class _Scanner:
                     if spec is not None:
                         kinds_of.setdefault(id(st), (st, spec, []))[2].append(j)
         for st, spec, kinds in kinds_of.values():
-            members = np.flatnonzero(np.isin(kind_of, kinds))
+            chosen = np.zeros(width, bool)
+            chosen[kinds] = True
+            members = np.flatnonzero(chosen[kind_of])
             a, b = starts[members], ends[members]
             spec.count(st.fields, map(cut, map(slice, a.tolist(), b.tolist())), short=bool((b - a).max() <= SHORT))
         return index, keys
