@@ -55,13 +55,13 @@ class Pool:
         return total >= S.SPREAD_MIN and self.get() is not None
 
     def scan_file(self, scanner: "S._Scanner", fh, size: int, source: str, info: S.FileInfo, sigs) -> None:
-        """One plain file: here when small, over the pool when big or when its first piece shows that the
-        rest would take a while (an incident: most lines match)."""
+        """One plain file: here when small, over the pool when big, or (when workers must be spawned, which
+        costs ~0.3 s) when its first piece shows that the rest would take a while (an incident)."""
         if self.workers == 1 or self.broken or size < min(S.SPREAD_MIN, S.PARALLEL_MIN):
             scanner.scan_plain(fh, 0, size, source, info)
             return
         start = 0
-        if size < S.PARALLEL_MIN:
+        if size < S.PARALLEL_MIN and parallel.start_method() != "fork":  # a forked worker costs next to nothing
             start = S._line_after(fh, min(size, S.PIECE), size)
             t0 = time.perf_counter()
             scanner.scan_plain(fh, 0, start, source, info)

@@ -16,7 +16,7 @@ import multiprocessing
 import sys
 import threading
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,33 +73,69 @@ def _work(path: str, start: int, stop: int, since, until, examples: int, max_eve
 STEAL = True  # this process takes the jobs no worker has started (tests turn it off to hold the pool to account)
 
 
-def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]]) -> tuple[list[Any], bool]:
+def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]],
+           workers: int = 1) -> tuple[list[Any], bool]:
     """Every ``fn(*args)`` of ``jobs``, results in job order: the pool takes jobs from the front, this
-    process the ones no worker has started, from the back. False when the pool failed (those jobs ran here)."""
-    futures: list[Future | None] = []
-    ok = True
-    for fn, args in jobs:
-        try:
-            futures.append(executor.submit(fn, *args))
-        except Exception:  # a broken or shut-down pool: this process does the rest
-            futures.append(None)
-            ok = False
+    process from the back. A job goes to the pool only when a worker is free (each one finished hands
+    out the next, from the executor's thread): one queued ahead could not be taken back, and this process
+    would wait for it at the end. False when the pool failed (those jobs ran here)."""
     results: list[Any] = [None] * len(jobs)
-    here = [False] * len(jobs)
-    for k in reversed(range(len(jobs))):
-        future = futures[k]
-        if future is None or (STEAL and future.cancel()):
-            fn, args = jobs[k]
-            results[k], here[k] = fn(*args), True
-    for k, future in enumerate(futures):
-        if here[k] or future is None:
-            continue
+    lock = threading.Lock()
+    ends = [0, len(jobs)]  # the next job from the front, one past the next from the back
+    promises: dict[int, Future] = {}
+
+    def feed() -> None:
+        with lock:
+            if ends[0] >= ends[1]:
+                return
+            k = ends[0]
+            ends[0] += 1
+            promise = promises[k] = Future()
+        fn, args = jobs[k]
         try:
-            results[k] = future.result()
+            future = executor.submit(fn, *args)
+        except Exception as exc:  # a broken or shut-down pool: this process runs it below
+            promise.set_exception(exc)
+            return
+
+        def done(f: Future) -> None:
+            error = f.exception()
+            if error is not None:
+                promise.set_exception(error)
+                return
+            feed()  # the next job first: whoever waits on this one then finds it taken
+            promise.set_result(f.result())
+
+        future.add_done_callback(done)
+
+    for _ in range(max(1, workers)):
+        feed()
+    while STEAL:
+        with lock:
+            if ends[1] <= ends[0]:
+                break
+            ends[1] -= 1
+            k = ends[1]
+        fn, args = jobs[k]
+        results[k] = fn(*args)
+    while True:  # the pool's jobs; without stealing, until it has taken every one or stopped taking them
+        with lock:
+            pending = [p for p in promises.values() if not p.done()]
+        if not pending:
+            break
+        wait(pending)
+    ok = True
+    for k in sorted(promises):
+        try:
+            results[k] = promises[k].result()
         except Exception:
             ok = False
             fn, args = jobs[k]
             results[k] = fn(*args)
+    for k in range(ends[0], ends[1]):  # jobs nobody took: the pool stopped while this process did not steal
+        ok = False
+        fn, args = jobs[k]
+        results[k] = fn(*args)
     return results, ok
 
 
@@ -171,7 +207,7 @@ def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh
     done = _examples_done(scanner)
     jobs = [(_work, (source, a, b, scanner.lo, scanner.hi, scanner.examples, share, signatures, done))
             for a, b in ranges]
-    parts, ok = _share(executor, jobs)
+    parts, ok = _share(executor, jobs, workers - 1)
     for part, part_info in parts:
         merge(scanner, part, info, part_info)
     return ok
@@ -210,7 +246,7 @@ def scan_files(executor: ProcessPoolExecutor | None, workers: int, scanner: _Sca
     if not ok or executor is None:
         parts, ok = [fn(*args) for fn, args in jobs], False
     else:
-        parts, ok = _share(executor, jobs)
+        parts, ok = _share(executor, jobs, workers - 1)
     for part, part_info in parts:
         scanner.result.files.append(part_info)
         merge_scan(scanner, part)

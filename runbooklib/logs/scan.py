@@ -24,7 +24,7 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol
 
@@ -48,7 +48,7 @@ WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
 SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
 BATCH_BYTES = 2 << 20  # the bulk path counts this much at once (its arrays grow with the lines in it)
-PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
+PIECE = 8 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
 SPREAD_WORTH_S = 1.5  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
@@ -325,9 +325,6 @@ class _Scanner:
         self.result = result
         self.line_sigs = tuple(s for s in signatures if s.kind == "line")
         self.aggregates = tuple(s for s in signatures if s.kind == "aggregate")
-        self.union = _union(signatures)
-        self.find = _finder(self.union)
-        self.classify = _classifier(self.line_sigs).Match if self.line_sigs else None
         self.upload_anchor = b"/blobs/uploads/" if any(a.id == "push-retry-loop" for a in self.aggregates) else None
         self.examples = examples
         self.max_events = max_events
@@ -341,6 +338,16 @@ class _Scanner:
         self.specs: list[FieldReader | None] = [reader(s) for s in self.line_sigs]
         self.bulk = bulk_engine(signatures)
         self.combos: dict[int, _Combo] = {}
+
+    @cached_property
+    def find(self) -> Callable[[Any, int, int], int]:
+        """The RE2 union's search (the path without the bulk engine; compiled on first use)."""
+        return _finder(_union(self.signatures))
+
+    @cached_property
+    def classify(self) -> Callable[[Any], Any] | None:
+        """Which line signatures match a line (one RE2 Set; compiled on first use)."""
+        return _classifier(self.line_sigs).Match if self.line_sigs else None
 
     def in_window(self, t: dt.datetime | None) -> bool:
         if t is None:
