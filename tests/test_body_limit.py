@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import httpx
 
@@ -128,9 +129,14 @@ def test_healthy_lab_lets_large_bodies_through_its_nginx(lab):
     from runbooklib.probes.http import make_client
 
     client = make_client(10, str(nginx.ca_path(lab)))
-    found = check_body_limit(client, nginx.proxied_url(lab)) + check_hop_limits(
-        str(nginx.config_path(lab)), [], nginx.proxied_url(lab))
-    assert {f.id: f.status.value for f in found} == {"body_limit.ok": "ok", "body_limit.hops_unlimited": "ok"}
+    for _ in range(5):  # a lab started on a loaded machine may answer 502 for a moment: a gateway, not a limit
+        probe = check_body_limit(client, nginx.proxied_url(lab))
+        if not (probe[0].id == "body_limit.inconclusive" and probe[0].evidence.get("status") in (502, 503, 504)):
+            break
+        time.sleep(2)
+    found = probe + check_hop_limits(str(nginx.config_path(lab)), [], nginx.proxied_url(lab))
+    assert {f.id: f.status.value for f in found} == {"body_limit.ok": "ok", "body_limit.hops_unlimited": "ok"}, \
+        [f.evidence for f in found]
 
 
 def test_outer_proxy_limit_is_named_by_the_runbook_triage_and_a_real_push(lab_with, tmp_path):

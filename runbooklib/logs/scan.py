@@ -1,15 +1,17 @@
 """scan_logs: count every known signature in logs of any size, at grep's speed, in bounded memory.
 
-How it stays fast (see lab-facts.md, "Speed", and benchmarks/logs.py): one RE2 union of all signature
-patterns (plus the prefilters of aggregate detectors) searches the bytes where they lie: read-only memory
-maps of 16 MiB windows for plain files, one reused 8 MiB ``bytearray`` filled with ``readinto`` for
-compressed streams. A hit is expanded to its line, only that line is classified (one RE2 Set) and parsed,
-and the search goes on after it: Python never touches the other 99.9 % of the lines. Where Hyperscan is
-installed, the bulk engine (:mod:`.bulk`) does better still: one pass over a window reports every matched
-line with its signatures, so an incident where most lines match costs a few counter updates per line. Big plain files and folders of many files are shared out over worker
-processes (:mod:`.parallel`).
-Memory: one window or buffer, per-signature counters, a few examples, and an events table capped at
-``max_events`` rows; nothing grows with the file.
+How it stays fast (see benchmarks/logs.py): the bytes are searched where they lie: read-only memory maps
+of 16 MiB windows for quiet plain files, one reused 8 MiB ``bytearray`` filled with ``readinto`` for live
+and compressed files. Where Hyperscan is installed (:mod:`.bulk`), one pass over a 2 MiB batch reports
+every matched line with its signatures, and the batch is counted with array operations
+(:meth:`_Scanner._tally`): times read in bulk (:mod:`.stamps`), minutes and first/last times per
+combination of signatures, field values (:mod:`.fields`), then examples in file order and the first lines
+into the events table, kept raw and parsed when the table is built. Without Hyperscan one RE2 union
+finds each candidate, a RE2 Set classifies its line, and :meth:`_Scanner.line` counts it: the same
+results (tests/test_logs_bulk.py), slower when most lines match. Big plain files and folders of many
+files are shared out over worker processes (:mod:`.parallel`).
+Memory: one window or buffer, a batch's arrays, per-signature counters, a few examples, and an events
+table capped at ``max_events`` rows; nothing grows with the file.
 """
 
 from __future__ import annotations
