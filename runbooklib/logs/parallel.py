@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .fields import FIELD_VALUES
-from .scan import (_DIGITS, EXAMPLE_TRIES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
+from .scan import (EXAMPLE_TRIES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
                    scan_path)
 
 
@@ -151,10 +151,9 @@ def merge_scan(scanner: _Scanner, part: LogScan) -> None:
         st.count += pst.count
         st.add_time(pst.first_seen)
         st.add_time(pst.last_seen)
-        for ex in pst.examples:
-            shape = _DIGITS.sub("#", ex)
+        for ex, shape in zip(pst.examples, pst.example_shapes):
             if len(st.examples) < scanner.examples and shape not in st.example_shapes:
-                st.example_shapes.add(shape)
+                st.example_shapes.append(shape)
                 st.examples.append(ex)
         for name, values in pst.fields.items():
             target = st.fields.setdefault(name, Counter())

@@ -50,7 +50,7 @@ WINDOW = 16 << 20  # memory-mapped window over plain files
 PARALLEL_MIN = 256 << 20  # plain files this big are split over worker processes
 SPREAD_MIN = 64 << 20  # below this much to read, a worker process costs more than it saves
 BATCH_BYTES = 2 << 20  # the bulk path counts this much at once (its arrays grow with the lines in it)
-PIECE = 8 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
+PIECE = 16 << 20  # plain files are shared out in pieces this big (the last ones go to whoever is free)
 SPREAD_WORTH_S = 1.5  # a file whose rest would take longer than this (projected from its first piece) is spread
 QUIET_S = 300  # plain files unchanged this long are memory-mapped (see _Scanner.scan_plain)
 MAX_LINE = 1 << 20  # lines longer than 1 MiB are counted as unparsed and skipped
@@ -60,8 +60,20 @@ ROW_BYTES = 16 << 10  # lines up to this long wait in the events table unparsed 
 MAX_MINUTES = 50_000  # per signature: a month of minutes
 MAX_COMBOS = 4096  # combinations of signatures remembered by the bulk path
 EXAMPLE_TRIES = 200  # hits of a signature looked at for distinct examples (redaction costs, counts don't)
-_DIGITS = re.compile(r"[0-9]+")
-_SGR = re.compile(r"\x1b\[[0-9;]*m")
+_DIGITS = re.compile(rb"[0-9]+")
+_SGR = re.compile(rb"\x1b\[[0-9;]*m")
+
+
+def example_shape(line: bytes) -> bytes:
+    """What two examples must not share: the raw line without colours, its digit runs as ``#`` (lines that
+    differ only in times and numbers are one example). Raw, so a line is masked only when it is kept."""
+    return _DIGITS.sub(b"#", _SGR.sub(b"", line[:RAW_KEEP * 4]))
+
+
+def example_text(line: bytes) -> str:
+    """An example as kept: colours (SGR) gone, secrets masked; any other escape stays, for the CLI to show
+    escaped."""
+    return redact_line(decode(_SGR.sub(b"", line)))[:RAW_KEEP]
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -74,7 +86,7 @@ class SignatureStats:
     first_seen: dt.datetime | None = None
     last_seen: dt.datetime | None = None
     examples: list[str] = field(default_factory=list)
-    example_shapes: set[str] = field(default_factory=set, repr=False)
+    example_shapes: list[bytes] = field(default_factory=list, repr=False)  # example_shape() of each example
     fields: dict[str, Counter] = field(default_factory=dict)
     methods: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
@@ -320,6 +332,9 @@ class _Combo:
     benign: bool  # some signature calls some methods routine: the line's method is needed
 
 
+_SPARE: list[bytearray] = []  # one stream buffer kept for the next stream of this process
+
+
 class _Scanner:
     """Feeds lines of one scan into the counters; one instance per scan_logs call."""
 
@@ -384,8 +399,7 @@ class _Scanner:
         return len(self.result._rows) < self.max_events and not (info and self.info_rows >= self.info_cap)
 
     def _count(self, hits, line: bytes, t: dt.datetime | None, method: str | None, source: str) -> None:
-        redacted: str | None = None
-        shape = ""
+        shape = b""
         worst = "info"
         for sig, spec in hits:
             st = self.result.stats[sig.id]
@@ -401,13 +415,10 @@ class _Scanner:
             if spec is not None:
                 spec.count(st.fields, (line,))
             if st.count <= EXAMPLE_TRIES and len(st.examples) < self.examples and sig.id not in self.examples_done:
-                if redacted is None:
-                    # colours (SGR) go; any other escape stays, for the CLI to show escaped
-                    redacted = redact_line(_SGR.sub("", decode(line)))[:RAW_KEEP]
-                    shape = _DIGITS.sub("#", redacted)
-                if shape not in st.example_shapes:  # lines that differ only in times and numbers: one example
-                    st.example_shapes.add(shape)
-                    st.examples.append(redacted)
+                shape = shape or example_shape(bytes(line))
+                if shape not in st.example_shapes:
+                    st.example_shapes.append(shape)
+                    st.examples.append(example_text(bytes(line)))
         self._row(hits, line, t, source, worst)
 
     def _row(self, hits, line: bytes, t: dt.datetime | None, source: str, worst: str) -> None:
@@ -484,7 +495,7 @@ class _Scanner:
     def scan_stream(self, stream, source: str, info: FileInfo, readinto=None) -> None:
         """Search a stream (compressed files, pipes, live files) through one reused buffer filled with
         ``readinto``."""
-        buf = bytearray(CHUNK)
+        buf = _SPARE.pop() if _SPARE else bytearray(CHUNK)
         view = memoryview(buf)
         carry = 0  # bytes of an unfinished line kept at the front of buf
         skipping = False  # inside a line longer than MAX_LINE: drop bytes until its end
@@ -553,6 +564,8 @@ class _Scanner:
                 self._region(buf, 0, carry, source, info)
         finally:
             view.release()
+            if not _SPARE:
+                _SPARE.append(buf)  # the next stream (a worker's next piece) reuses it: 8 MiB zeroed costs ms
             info.bytes += total
             self.result.bytes_scanned += total
 
@@ -700,8 +713,7 @@ class _Scanner:
         picked = picked[chosen[kind_of[picked]]].tolist()
         seen = dict(before)
         for k in picked:
-            redacted: str | None = None
-            shape = ""
+            shape = b""
             for st, _ in combos[kind_of[k]].items:
                 sid = st.signature.id
                 if sid not in wanted:
@@ -710,12 +722,10 @@ class _Scanner:
                 if seen[sid] > EXAMPLE_TRIES or len(st.examples) >= self.examples:
                     wanted.discard(sid)
                     continue
-                if redacted is None:
-                    redacted = redact_line(_SGR.sub("", decode(buf[starts[k]:ends[k]])))[:RAW_KEEP]
-                    shape = _DIGITS.sub("#", redacted)
+                shape = shape or example_shape(buf[starts[k]:ends[k]])
                 if shape not in st.example_shapes:
-                    st.example_shapes.add(shape)
-                    st.examples.append(redacted)
+                    st.example_shapes.append(shape)
+                    st.examples.append(example_text(buf[starts[k]:ends[k]]))
             if not wanted:
                 return
 
