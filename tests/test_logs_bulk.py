@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import subprocess
 import sys
@@ -202,3 +203,82 @@ def test_memory_does_not_grow_with_the_number_of_matching_lines(tmp_path):
     assert b["matched"] == 4 * a["matched"] > 20000
     assert b["peak"] < a["peak"] * 1.3 + (2 << 20), (a, b)
     assert b["rss_kib"] < 128 * 1024, b
+
+
+# --- the review's cases: each once a difference between the bulk path, the RE2 path and a split scan ------------
+def _both(monkeypatch, path: Path, **kw):
+    """The scan with the bulk engine, then without it (the RE2 path)."""
+    bulk = scan_logs(path, workers=1, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(scan_mod, "bulk_engine", lambda signatures: None)
+        plain = scan_logs(path, workers=1, **kw)
+    return bulk, plain
+
+
+@needs_bulk
+def test_upload_lines_outside_the_window_are_left_out_on_both_paths(tmp_path, monkeypatch):
+    # svlogd stamps just before `since`, the JSON's own time just after it; the old client matches a signature
+    obj = {"level": "info", "method": "POST", "msg": "response completed", "status": 202,
+           "time": "2026-11-27T16:00:00Z", "uri": "/v2/group/stuck/blobs/uploads/",
+           "user_agent": "docker/1.9.1 go/go1.4"}
+    path = tmp_path / "current"
+    path.write_text("".join("2026-11-27_15:59:59.99999 " + json.dumps(obj) + "\n" for _ in range(6)))
+    bulk, plain = _both(monkeypatch, path, since="2026-11-27T16:00:00Z")
+    assert plain.uploads.loops() == [] and plain.counts == {}
+    assert bulk.uploads.loops() == [] and bulk.counts == {}
+
+
+@needs_bulk
+def test_the_minute_cap_keeps_the_same_minutes_on_both_paths(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan_mod, "MAX_MINUTES", 3)
+    lines = [f'2026-11-27_16:{m:02d}:00.00000 level=info msg="token signed by untrusted key with ID: \\"K\\""'
+             for m in (5, 1, 3, 2, 4)]  # out of order, as merged logs are
+    path = tmp_path / "current"
+    path.write_text("\n".join(lines) + "\n")
+    bulk, plain = _both(monkeypatch, path, max_events=0)
+    kept = {m.minute for m in plain.stats["token-untrusted-key"].minutes}
+    assert kept == {5, 1, 3}  # the first three minutes as the lines come
+    assert {m.minute for m in bulk.stats["token-untrusted-key"].minutes} == kept
+    assert bulk.stats["token-untrusted-key"].minutes_dropped == plain.stats["token-untrusted-key"].minutes_dropped == 2
+
+
+def test_a_file_shared_out_in_pieces_keeps_the_examples_and_fields_of_one_pass(tmp_path, monkeypatch):
+    def untrusted(key: str, tail: str = "") -> str:
+        return f'level=info msg="token signed by untrusted key with ID: \\"{key}\\"" {tail}' + " " + "x" * 200
+
+    first = [untrusted("AAAA", f"n={i}") for i in range(300)]  # one shape: its 200 tries are spent here
+    second = ([untrusted(f"K{c}{d}") for c in "BCDEFGHIJK" for d in "abcde"] + [untrusted("AAAA")] * 10
+              + [untrusted("ZZZZ", "a new shape")])
+    path = tmp_path / "current"
+    path.write_text("\n".join(first + ["h" * 70000] + second) + "\n")
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    one = scan_logs(path, workers=1)
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(scan_mod, "SPREAD_MIN", 1)
+    monkeypatch.setattr(scan_mod, "PIECE", 64 << 10)  # the second part is another piece
+    split = []
+    real = parallel.scan_file
+    monkeypatch.setattr(parallel, "scan_file", lambda *a: split.append(real(*a)) or split[-1])
+    many = scan_logs(path, workers=3)
+    assert split == [True]  # the pool ran
+    a, b = one.stats["token-untrusted-key"], many.stats["token-untrusted-key"]
+    assert a.count == b.count == 361
+    assert b.examples == a.examples and len(a.examples) == 1  # the new shape came after the first 200 hits
+    assert b.fields["key_id"]["AAAA"] == a.fields["key_id"]["AAAA"] == 310
+    assert list(b.fields["key_id"]) == list(a.fields["key_id"])
+
+
+def test_an_interrupt_while_a_mapped_file_is_read_is_raised_not_swallowed(tmp_path, monkeypatch):
+    from runbooklib.logs import stamps
+
+    path = tmp_path / "old.log"
+    path.write_text('2026-11-27_16:00:00.00000 level=info msg="token signed by untrusted key with ID: \\"K\\""\n' * 50)
+    os.utime(path, (1_000_000_000, 1_000_000_000))  # quiet: memory-mapped
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stamps, "svlogd_keys", interrupted)
+    monkeypatch.setattr(scan_mod._Scanner, "line", lambda *a, **kw: interrupted())  # the RE2 path too
+    with pytest.raises(KeyboardInterrupt):
+        scan_logs(path, workers=1)

@@ -9,6 +9,7 @@ import json
 import lzma
 import os
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -544,3 +545,32 @@ def test_cli_exit_codes_for_clean_logs_bad_times_and_nothing_to_read(tmp_path, c
     assert cli_main([str(path), "--since", "someday"]) == 2
     assert cli_main([str(tmp_path / "nope")]) == 2
     assert cli_main([]) == 2
+
+
+def test_a_truncated_gz_counts_every_complete_line_read_before_the_error(tmp_path):
+    """An over-long line ends inside the read that hits the cut: the complete lines after it still count."""
+    sig = untrusted().encode()
+    text = b"\n".join([sig] * 30000) + b"\n" + b"y" * (3 << 20) + b"\n" + b"\n".join([sig] * 2000) + b"\n"
+    packed = gzip.compress(text, compresslevel=1)
+    cut = packed[:len(packed) - 1000]
+    (tmp_path / "registry.log.1.gz").write_bytes(cut)
+    got = zlib.decompressobj(31).decompress(cut)  # what any reader gets before the error
+    complete = got[:got.rfind(b"\n") + 1]
+    expected = sum(1 for line in complete.split(b"\n") if b"untrusted key" in line and len(line) < 1 << 20)
+    assert expected > 30000  # some lines after the over-long one made it
+    scan = scan_logs(tmp_path / "registry.log.1.gz")
+    assert scan.counts == {"token-untrusted-key": expected}
+    assert [p.kind for p in scan.problems] == ["corrupt"]
+
+
+def test_a_json_upload_line_without_a_readable_time_takes_its_envelopes_time():
+    from runbooklib.logs.uploads import UploadTracker
+
+    line = ('2026-11-27_10:00:00.00000 {"method":"POST","status":202,"time":1764237600,'
+            '"uri":"/v2/group/app/blobs/uploads/"}').encode()
+    since = dt.datetime(2026, 11, 27, 16, tzinfo=UTC)
+    tracker = UploadTracker()
+    tracker.add_line(line, since, None)  # 10:00 by its svlogd stamp: before the window
+    assert tracker.repos == {}
+    tracker.add_line(line)
+    assert tracker.repos["group/app"].first == dt.datetime(2026, 11, 27, 10, tzinfo=UTC)

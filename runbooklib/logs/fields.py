@@ -25,6 +25,7 @@ from .redact import redact_line
 from .signatures import Signature, re2_pattern
 
 FIELD_VALUES = 50  # distinct values kept per extracted field
+PART_FIELD_VALUES = 1000  # kept by one part of a shared-out scan, so the merge still finds the first 50 overall
 SHORT = 4096  # lines up to this long are read by Python's re
 _UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
 _GROUPS = re.Match.groups
@@ -60,7 +61,7 @@ class FieldReader:
         m2 = self.regex.search(line)
         return None if m2 is None else m2.groups()
 
-    def count(self, fields: dict[str, Counter], lines: Iterable, short: bool = False) -> None:
+    def count(self, fields: dict[str, Counter], lines: Iterable, short: bool = False, cap: int = FIELD_VALUES) -> None:
         """Add the fields of ``lines`` (in file order) to ``fields`` (name -> value counts). ``short``: the
         caller knows every line is at most SHORT bytes (then the loop runs in C: map, filter, Counter)."""
         if short:
@@ -82,7 +83,7 @@ class FieldReader:
                 counter = fields[name] = Counter()
             for value, n in per_value.items():
                 text = field_text(bytes(value))
-                if text in counter or len(counter) < FIELD_VALUES:
+                if text in counter or len(counter) < cap:
                     counter[text] += n
 
 

@@ -174,7 +174,9 @@ _TAI64N = re.compile(r"(@[0-9a-f]{24}) ")
 # quoted values unrolled and possessive (same matches as ("(?:[^"\\]|\\.)*"), ~3x faster in Python's re: parsing is
 # what the scanner pays for each line the events table takes)
 _QSTR = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
-_LOGFMT_PAIR = re.compile(r'([A-Za-z0-9_.\-]++)=("' + _QSTR + r'"|[^ ]*)')
+# a key starts where a run of key characters starts: without the look-behind, a long run with no "=" after
+# it is tried from each of its characters (quadratic in the line's length)
+_LOGFMT_PAIR = re.compile(r'(?<![A-Za-z0-9_.\-])([A-Za-z0-9_.\-]++)=("' + _QSTR + r'"|[^ ]*)')
 _LOGFMT_START = re.compile(r"(?:time|level)=")
 _COMBINED = re.compile(
     r'(\S+) (\S+) (\S+) \[([^\]]+)\] "(' + _QSTR + r')" (\d{3}) (\S+)'

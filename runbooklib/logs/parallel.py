@@ -16,11 +16,11 @@ import multiprocessing
 import sys
 import threading
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from .fields import FIELD_VALUES
+from .fields import FIELD_VALUES, PART_FIELD_VALUES
 from .scan import (EXAMPLE_TRIES, PIECE, FileInfo, LogScan, SignatureStats, _line_after, _Scanner,
                    scan_path)
 
@@ -64,6 +64,7 @@ def _work(path: str, start: int, stop: int, since, until, examples: int, max_eve
     result = LogScan(paths=[path], since=since, until=until)
     scanner = _Scanner(result, signatures, examples, max_events)
     scanner.examples_done = examples_done
+    scanner.field_cap = PART_FIELD_VALUES
     info = FileInfo(path)
     with open(path, "rb", buffering=0) as fh:
         scanner.scan_plain(fh, start, stop, path, info)
@@ -99,6 +100,9 @@ def _share(executor: ProcessPoolExecutor, jobs: list[tuple[Callable, tuple]],
             return
 
         def done(f: Future) -> None:
+            if f.cancelled():  # only a shutdown cancels; this process then runs the job itself
+                promise.set_exception(CancelledError())
+                return
             error = f.exception()
             if error is not None:
                 promise.set_exception(error)
@@ -148,12 +152,16 @@ def merge_scan(scanner: _Scanner, part: LogScan) -> None:
         st = res.stats.get(sid)
         if st is None:
             st = res.stats[sid] = SignatureStats(pst.signature)
+        earlier = st.count
         st.count += pst.count
         st.add_time(pst.first_seen)
         st.add_time(pst.last_seen)
-        for ex, shape in zip(pst.examples, pst.example_shapes):
-            if len(st.examples) < scanner.examples and shape not in st.example_shapes:
+        # as one pass takes them: distinct shapes among the first EXAMPLE_TRIES hits overall
+        for ex, shape, hit in zip(pst.examples, pst.example_shapes, pst.example_hits):
+            if len(st.examples) < scanner.examples and earlier + hit <= EXAMPLE_TRIES and \
+                    shape not in st.example_shapes and sid not in scanner.examples_done:
                 st.example_shapes.append(shape)
+                st.example_hits.append(earlier + hit)
                 st.examples.append(ex)
         for name, values in pst.fields.items():
             target = st.fields.setdefault(name, Counter())
@@ -218,6 +226,7 @@ def _work_file(path: str, since, until, examples: int, max_events: int, signatur
     result = LogScan(paths=[path], since=since, until=until)
     scanner = _Scanner(result, signatures, examples, max_events)
     scanner.examples_done = examples_done
+    scanner.field_cap = PART_FIELD_VALUES
     info = FileInfo(path)
     scan_path(scanner, Path(path), info)
     return result, info

@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import time
+import traceback
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import numpy as np
 import re2
 
 from .bulk import engine as bulk_engine
-from .fields import SHORT, FieldReader, reader
+from .fields import FIELD_VALUES, SHORT, FieldReader, reader
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, open_log
 from .redact import redact_line
@@ -87,6 +88,7 @@ class SignatureStats:
     last_seen: dt.datetime | None = None
     examples: list[str] = field(default_factory=list)
     example_shapes: list[bytes] = field(default_factory=list, repr=False)  # example_shape() of each example
+    example_hits: list[int] = field(default_factory=list, repr=False)  # and which hit it was (1 = the first)
     fields: dict[str, Counter] = field(default_factory=dict)
     methods: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
@@ -352,6 +354,7 @@ class _Scanner:
             result.stats.setdefault(s.id, SignatureStats(s))
         self.signatures = signatures
         self.examples_done: frozenset[str] = frozenset()  # a worker's part: the main scan has looked enough
+        self.field_cap = FIELD_VALUES  # distinct values per field (a part of a shared-out scan keeps more)
         self.specs: list[FieldReader | None] = [reader(s) for s in self.line_sigs]
         self.bulk = bulk_engine(signatures)
         self.combos: dict[int, _Combo] = {}
@@ -413,11 +416,12 @@ class _Scanner:
             if SEVERITY_RANK[sig.severity] > SEVERITY_RANK[worst] and not (method and method in sig.benign_methods):
                 worst = sig.severity
             if spec is not None:
-                spec.count(st.fields, (line,))
+                spec.count(st.fields, (line,), cap=self.field_cap)
             if st.count <= EXAMPLE_TRIES and len(st.examples) < self.examples and sig.id not in self.examples_done:
                 shape = shape or example_shape(bytes(line))
                 if shape not in st.example_shapes:
                     st.example_shapes.append(shape)
+                    st.example_hits.append(st.count)
                     st.examples.append(example_text(bytes(line)))
         self._row(hits, line, t, source, worst)
 
@@ -459,7 +463,11 @@ class _Scanner:
                         end = last + 1
                     else:
                         end = length
-                    self._region(mm, rel, end, source, info)
+                    try:
+                        self._region(mm, rel, end, source, info)
+                    except BaseException as exc:  # frames still holding a view of mm would keep it from closing
+                        traceback.clear_frames(exc.__traceback__)
+                        raise
                     line_start = base + end
         finally:
             info.bytes += stop - start
@@ -525,10 +533,14 @@ class _Scanner:
         try:
             while True:
                 n = fill(carry)
-                if failed is not None and n:
+                if failed is not None and n:  # count the complete lines that came before the error
+                    first = 0
+                    if skipping:  # the rest of an over-long line: its lines start after its end
+                        first = buf.find(b"\n", 0, carry + n) + 1
                     last = buf.rfind(b"\n", 0, carry + n)
-                    if last >= 0 and not skipping:
-                        self._region(buf, 0, last + 1, source, info)
+                    if first > 0 or not skipping:
+                        if last + 1 > first:
+                            self._region(buf, first, last + 1, source, info)
                     total += n
                 if failed is not None:
                     raise failed
@@ -655,17 +667,23 @@ class _Scanner:
             return
         kinds, kind_of = np.unique(found.masks, return_inverse=True)
         combos = [self.combos.get(m) or self._combo(m) for m in kinds.tolist()]
-        uploads = np.flatnonzero(np.array([c.slow for c in combos], bool)[kind_of])
+        upload = np.array([c.slow for c in combos], bool)[kind_of]
+        signed = np.array([c.counted for c in combos], bool)[kind_of]
+        lines = np.flatnonzero(signed)
+        kept = lines
+        before = {st.signature.id: st.count for c in combos for st, _ in c.items}
+        if len(lines):
+            counted, keys = self._tally(buf, found.starts[lines], found.ends[lines], kind_of[lines], combos, source)
+            kept = lines[counted]
+        # the retry detector reads upload lines as line() gives them: those without a signature, and those
+        # with one that were counted (in the time window), in file order
+        uploads = np.union1d(np.flatnonzero(upload & ~signed), kept[upload[kept]])
         if len(uploads):
             add_line, lo, hi = self.result.uploads.add_line, self.lo, self.hi
             for a, b in zip(found.starts[uploads].tolist(), found.ends[uploads].tolist()):
                 add_line(buf[a:b], lo, hi)
-        lines = np.flatnonzero(np.array([c.counted for c in combos], bool)[kind_of])
         if not len(lines):
             return
-        before = {st.signature.id: st.count for c in combos for st, _ in c.items}
-        counted, keys = self._tally(buf, found.starts[lines], found.ends[lines], kind_of[lines], combos, source)
-        kept = lines[counted]
         starts, ends = found.starts.tolist(), found.ends.tolist()
         if len(self.result._rows) < self.max_events:
             self._keep_rows(buf, kept, keys, starts, ends, kind_of, combos, source)
@@ -725,6 +743,7 @@ class _Scanner:
                 shape = shape or example_shape(buf[starts[k]:ends[k]])
                 if shape not in st.example_shapes:
                     st.example_shapes.append(shape)
+                    st.example_hits.append(seen[sid])
                     st.examples.append(example_text(buf[starts[k]:ends[k]]))
             if not wanted:
                 return
@@ -757,8 +776,10 @@ class _Scanner:
         timed = keys != NO_KEY
         per_kind = np.bincount(kind_of, minlength=width).tolist()
         minutes: dict[int, list[tuple[dt.datetime, int]]] = {}
-        cells, counts = np.unique((keys[timed] // MINUTE) * width + kind_of[timed], return_counts=True)
-        for cell, count in zip(cells.tolist(), counts.tolist()):
+        cells, first, counts = np.unique((keys[timed] // MINUTE) * width + kind_of[timed], return_index=True,
+                                         return_counts=True)
+        order = np.argsort(first, kind="stable")  # as the lines come: the minute cap keeps the same minutes
+        for cell, count in zip(cells[order].tolist(), counts[order].tolist()):
             minutes.setdefault(cell % width, []).append((minute_time(cell // width), count))
         timed_keys, timed_kinds = keys[timed], kind_of[timed]
         order = np.argsort(timed_kinds, kind="stable")
@@ -799,7 +820,8 @@ class _Scanner:
             chosen[kinds] = True
             members = np.flatnonzero(chosen[kind_of])
             a, b = starts[members], ends[members]
-            spec.count(st.fields, map(cut, map(slice, a.tolist(), b.tolist())), short=bool((b - a).max() <= SHORT))
+            spec.count(st.fields, map(cut, map(slice, a.tolist(), b.tolist())), short=bool((b - a).max() <= SHORT),
+                       cap=self.field_cap)
         return index, keys
 
     # -- per file ------------------------------------------------------------------------------------------

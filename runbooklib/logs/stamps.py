@@ -37,10 +37,9 @@ class _Layout:
         self.offsets = np.arange(width, dtype=np.int64)
         self.digits = np.array(sorted(c for cols in numbers for c in cols), np.int64)
         where = {c: k for k, c in enumerate(self.digits.tolist())}
-        self.weights = np.zeros((len(self.digits), len(numbers)), np.float64)  # digits @ weights = the numbers
-        for j, cols in enumerate(numbers):
-            for power, c in enumerate(reversed(cols)):
-                self.weights[where[c], j] = 10 ** power
+        # per number: its columns among self.digits and their decimal weights
+        self.parts = [(np.array([where[c] for c in cols], np.int64),
+                       10 ** np.arange(len(cols) - 1, -1, -1, dtype=np.int64)) for cols in numbers]
         self.punct_cols = np.array(sorted(punctuation), np.int64)
         self.punct = np.array([punctuation[c][0] for c in sorted(punctuation)], np.uint8)
 
@@ -54,8 +53,10 @@ class _Layout:
             m = data[idx]
         digits = m[:, self.digits] - np.uint8(48)  # wraps around below '0': one comparison checks both ends
         ok = (digits < 10).all(axis=1) & (m[:, self.punct_cols] == self.punct).all(axis=1)
-        # float64 for BLAS: integer matmul has none and is 7x slower; every number here is exact in a double
-        numbers = (digits.astype(np.float64) @ self.weights).astype(np.int64)
+        # weighted sums per number, not a matmul: integer matmul is slow, and a float one would start BLAS
+        # threads in a process that may fork its workers
+        wide = digits.astype(np.int64)
+        numbers = np.column_stack([wide[:, cols] @ weights for cols, weights in self.parts])
         return m, numbers, ok
 
 

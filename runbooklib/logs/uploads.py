@@ -151,7 +151,7 @@ class UploadTracker:
         status = _status(d.get("status", d.get("http.response.status")))
         if method not in ("POST", "PUT") or status not in (201, 202):  # nothing the detector counts
             return
-        t = parse_time(str(d["time"])) if d.get("time") else quick_time(line)
+        t = (parse_time(str(d["time"])) if d.get("time") else None) or quick_time(line)
         if not _inside(t, lo, hi):
             return
         uri, ua = d.get("uri", d.get("http.request.uri")), d.get("user_agent", d.get("http.request.useragent"))
