@@ -87,11 +87,12 @@ class UploadTracker:
 
         Most upload lines are PATCHes or "authorized request" lines without a status: they cost two finds.
         """
-        brace = line.find(b"{", 0, ENVELOPE)
+        brace = line.find(b'{"', 0, ENVELOPE)
         if brace >= 0 and line.rstrip()[-1:] == b"}":  # JSON, bare or behind svlogd, CRI or syslog prefixes
-            if _COUNTED_STATUS(line):  # only 201 and 202 answers count: the rest need no parsing
-                self._add_json(line, brace, lo, hi)
-            return
+            if not _COUNTED_STATUS(line):  # only 201 and 202 answers count: the rest need no parsing
+                return
+            if self._add_json(line, brace, lo, hi):
+                return
         q = line.find(b'] "')
         if q >= 0:  # access log: ... [time] "METHOD URI PROTO" STATUS SIZE "REFERER" "AGENT"
             method = _METHOD.get(bytes(line[q + 3:q + 7]))
@@ -129,34 +130,36 @@ class UploadTracker:
         if _inside(t, lo, hi):
             self.record(method, decode(uri), int(status), kind, ua, t)
 
-    def _add_json(self, line: bytes, brace: int, lo: dt.datetime | None, hi: dt.datetime | None) -> None:
+    def _add_json(self, line: bytes, brace: int, lo: dt.datetime | None, hi: dt.datetime | None) -> bool:
         """One JSON upload line: the request's fields read straight off the object (docker's json-file
-        ``{"log": "..."}`` is unwrapped once); Rails-shaped objects go to the full parser."""
+        ``{"log": "..."}`` is unwrapped once); Rails-shaped objects go to the full parser. False: not JSON
+        after all (the text readers try it)."""
         try:
             d = json.loads(line[brace:])
             if isinstance(d, dict) and isinstance(d.get("log"), str) and d["log"].lstrip()[:1] == "{":
                 d = json.loads(d["log"])
         except ValueError:
-            return
+            return False
         if not isinstance(d, dict):
-            return
+            return False
         if "controller" in d or "exception.class" in d or ("path" in d and "action" in d):
             from .formats import parse_line
 
             ev = parse_line(line)
             if ev is not None and _inside(ev.time, lo, hi):
                 self.add(ev)
-            return
+            return True
         method = d.get("method", d.get("http.request.method"))
         status = _status(d.get("status", d.get("http.response.status")))
         if method not in ("POST", "PUT") or status not in (201, 202):  # nothing the detector counts
-            return
+            return True
         t = (parse_time(str(d["time"])) if d.get("time") else None) or quick_time(line)
         if not _inside(t, lo, hi):
-            return
+            return True
         uri, ua = d.get("uri", d.get("http.request.uri")), d.get("user_agent", d.get("http.request.useragent"))
         kind = "access" if d.get("msg", d.get("message")) == "access" else "app"
         self.record(method, str(uri) if uri else None, status, kind, str(ua) if ua else None, t)
+        return True
 
     def record(self, method: str | None, uri: str | None, status: int | None, kind: str,
                user_agent: str | None, time: dt.datetime | None) -> None:
