@@ -61,14 +61,20 @@ def warm(signatures) -> None:
 def _work(path: str, start: int, stop: int, since, until, examples: int, max_events: int, signatures,
           examples_done: frozenset[str] = frozenset()):
     """Scan one range of one file (in a worker, or here), return the partial scan."""
-    result = LogScan(paths=[path], since=since, until=until)
-    scanner = _Scanner(result, signatures, examples, max_events)
-    scanner.examples_done = examples_done
-    scanner.field_cap = PART_FIELD_VALUES
-    info = FileInfo(path)
+    scanner, info = _part(path, since, until, examples, max_events, signatures, examples_done)
     with open(path, "rb", buffering=0) as fh:
         scanner.scan_plain(fh, start, stop, path, info)
-    return result, info
+    return scanner.result, info
+
+
+def _part(path: str, since, until, examples: int, max_events: int, signatures,
+          examples_done: frozenset[str]) -> tuple[_Scanner, FileInfo]:
+    """The scanner of one part of a shared-out scan: it skips settled examples and keeps more field values
+    than the whole scan shows, so the merge still finds the first ones overall."""
+    scanner = _Scanner(LogScan(paths=[path], since=since, until=until), signatures, examples, max_events)
+    scanner.examples_done = examples_done
+    scanner.field_cap = PART_FIELD_VALUES
+    return scanner, FileInfo(path)
 
 
 STEAL = True  # this process takes the jobs no worker has started (tests turn it off to hold the pool to account)
@@ -223,13 +229,9 @@ def scan_file(executor: ProcessPoolExecutor, workers: int, scanner: _Scanner, fh
 def _work_file(path: str, since, until, examples: int, max_events: int, signatures,
                examples_done: frozenset[str] = frozenset()):
     """Scan one whole file (in a worker, or here), return the partial scan and the file's FileInfo."""
-    result = LogScan(paths=[path], since=since, until=until)
-    scanner = _Scanner(result, signatures, examples, max_events)
-    scanner.examples_done = examples_done
-    scanner.field_cap = PART_FIELD_VALUES
-    info = FileInfo(path)
+    scanner, info = _part(path, since, until, examples, max_events, signatures, examples_done)
     scan_path(scanner, Path(path), info)
-    return result, info
+    return scanner.result, info
 
 
 def scan_files(executor: ProcessPoolExecutor | None, workers: int, scanner: _Scanner, files: list[Path]) -> bool:
