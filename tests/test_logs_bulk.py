@@ -268,9 +268,15 @@ def test_a_file_shared_out_in_pieces_keeps_the_examples_and_fields_of_one_pass(t
     assert list(b.fields["key_id"]) == list(a.fields["key_id"])
 
 
-def test_an_interrupt_while_a_mapped_file_is_read_is_raised_not_swallowed(tmp_path, monkeypatch):
-    from runbooklib.logs import stamps
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_an_interrupt_while_a_mapped_file_is_read_is_raised_not_swallowed(tmp_path, monkeypatch, engine):
+    from runbooklib.logs import bulk, stamps
 
+    native = bulk.native_module()
+    if engine == "native" and native is None:
+        pytest.skip("the C module is not built here")
+    if engine == "python":
+        monkeypatch.setenv(bulk.ENGINE_ENV, "python")
     path = tmp_path / "old.log"
     path.write_text('2026-11-27_16:00:00.00000 level=info msg="token signed by untrusted key with ID: \\"K\\""\n' * 50)
     os.utime(path, (1_000_000_000, 1_000_000_000))  # quiet: memory-mapped
@@ -279,6 +285,8 @@ def test_an_interrupt_while_a_mapped_file_is_read_is_raised_not_swallowed(tmp_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(stamps, "svlogd_keys", interrupted)
+    if engine == "native":
+        monkeypatch.setattr(native, "keys", interrupted)
     monkeypatch.setattr(scan_mod._Scanner, "line", lambda *a, **kw: interrupted())  # the RE2 path too
     with pytest.raises(KeyboardInterrupt):
         scan_logs(path, workers=1)

@@ -33,6 +33,18 @@ SHAPES = [
 ]
 
 
+@pytest.fixture(params=["native", "arrays"])
+def keys_path(request, monkeypatch):
+    """line_keys in C (where _native is built) and with numpy alone: both must read what quick_time reads."""
+    from runbooklib.logs import bulk
+
+    if request.param == "native" and bulk.native_module() is None:
+        pytest.skip("the C module is not built here")
+    if request.param == "arrays":
+        monkeypatch.setenv(bulk.ENGINE_ENV, "python")
+    return request.param
+
+
 def _random_time(rng: random.Random) -> dt.datetime:
     return dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=rng.randrange(0, 400 * 86400 * 10**6))
 
@@ -67,7 +79,7 @@ def _keys_of(lines: list[bytes]) -> np.ndarray:
     return line_keys(buf, np.array(starts, np.int64), np.array(ends, np.int64))
 
 
-def test_every_bulk_key_is_the_time_quick_time_reads():
+def test_every_bulk_key_is_the_time_quick_time_reads(keys_path):
     rng = random.Random(20261201)
     lines = []
     for _ in range(6000):
@@ -83,7 +95,7 @@ def test_every_bulk_key_is_the_time_quick_time_reads():
     assert read > 3000  # most shapes carry a time; the mutations and the last shape do not
 
 
-def test_days_the_calendar_lacks_and_year_zero_are_left_to_quick_time():
+def test_days_the_calendar_lacks_and_year_zero_are_left_to_quick_time(keys_path):
     lines = [b"2026-02-29_10:00:00.00000 x", b"2028-02-29_10:00:00.00000 x", b"0000-01-01_00:00:00.00000 x",
              b'{"time":"2026-04-31T10:00:00Z"}', b"10.0.0.1 - - [31/Jun/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 0"]
     keys = _keys_of(lines).tolist()

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .bulk import native_module
 from .formats import CLF_STAMP, quick_time, time_field
 
 NO_KEY = np.iinfo(np.int64).min
@@ -157,7 +158,27 @@ def time_key(t: dt.datetime) -> int:
 
 def line_keys(buf, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The key of every line ``buf[starts[i]:ends[i]]``: its time as quick_time reads it, or NO_KEY when
-    it has none. Stamps of the three common shapes are read together; the rest one by one by quick_time."""
+    it has none. Stamps of the three common shapes are read together (in C where ``_native`` was built);
+    the rest one by one by quick_time."""
+    native = native_module()
+    if native is not None:
+        keys = np.frombuffer(native.keys(buf, np.ascontiguousarray(starts, np.int64),
+                                         np.ascontiguousarray(ends, np.int64)), np.int64)
+        return _read_rest(buf, starts, ends, keys, np.flatnonzero(keys == NO_KEY))
+    return _array_keys(buf, starts, ends)
+
+
+def _read_rest(buf, starts: np.ndarray, ends: np.ndarray, keys: np.ndarray, unread: np.ndarray) -> np.ndarray:
+    """``keys`` with the lines at ``unread`` read by quick_time."""
+    for i in unread.tolist():
+        t = quick_time(buf[int(starts[i]):int(ends[i])])
+        if t is not None:
+            keys[i] = time_key(t)
+    return keys
+
+
+def _array_keys(buf, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """:func:`line_keys` with numpy alone."""
     data = np.frombuffer(buf, dtype=np.uint8)
     try:
         keys = svlogd_keys(data, starts, ends)
@@ -194,9 +215,5 @@ def line_keys(buf, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
             keys[leading + iso + clf] == NO_KEY]).astype(np.int64)
     finally:
         del data  # a memory map cannot close while an array looks into it
-    for i in unread.tolist():
-        t = quick_time(buf[int(starts[i]):int(ends[i])])
-        if t is not None:
-            keys[i] = time_key(t)
-    return keys
+    return _read_rest(buf, starts, ends, keys, unread)
 
