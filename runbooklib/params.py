@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
 from .errors import DEFAULT_TIMEOUT_S, RunbookError
 from .timebounds import parse_bound
 
@@ -130,6 +128,8 @@ def _read_small_file(name: str, path: Path, what: str) -> str:
 
 
 def _yaml_value(name: str, path: Path, dotted: str) -> str:
+    import yaml  # here, not at the top: the log scanner's CLI imports this module and never reads YAML
+
     text = _read_small_file(name, path, "config file")
     try:
         cur: Any = yaml.safe_load(text)
@@ -259,6 +259,8 @@ def _coerce(spec: ParamSpec, value: Any, source: str) -> Any:
 
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML parameter file: a mapping of vocabulary names to values."""
+    import yaml
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -281,6 +283,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 def parse_override(value: str) -> Any:
     """`-p NAME VALUE` as papermill reads it: YAML scalars and lists, else the raw string."""
+    import yaml
+
     try:
         return yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..findings import Finding, Status
-from ..scenarios import CATALOGUE as SCENARIOS
 from .scan import LogScan, SignatureStats, _iso
 from .signatures import AGGREGATES, BY_ID
 
@@ -250,6 +249,8 @@ REMEDIES: dict[str, tuple[str, str]] = {
 
 
 def _refs(scenario: str) -> tuple[str, ...]:
+    from ..scenarios import CATALOGUE as SCENARIOS  # only when a signature is found (the spec is ~30 ms to import)
+
     sc = SCENARIOS.get(scenario)
     return (SEED_LOGS, sc.seed_section) if sc and scenario not in ("logs",) else (SEED_LOGS,)
 
