@@ -4,8 +4,8 @@ PYTHON      ?= python3
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 APT_PACKAGES := docker-registry nginx skopeo chromium prometheus poppler-utils redis-server
-# the log scanner's C module (runbooklib/logs/_native.c) links Debian's Hyperscan (packaged for amd64 only)
-APT_PACKAGES += gcc $(if $(filter x86_64,$(shell uname -m)),libhyperscan-dev)
+# the log scanner's C module (runbooklib/logs/_native.c) links Debian's Hyperscan (packaged for amd64 only) and PCRE2
+APT_PACKAGES += gcc libpcre2-dev $(if $(filter x86_64,$(shell uname -m)),libhyperscan-dev)
 DEMO_LAB    := $(CURDIR)/.lab/demo
 DEMO_OUT    := reports/demo
 DEMO_FAULTS ?= stale-uploads untrusted-token-key missing-forwarded-proto

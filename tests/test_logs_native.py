@@ -198,3 +198,75 @@ def test_the_native_scan_is_the_wheel_scan(tmp_path, monkeypatch, max_events):
 
 def test_the_catalogue_fits_one_database():
     assert 0 < len(LINE_SIGNATURES) <= bulk.MAX_PATTERNS <= 63 and len(CATALOGUE) >= len(LINE_SIGNATURES)
+
+
+# --- fields and methods: PCRE2 in C against Python's re --------------------------------------------------------
+def _python_groups(regex, lines: list[bytes]) -> list[tuple[tuple, int]]:
+    from collections import Counter
+
+    return list(Counter(m.groups() for m in map(regex.search, lines) if m is not None).items())
+
+
+def _spans(lines: list[bytes]):
+    buf, starts, ends, _ = _keys(lines) if native is not None else (None, None, None, None)
+    return buf, starts, ends
+
+
+@needs_native
+@pytest.mark.parametrize("sig", [s for s in CATALOGUE if s.fields], ids=lambda s: s.id)
+def test_pcre2_reads_the_groups_python_re_reads_on_every_sample_and_scrambled_line(sig):
+    import re
+
+    from runbooklib.logs.signatures import re2_pattern
+
+    from .test_logs_signatures import SAMPLES
+
+    pattern = re2_pattern(sig.pattern).encode("latin-1")
+    rng = random.Random(sig.id)
+    lines = [line.encode("latin-1") for line in SAMPLES[sig.id]]
+    lines += [_scramble(rng, rng.choice(lines)) for _ in range(400)]
+    lines *= 2  # repeats: counts above one
+    buf, starts, ends = _spans(lines)
+    got = native.Groups(pattern).count(buf, starts, ends, 4096)
+    assert got == _python_groups(re.compile(pattern), lines)
+    assert sum(n for _, n in got) >= len(SAMPLES[sig.id]) * 2
+
+
+@needs_native
+def test_method_counts_in_c_are_what_quick_method_reads_line_by_line(monkeypatch):
+    from collections import Counter
+
+    from runbooklib.logs.fields import method_counts
+    from runbooklib.logs.formats import quick_method
+
+    rng = random.Random(5)
+    shapes = ['10.0.0.1 - - [27/Nov/2026:15:40:37 +0000] "{m} /v2/a/blobs/b HTTP/1.1" 404 0',
+              'level=error http.request.method={m} msg="x"', 'http.request.method\x1b[0m={m} x',
+              '{{"method":"{m}","status":404}}', '2026/11/27 15:40:37 [error] 1#1: *2 x, request: "{m} /v2/ HTTP/1.1"',
+              'no method here', 'method=: nothing', '] "{m}x"']
+    lines = [_scramble(rng, rng.choice(shapes).format(m=rng.choice(["GET", "HEAD", "PUT", "PATCH", "X"])).encode())
+             if rng.random() < 0.3 else rng.choice(shapes).format(m=rng.choice(["GET", "HEAD"])).encode()
+             for _ in range(3000)]
+    buf, starts, ends = _spans(lines)
+    expected = Counter(filter(None, map(quick_method, lines)))
+    assert method_counts(buf, starts, ends) == expected and sum(expected.values()) > 1500
+    monkeypatch.setenv(bulk.ENGINE_ENV, "python")
+    assert method_counts(buf, starts, ends) == expected
+
+
+@needs_native
+def test_groups_leave_long_lines_and_runaway_matches_to_the_caller():
+    groups = native.Groups(rb"((a+)+)$")
+    buf, starts, ends = _spans([b"x" * 10, b"a" * 40 + b"c"])
+    assert groups.count(buf, starts, ends, 4096) is None  # PCRE2's match limit: the caller reads it
+    assert groups.count(buf, starts, ends, 20) is None  # a line longer than max_len
+    nested = native.Groups(rb"(((a+)(b+)))")
+    line = b"a" * 3000 + b"b" * 1096
+    buf, starts, ends = _spans([line, line])
+    assert nested.count(buf, starts, ends, 4096) == [((line, line, b"a" * 3000, b"b" * 1096), 2)]
+    with pytest.raises(ValueError, match="pcre2"):
+        native.Groups(b"(unclosed")
+    with pytest.raises(ValueError, match="differ in length"):
+        nested.count(buf, starts, ends[:1], 4096)
+    with pytest.raises(ValueError, match="outside the buffer"):
+        nested.count(buf, starts, ends + 5, 4096)

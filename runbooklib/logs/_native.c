@@ -7,17 +7,27 @@
  *   Lines.scan(buf, start, end)  (starts, ends, masks) of every matched line, as int64 bytearrays
  *   Lines.serialize() / Lines.load(data)   the compiled database, for the user's cache
  *   keys(buf, starts, ends)      per line, the time as microseconds since 1970 (UTC) or INT64_MIN
+ *   Groups(pattern).count(buf, starts, ends, max_len)
+ *                                the distinct group tuples of a signature's first match per line, with
+ *                                their counts, in order of first appearance (PCRE2, JIT where it can)
  *
  * keys() reads only the shapes it is sure of and answers INT64_MIN for anything else; the caller then
  * reads that line with formats.quick_time. So a key from here is always the time quick_time gives:
  * tests/test_logs_stamps.py and tests/test_logs_native.py hold the two to that.
  *
- * Optional: pyproject builds this module where Debian's libhyperscan-dev is installed; without it the
+ * Groups answers None (and the caller reads the batch in Python) for a line longer than max_len or a match
+ * that hits PCRE2's limits: the signature patterns are this project's own and use no look-around, lazy
+ * quantifiers or back-references, so PCRE2 and Python's re find the same first match and groups
+ * (tests/test_logs_native.py checks every sample line of every signature).
+ *
+ * Optional: pyproject builds this module where Debian's libhyperscan-dev and libpcre2-dev are installed; without it the
  * scanner keeps its Python paths (bulk.py with the hyperscan wheel, or RE2), which give the same results.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <hs/hs.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +494,271 @@ done:
     return out;
 }
 
+/* ---- Groups: a signature's fields, counted ---------------------------------------------------------- */
+typedef struct {
+    uint64_t hash;
+    size_t off, len;
+    Py_ssize_t count;
+} entry_t;
+
+typedef struct {
+    entry_t *entries;
+    Py_ssize_t n, cap;
+    int32_t *slots;  /* index into entries, -1: empty */
+    size_t nslots;   /* a power of two, at least twice n */
+    char *arena;
+    size_t used, room;
+} tally_t;
+
+static void tally_free(tally_t *t) {
+    free(t->entries);
+    free(t->slots);
+    free(t->arena);
+}
+
+static int tally_grow_slots(tally_t *t) {
+    size_t nslots = t->nslots ? t->nslots * 2 : 1024;
+    int32_t *slots = malloc(nslots * sizeof(int32_t));
+    if (slots == NULL) return -1;
+    memset(slots, 0xff, nslots * sizeof(int32_t));
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        size_t k = (size_t)t->entries[i].hash & (nslots - 1);
+        while (slots[k] >= 0) k = (k + 1) & (nslots - 1);
+        slots[k] = (int32_t)i;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return 0;
+}
+
+/* Count one key (the encoded groups of one line): +1 to its entry, or a new entry at the end. */
+static int tally_add(tally_t *t, const char *key, size_t len) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    if ((size_t)(t->n + 1) * 2 > t->nslots && tally_grow_slots(t) < 0) return -1;
+    size_t k = (size_t)h & (t->nslots - 1);
+    while (t->slots[k] >= 0) {
+        entry_t *e = &t->entries[t->slots[k]];
+        if (e->hash == h && e->len == len && memcmp(t->arena + e->off, key, len) == 0) {
+            e->count++;
+            return 0;
+        }
+        k = (k + 1) & (t->nslots - 1);
+    }
+    if (t->n == t->cap) {
+        Py_ssize_t cap = t->cap ? t->cap * 2 : 256;
+        entry_t *entries = realloc(t->entries, (size_t)cap * sizeof(entry_t));
+        if (entries == NULL) return -1;
+        t->entries = entries;
+        t->cap = cap;
+    }
+    if (t->used + len > t->room) {
+        size_t room = (t->room ? t->room * 2 : 65536) + len;
+        char *arena = realloc(t->arena, room);
+        if (arena == NULL) return -1;
+        t->arena = arena;
+        t->room = room;
+    }
+    memcpy(t->arena + t->used, key, len);
+    t->entries[t->n] = (entry_t){h, t->used, len, 1};
+    t->used += len;
+    t->slots[k] = (int32_t)t->n++;
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    pcre2_code *code;
+    pcre2_match_context *context;
+    uint32_t groups;
+} GroupsObject;
+
+static void Groups_dealloc(GroupsObject *self) {
+    if (self->context) pcre2_match_context_free(self->context);
+    if (self->code) pcre2_code_free(self->code);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Groups_init(GroupsObject *self, PyObject *args, PyObject *kwds) {
+    Py_buffer pattern;
+    static char *kwlist[] = {"pattern", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*", kwlist, &pattern)) return -1;
+    int err;
+    PCRE2_SIZE at;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern.buf, (PCRE2_SIZE)pattern.len, 0, &err, &at, NULL);
+    PyBuffer_Release(&pattern);
+    if (code == NULL) {
+        PCRE2_UCHAR message[256];
+        pcre2_get_error_message(err, message, sizeof message);
+        PyErr_Format(PyExc_ValueError, "pcre2: %s at offset %zu", (const char *)message, (size_t)at);
+        return -1;
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  /* where JIT is refused, the interpreter reads the same */
+    pcre2_match_context *context = pcre2_match_context_create(NULL);
+    if (context == NULL) {
+        pcre2_code_free(code);
+        PyErr_NoMemory();
+        return -1;
+    }
+    pcre2_set_match_limit(context, 1000000);  /* a line that needs more is read by the caller (RE2) */
+    pcre2_set_depth_limit(context, 100000);
+    if (self->context) pcre2_match_context_free(self->context);
+    if (self->code) pcre2_code_free(self->code);
+    self->code = code;
+    self->context = context;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &self->groups);
+    return 0;
+}
+
+/* The encoded groups of one match: per group a 4-byte length (0xffffffff: did not take part) and its bytes. */
+static size_t encode_groups(const unsigned char *line, const PCRE2_SIZE *ov, int rc, uint32_t groups, char *out) {
+    size_t k = 0;
+    for (uint32_t g = 1; g <= groups; g++) {
+        uint32_t len = 0xffffffffu;
+        if ((int)g < rc && ov[2 * g] != PCRE2_UNSET) len = (uint32_t)(ov[2 * g + 1] - ov[2 * g]);
+        memcpy(out + k, &len, 4);
+        k += 4;
+        if (len != 0xffffffffu) {
+            memcpy(out + k, line + ov[2 * g], len);
+            k += len;
+        }
+    }
+    return k;
+}
+
+static PyObject *decode_groups(const char *key, uint32_t groups) {
+    PyObject *tuple = PyTuple_New(groups);
+    if (tuple == NULL) return NULL;
+    size_t k = 0;
+    for (uint32_t g = 0; g < groups; g++) {
+        uint32_t len;
+        memcpy(&len, key + k, 4);
+        k += 4;
+        PyObject *item;
+        if (len == 0xffffffffu) {
+            item = Py_None;
+            Py_INCREF(item);
+        } else {
+            item = PyBytes_FromStringAndSize(key + k, len);
+            k += len;
+        }
+        if (item == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, g, item);
+    }
+    return tuple;
+}
+
+/* count(buf, starts, ends, max_len) -> [(groups, count), ...] in first-appearance order, or None. */
+static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
+    PyObject *buf_obj, *starts_obj, *ends_obj;
+    Py_ssize_t max_len;
+    if (!PyArg_ParseTuple(args, "OOOn", &buf_obj, &starts_obj, &ends_obj, &max_len)) return NULL;
+    Py_buffer buf, sv, ev;
+    if (PyObject_GetBuffer(buf_obj, &buf, PyBUF_SIMPLE) < 0) return NULL;
+    if (int64_view(starts_obj, &sv, "starts") < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    if (int64_view(ends_obj, &ev, "ends") < 0) {
+        PyBuffer_Release(&sv);
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    tally_t t = {0};
+    char *key = NULL;
+    pcre2_match_data *md = NULL;
+    Py_ssize_t n = sv.len / 8;
+    const int64_t *s = sv.buf, *e = ev.buf;
+    if (ev.len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "count: starts and ends differ in length");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < 0 || e[i] < s[i] || e[i] > buf.len) {
+            PyErr_Format(PyExc_ValueError, "count: line %zd outside the buffer", i);
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (e[i] - s[i] > max_len) {  /* the caller reads long lines with RE2 */
+            out = Py_None;
+            Py_INCREF(out);
+            goto done;
+        }
+    }
+    md = pcre2_match_data_create_from_pattern(self->code, NULL);
+    key = malloc(((size_t)max_len + 4) * ((size_t)self->groups + 1));  /* nested groups repeat bytes */
+    if (md == NULL || key == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int failed = 0;  /* 1: out of memory, 2: a match PCRE2 gave up on */
+    const unsigned char *data = buf.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        const unsigned char *line = data + s[i];
+        int rc = pcre2_match(self->code, line, (PCRE2_SIZE)(e[i] - s[i]), 0, 0, md, self->context);
+        if (rc == PCRE2_ERROR_NOMATCH) continue;
+        if (rc <= 0) {
+            failed = 2;
+            break;
+        }
+        size_t len = encode_groups(line, pcre2_get_ovector_pointer(md), rc, self->groups, key);
+        if (tally_add(&t, key, len) < 0) failed = 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (failed == 1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (failed == 2) {
+        out = Py_None;
+        Py_INCREF(out);
+        goto done;
+    }
+    out = PyList_New(t.n);
+    if (out == NULL) goto done;
+    for (Py_ssize_t i = 0; i < t.n; i++) {
+        PyObject *groups = decode_groups(t.arena + t.entries[i].off, self->groups);
+        PyObject *pair = groups ? Py_BuildValue("(Nn)", groups, t.entries[i].count) : NULL;
+        if (pair == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+done:
+    pcre2_match_data_free(md);
+    free(key);
+    tally_free(&t);
+    PyBuffer_Release(&ev);
+    PyBuffer_Release(&sv);
+    PyBuffer_Release(&buf);
+    return out;
+}
+
+static PyMethodDef Groups_methods[] = {
+    {"count", (PyCFunction)Groups_count, METH_VARARGS,
+     "count(buf, starts, ends, max_len) -> [(groups, count), ...] in first-appearance order, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GroupsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "runbooklib.logs._native.Groups",
+    .tp_basicsize = sizeof(GroupsObject),
+    .tp_dealloc = (destructor)Groups_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Groups(pattern): the groups of a pattern's first match per line, counted",
+    .tp_methods = Groups_methods,
+    .tp_init = (initproc)Groups_init,
+    .tp_new = PyType_GenericNew,
+};
+
 /* ---- module --------------------------------------------------------------------------------------- */
 static PyMethodDef Lines_methods[] = {
     {"scan", (PyCFunction)Lines_scan, METH_VARARGS,
@@ -521,12 +796,18 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&LinesType) < 0) return NULL;
+    if (PyType_Ready(&LinesType) < 0 || PyType_Ready(&GroupsType) < 0) return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL) return NULL;
     Py_INCREF(&LinesType);
     if (PyModule_AddObject(m, "Lines", (PyObject *)&LinesType) < 0) {
         Py_DECREF(&LinesType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&GroupsType);
+    if (PyModule_AddObject(m, "Groups", (PyObject *)&GroupsType) < 0) {
+        Py_DECREF(&GroupsType);
         Py_DECREF(m);
         return NULL;
     }

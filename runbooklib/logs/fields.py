@@ -7,6 +7,10 @@ of it set-up; Python's ``re`` reads a short line in ~1 µs. Signature patterns a
 SHORT bytes go to ``re`` and longer ones to RE2: a crafted line can never make ``re`` backtrack over more
 than SHORT bytes.
 
+Where the C module was built (:mod:`._native`), a batch's lines are read by PCRE2 in one call that returns
+each distinct group tuple with its count, in order of first appearance: what the ``Counter`` below gives,
+without a Python step per line. A batch with a longer line, or a match PCRE2 gives up on, is read here.
+
 Counting keeps the first FIELD_VALUES distinct values of a field, in the order they first appear, and
 counts every later line that has one of them: the same values whether lines come one by one or in batches.
 """
@@ -18,9 +22,11 @@ from collections import Counter
 from functools import lru_cache
 from typing import Iterable
 
+import numpy as np
 import re2
 
-from .formats import decode
+from .bulk import native_module
+from .formats import METHOD_PATTERN, decode, quick_method
 from .redact import redact_line
 from .signatures import Signature, re2_pattern
 
@@ -47,6 +53,7 @@ class FieldReader:
         raw = getattr(regex, "_regexp", None)
         self.long = raw.Match if raw is not None and _UNANCHORED is not None and hasattr(raw, "Match") else None
         self.regex = regex
+        self.native = _native_groups(re2_pattern(sig.pattern).encode("latin-1"))
 
     def values(self, line) -> tuple | None:
         """The first match's groups (bytes or None, indexed by group number from 1), or None: no match."""
@@ -61,6 +68,17 @@ class FieldReader:
         m2 = self.regex.search(line)
         return None if m2 is None else m2.groups()
 
+    def count_spans(self, fields: dict[str, Counter], buf, starts: np.ndarray, ends: np.ndarray,
+                    cap: int = FIELD_VALUES) -> None:
+        """:meth:`count` for the lines ``buf[starts[i]:ends[i]]`` (in file order): in C where it can."""
+        if self.native is not None:
+            pairs = self.native.count(buf, starts, ends, SHORT)
+            if pairs is not None:
+                self._admit(fields, dict(pairs), cap)
+                return
+        lines = map(buf.__getitem__, map(slice, starts.tolist(), ends.tolist()))
+        self.count(fields, lines, short=bool(len(starts)) and bool((ends - starts).max() <= SHORT), cap=cap)
+
     def count(self, fields: dict[str, Counter], lines: Iterable, short: bool = False, cap: int = FIELD_VALUES) -> None:
         """Add the fields of ``lines`` (in file order) to ``fields`` (name -> value counts). ``short``: the
         caller knows every line is at most SHORT bytes (then the loop runs in C: map, filter, Counter)."""
@@ -68,6 +86,10 @@ class FieldReader:
             found = Counter(map(_GROUPS, filter(None, map(self.short, lines))))
         else:
             found = Counter(filter(None, map(self.values, lines)))
+        self._admit(fields, found, cap)
+
+    def _admit(self, fields: dict[str, Counter], found: dict[tuple, int], cap: int) -> None:
+        """Group tuples with their counts (in order of first appearance) into ``fields``."""
         if not found:
             return
         for name, i in self.names:
@@ -85,6 +107,44 @@ class FieldReader:
                 text = field_text(bytes(value))
                 if text in counter or len(counter) < cap:
                     counter[text] += n
+
+
+def _native_groups(pattern: bytes):
+    """PCRE2's reader of ``pattern`` from the C module, or None (not built, or a pattern it refuses)."""
+    native = native_module()
+    if native is None:
+        return None
+    try:
+        return native.Groups(pattern)
+    except ValueError:
+        return None
+
+
+def method_counts(buf, starts: np.ndarray, ends: np.ndarray) -> Counter:
+    """How many of the lines ``buf[starts[i]:ends[i]]`` carry each HTTP method, as quick_method reads it."""
+    native = _method_reader()
+    if native is not None:
+        pairs = native.count(buf, starts, ends, SHORT)
+        if pairs is not None:
+            found: Counter = Counter()
+            for groups, n in pairs:
+                found[next(g for g in groups if g is not None).decode("latin-1")] += n
+            return found
+    lines = map(buf.__getitem__, map(slice, starts.tolist(), ends.tolist()))
+    return Counter(filter(None, map(quick_method, lines)))
+
+
+def _method_reader():
+    native = native_module()
+    if native is None:
+        return None
+    global _METHODS
+    if _METHODS is None:
+        _METHODS = _native_groups(METHOD_PATTERN)
+    return _METHODS
+
+
+_METHODS = None
 
 
 def reader(sig: Signature) -> FieldReader | None:

@@ -35,7 +35,7 @@ import numpy as np
 import re2
 
 from .bulk import engine as bulk_engine
-from .fields import FIELD_VALUES, SHORT, FieldReader, reader
+from .fields import FIELD_VALUES, FieldReader, method_counts, reader
 from .formats import COLUMNS, Event, LineContext, decode, parse_line, quick_method, quick_time
 from .readers import PathProblem, compression, open_log
 from .redact import redact_line
@@ -789,17 +789,14 @@ class _Scanner:
         latest = np.maximum.reduceat(timed_keys[order], firsts) if len(order) else order
         bounds = {int(kinds_sorted[f]): (key_time(int(lo)), key_time(int(hi)))
                   for f, lo, hi in zip(firsts.tolist(), earliest.tolist(), latest.tolist())}
-        starts_l, ends_l = starts.tolist(), ends.tolist()
-        cut = buf.__getitem__
         for j in range(width):
             if not per_kind[j]:
                 continue
             combo = combos[j]
             methods: Counter = Counter()
             if combo.benign:
-                mine = np.flatnonzero(kind_of == j).tolist()
-                methods.update(filter(None, map(quick_method, map(cut, map(slice, [starts_l[i] for i in mine],
-                                                                                 [ends_l[i] for i in mine])))))
+                mine = np.flatnonzero(kind_of == j)
+                methods = method_counts(buf, starts[mine], ends[mine])
             when = bounds.get(j, ())
             for st, _ in combo.items:
                 st.count += per_kind[j]
@@ -819,9 +816,7 @@ class _Scanner:
             chosen = np.zeros(width, bool)
             chosen[kinds] = True
             members = np.flatnonzero(chosen[kind_of])
-            a, b = starts[members], ends[members]
-            spec.count(st.fields, map(cut, map(slice, a.tolist(), b.tolist())), short=bool((b - a).max() <= SHORT),
-                       cap=self.field_cap)
+            spec.count_spans(st.fields, buf, starts[members], ends[members], cap=self.field_cap)
         return index, keys
 
     # -- per file ------------------------------------------------------------------------------------------
