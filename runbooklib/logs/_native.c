@@ -451,46 +451,67 @@ static int int64_view(PyObject *obj, Py_buffer *view, const char *what) {
     return 0;
 }
 
+/* The lines buf[starts[i]:ends[i]] of a call: three buffer views, checked (equal lengths, every line inside
+ * buf). Returns the number of lines, or -1 with a Python error set and nothing held. */
+typedef struct {
+    Py_buffer buf, starts, ends;
+} lines_t;
+
+static Py_ssize_t lines_open(lines_t *v, PyObject *buf, PyObject *starts, PyObject *ends, const char *what) {
+    if (PyObject_GetBuffer(buf, &v->buf, PyBUF_SIMPLE) < 0) return -1;
+    if (int64_view(starts, &v->starts, "starts") < 0) {
+        PyBuffer_Release(&v->buf);
+        return -1;
+    }
+    if (int64_view(ends, &v->ends, "ends") < 0) {
+        PyBuffer_Release(&v->starts);
+        PyBuffer_Release(&v->buf);
+        return -1;
+    }
+    Py_ssize_t n = v->starts.len / 8;
+    const int64_t *s = v->starts.buf, *e = v->ends.buf;
+    if (v->ends.len / 8 != n) {
+        PyErr_Format(PyExc_ValueError, "%s: starts and ends differ in length", what);
+        n = -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < 0 || e[i] < s[i] || e[i] > v->buf.len) {
+            PyErr_Format(PyExc_ValueError, "%s: line %zd outside the buffer", what, i);
+            n = -1;
+        }
+    }
+    if (n < 0) {
+        PyBuffer_Release(&v->ends);
+        PyBuffer_Release(&v->starts);
+        PyBuffer_Release(&v->buf);
+    }
+    return n;
+}
+
+static void lines_close(lines_t *v) {
+    PyBuffer_Release(&v->ends);
+    PyBuffer_Release(&v->starts);
+    PyBuffer_Release(&v->buf);
+}
+
 /* keys(buf, starts, ends): a bytearray of int64 keys, one per line buf[starts[i]:ends[i]]. */
 static PyObject *native_keys(PyObject *mod, PyObject *args) {
     (void)mod;
     PyObject *buf_obj, *starts_obj, *ends_obj;
     if (!PyArg_ParseTuple(args, "OOO", &buf_obj, &starts_obj, &ends_obj)) return NULL;
-    Py_buffer buf, sv, ev;
-    if (PyObject_GetBuffer(buf_obj, &buf, PyBUF_SIMPLE) < 0) return NULL;
-    if (int64_view(starts_obj, &sv, "starts") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
+    lines_t v;
+    Py_ssize_t n = lines_open(&v, buf_obj, starts_obj, ends_obj, "keys");
+    if (n < 0) return NULL;
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * 8);
+    if (out != NULL) {
+        int64_t *keys = (int64_t *)PyByteArray_AS_STRING(out);
+        const int64_t *s = v.starts.buf, *e = v.ends.buf;
+        const unsigned char *data = v.buf.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) keys[i] = line_key(data + s[i], (Py_ssize_t)(e[i] - s[i]));
+        Py_END_ALLOW_THREADS
     }
-    if (int64_view(ends_obj, &ev, "ends") < 0) {
-        PyBuffer_Release(&sv);
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
-    PyObject *out = NULL;
-    Py_ssize_t n = sv.len / 8;
-    if (ev.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "keys: starts and ends differ in length");
-        goto done;
-    }
-    const int64_t *s = sv.buf, *e = ev.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (s[i] < 0 || e[i] < s[i] || e[i] > buf.len) {
-            PyErr_Format(PyExc_ValueError, "keys: line %zd outside the buffer", i);
-            goto done;
-        }
-    }
-    out = PyByteArray_FromStringAndSize(NULL, n * 8);
-    if (out == NULL) goto done;
-    int64_t *keys = (int64_t *)PyByteArray_AS_STRING(out);
-    const unsigned char *data = buf.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) keys[i] = line_key(data + s[i], (Py_ssize_t)(e[i] - s[i]));
-    Py_END_ALLOW_THREADS
-done:
-    PyBuffer_Release(&ev);
-    PyBuffer_Release(&sv);
-    PyBuffer_Release(&buf);
+    lines_close(&v);
     return out;
 }
 
@@ -657,33 +678,14 @@ static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
     PyObject *buf_obj, *starts_obj, *ends_obj;
     Py_ssize_t max_len;
     if (!PyArg_ParseTuple(args, "OOOn", &buf_obj, &starts_obj, &ends_obj, &max_len)) return NULL;
-    Py_buffer buf, sv, ev;
-    if (PyObject_GetBuffer(buf_obj, &buf, PyBUF_SIMPLE) < 0) return NULL;
-    if (int64_view(starts_obj, &sv, "starts") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
-    if (int64_view(ends_obj, &ev, "ends") < 0) {
-        PyBuffer_Release(&sv);
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
+    lines_t v;
+    Py_ssize_t n = lines_open(&v, buf_obj, starts_obj, ends_obj, "count");
+    if (n < 0) return NULL;
     PyObject *out = NULL;
     tally_t t = {0};
     char *key = NULL;
     pcre2_match_data *md = NULL;
-    Py_ssize_t n = sv.len / 8;
-    const int64_t *s = sv.buf, *e = ev.buf;
-    if (ev.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "count: starts and ends differ in length");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (s[i] < 0 || e[i] < s[i] || e[i] > buf.len) {
-            PyErr_Format(PyExc_ValueError, "count: line %zd outside the buffer", i);
-            goto done;
-        }
-    }
+    const int64_t *s = v.starts.buf, *e = v.ends.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (e[i] - s[i] > max_len) {  /* the caller reads long lines with RE2 */
             out = Py_None;
@@ -698,7 +700,7 @@ static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
         goto done;
     }
     int failed = 0;  /* 1: out of memory, 2: a match PCRE2 gave up on */
-    const unsigned char *data = buf.buf;
+    const unsigned char *data = v.buf.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n && !failed; i++) {
         const unsigned char *line = data + s[i];
@@ -736,9 +738,7 @@ done:
     pcre2_match_data_free(md);
     free(key);
     tally_free(&t);
-    PyBuffer_Release(&ev);
-    PyBuffer_Release(&sv);
-    PyBuffer_Release(&buf);
+    lines_close(&v);
     return out;
 }
 
