@@ -178,7 +178,7 @@ def merge_scan(scanner: _Scanner, part: LogScan) -> None:
         st.sources.update(pst.sources)
         for minute, n in pst.minutes.items():
             st.add_minutes(minute, n)
-        st.minutes_dropped += pst.minutes_dropped
+        st.add_dropped_minutes(pst.minutes_dropped)
     res.lines_matched += part.lines_matched
     res.unparsed += part.unparsed
     res.bytes_scanned += part.bytes_scanned

@@ -93,23 +93,64 @@ class SignatureStats:
     methods: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
     # lines per minute (UTC), every matched line with a time, not only those the events table keeps: the
-    # timeline of an incident; at most MAX_MINUTES minutes (later ones are counted in minutes_dropped)
-    minutes: Counter = field(default_factory=Counter, repr=False)
-    minutes_dropped: int = 0
+    # timeline of an incident; at most MAX_MINUTES minutes (later ones are counted in minutes_dropped). The
+    # bulk path leaves (minute, count) arrays in _pending, folded in when minutes are next read.
+    _minutes: Counter = field(default_factory=Counter, repr=False)
+    _dropped: int = field(default=0, repr=False)
+    _pending: list = field(default_factory=list, repr=False, compare=False)
+    _pending_size: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def minutes(self) -> Counter:
+        if self._pending:
+            self._settle()
+        return self._minutes
+
+    @property
+    def minutes_dropped(self) -> int:
+        if self._pending:
+            self._settle()
+        return self._dropped
 
     def add_minutes(self, minute: dt.datetime, n: int = 1) -> None:
-        if minute in self.minutes or len(self.minutes) < MAX_MINUTES:
-            self.minutes[minute] += n
+        minutes = self.minutes
+        if minute in minutes or len(minutes) < MAX_MINUTES:
+            minutes[minute] += n
         else:
-            self.minutes_dropped += n
+            self._dropped += n
 
-    def add_minute_counts(self, counts: list[tuple[dt.datetime, int]]) -> None:
-        """:meth:`add_minutes` for many minutes: one C-level update while the cap is far."""
-        if len(self.minutes) + len(counts) <= MAX_MINUTES:
-            self.minutes.update(dict(counts))
-        else:
-            for minute, n in counts:
-                self.add_minutes(minute, n)
+    def add_dropped_minutes(self, n: int) -> None:
+        self._dropped += n
+
+    def add_minute_array(self, minutes: np.ndarray, counts: np.ndarray) -> None:
+        """Lines per minute (``key // MINUTE``) in order of first appearance: kept as arrays, folded in when
+        :attr:`minutes` is read (a batch of an incident spans many minutes; one dict update per minute and
+        batch was a tenth of the scan)."""
+        self._pending.append((minutes, counts))
+        self._pending_size += len(minutes)
+        if self._pending_size > 1 << 20:  # bounded, whatever the file
+            self._settle()
+
+    def _settle(self) -> None:
+        """The pending arrays into the Counter, in order of first appearance (the cap keeps the same minutes
+        as adding them one by one)."""
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        ids = np.concatenate([m for m, _ in pending])
+        counts = np.concatenate([c for _, c in pending])
+        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq)).astype(np.int64)
+        order = np.argsort(first, kind="stable")
+        minutes = self._minutes
+        pairs = zip(map(minute_time, uniq[order].tolist()), sums[order].tolist())
+        if len(minutes) + len(uniq) <= MAX_MINUTES:
+            for minute, n in pairs:
+                minutes[minute] = minutes.get(minute, 0) + n
+            return
+        for minute, n in pairs:
+            if minute in minutes or len(minutes) < MAX_MINUTES:
+                minutes[minute] = minutes.get(minute, 0) + n
+            else:
+                self._dropped += n
 
     def add_time(self, t: dt.datetime | None) -> None:
         if t is None:
@@ -775,12 +816,11 @@ class _Scanner:
         width = len(combos)
         timed = keys != NO_KEY
         per_kind = np.bincount(kind_of, minlength=width).tolist()
-        minutes: dict[int, list[tuple[dt.datetime, int]]] = {}
         cells, first, counts = np.unique((keys[timed] // MINUTE) * width + kind_of[timed], return_index=True,
                                          return_counts=True)
         order = np.argsort(first, kind="stable")  # as the lines come: the minute cap keeps the same minutes
-        for cell, count in zip(cells[order].tolist(), counts[order].tolist()):
-            minutes.setdefault(cell % width, []).append((minute_time(cell // width), count))
+        cells, counts = cells[order], counts[order]
+        cell_kinds, cell_minutes = cells % width, cells // width
         timed_keys, timed_kinds = keys[timed], kind_of[timed]
         order = np.argsort(timed_kinds, kind="stable")
         kinds_sorted = timed_kinds[order]
@@ -798,13 +838,15 @@ class _Scanner:
                 mine = np.flatnonzero(kind_of == j)
                 methods = method_counts(buf, starts[mine], ends[mine])
             when = bounds.get(j, ())
+            cells_j = np.flatnonzero(cell_kinds == j) if when else ()
             for st, _ in combo.items:
                 st.count += per_kind[j]
                 st.sources[source] += per_kind[j]
                 st.methods.update(methods)
                 for t in when:
                     st.add_time(t)
-                st.add_minute_counts(minutes.get(j, ()))
+                if len(cells_j):
+                    st.add_minute_array(cell_minutes[cells_j], counts[cells_j])
         # fields read the lines themselves, per signature, in file order
         kinds_of: dict[int, tuple[SignatureStats, FieldReader, list[int]]] = {}
         for j in range(width):
