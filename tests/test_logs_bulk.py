@@ -290,3 +290,33 @@ def test_an_interrupt_while_a_mapped_file_is_read_is_raised_not_swallowed(tmp_pa
     monkeypatch.setattr(scan_mod._Scanner, "line", lambda *a, **kw: interrupted())  # the RE2 path too
     with pytest.raises(KeyboardInterrupt):
         scan_logs(path, workers=1)
+
+
+def test_a_file_shared_out_in_pieces_gives_one_passs_minutes_cap_and_fields(tmp_path, monkeypatch):
+    """Pieces hand their per-minute arrays and field values to the merge: the timeline, the minute cap and
+    the first field values are those of one pass, however the file was cut."""
+    rng = random.Random(12)
+    lines = []
+    for i in range(9000):
+        sec = i * 7 % 86400  # many minutes, revisited out of order
+        stamp = f"2026-11-27_{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}.00000"
+        key = f"K{rng.randrange(400):03d}"  # far more key IDs than the 50 kept
+        lines.append(f'{stamp} level=info msg="token signed by untrusted key with ID: \\"{key}\\""')
+    path = tmp_path / "current"
+    path.write_text("\n".join(lines) + "\n")
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setattr(scan_mod, "MAX_MINUTES", 700)
+    one = scan_logs(path, workers=1).stats["token-untrusted-key"]
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(scan_mod, "SPREAD_MIN", 1)
+    monkeypatch.setattr(scan_mod, "PIECE", 32 << 10)
+    split = []
+    real = parallel.scan_file
+    monkeypatch.setattr(parallel, "scan_file", lambda *a: split.append(real(*a)) or split[-1])
+    many = scan_logs(path, workers=2).stats["token-untrusted-key"]
+    assert split == [True]
+    assert len(one.minutes) == 700 and one.minutes_dropped > 1000
+    assert (many.minutes, many.minutes_dropped) == (one.minutes, one.minutes_dropped)
+    assert list(many.minutes) == list(one.minutes)  # the same minutes, kept in the same order
+    assert len(one.fields["key_id"]) == 50 and many.fields["key_id"] == one.fields["key_id"]
+    assert list(many.fields["key_id"]) == list(one.fields["key_id"])

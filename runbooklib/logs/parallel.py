@@ -171,14 +171,16 @@ def merge_scan(scanner: _Scanner, part: LogScan) -> None:
                 st.examples.append(ex)
         for name, values in pst.fields.items():
             target = st.fields.setdefault(name, Counter())
+            if len(target) >= FIELD_VALUES:  # full: only values it has count (a set operation finds them)
+                for value in values.keys() & target.keys():
+                    target[value] += values[value]
+                continue
             for value, n in values.items():
                 if value in target or len(target) < FIELD_VALUES:
                     target[value] += n
         st.methods.update(pst.methods)
         st.sources.update(pst.sources)
-        for minute, n in pst.minutes.items():
-            st.add_minutes(minute, n)
-        st.add_dropped_minutes(pst.minutes_dropped)
+        st.merge_minutes(pst)
     res.lines_matched += part.lines_matched
     res.unparsed += part.unparsed
     res.bytes_scanned += part.bytes_scanned

@@ -119,8 +119,13 @@ class SignatureStats:
         else:
             self._dropped += n
 
-    def add_dropped_minutes(self, n: int) -> None:
-        self._dropped += n
+    def merge_minutes(self, later: "SignatureStats") -> None:
+        """Add the minutes of a later part of the same scan (its arrays wait here as they waited there)."""
+        for minute, n in later._minutes.items():  # what the part folded in came before what it left waiting
+            self.add_minutes(minute, n)
+        self._dropped += later._dropped
+        for minutes, counts in later._pending:
+            self.add_minute_array(minutes, counts)
 
     def add_minute_array(self, minutes: np.ndarray, counts: np.ndarray) -> None:
         """Lines per minute (``key // MINUTE``) in order of first appearance: kept as arrays, folded in when
