@@ -114,3 +114,34 @@ def test_python_re_reads_the_same_fields_as_re2_on_every_sample(sig):
         assert reader.short(line) is not None and reader.short(line).groups() == m.groups(), line
         long_line = b" " * (SHORT + 1) + line  # the same line, too long for re: read by RE2
         assert reader.values(long_line) == m.groups(), line
+
+
+def test_a_full_field_counter_counts_what_masking_every_value_would():
+    """Once 50 values are kept and none of them was masked, later values are looked up unmasked: the same
+    counts as masking each one first, whether the values are digests, secrets or repeats."""
+    from collections import Counter
+
+    from runbooklib.logs.fields import field_text
+
+    sig = next(s for s in CATALOGUE if s.fields)
+    reader = FieldReader(sig)
+    index = reader.names[0][1]
+    rng = random.Random(8)
+    pool = [b"sha256:%064x" % rng.getrandbits(256) for _ in range(80)] + [b"password=hunter2", b"plain"]
+    for cap in (3, 50):
+        fields: dict = {}
+        expected: Counter = Counter()
+        for _ in range(40):  # batches
+            batch: dict = {}
+            for value in rng.choices(pool, k=30):
+                groups = [None] * len(reader.regex.groupindex) + [None] * 8
+                groups[index - 1] = value
+                key = tuple(groups)
+                batch[key] = batch.get(key, 0) + 1
+                text = field_text(value)
+                if text in expected or len(expected) < cap:
+                    expected[text] += 1
+            reader._admit(fields, batch, cap)
+        got = fields[reader.names[0][0]]
+        assert got == expected and list(got) == list(expected)
+        assert len(got) == cap

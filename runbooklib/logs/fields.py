@@ -26,6 +26,7 @@ import numpy as np
 import re2
 
 from .bulk import native_module
+from ..redact import MASK
 from .formats import METHOD_PATTERN, decode, quick_method
 from .redact import redact_line
 from .signatures import Signature, re2_pattern
@@ -103,6 +104,14 @@ class FieldReader:
             counter = fields.get(name)
             if counter is None:
                 counter = fields[name] = Counter()
+            if len(counter) >= cap and not any(MASK in k for k in counter):
+                # full, and no kept value was masked: a value counts only if it is kept as it reads (masking
+                # is idempotent, so a kept text masks to itself), and no other value needs masking
+                for value, n in per_value.items():
+                    text = decode(bytes(value))
+                    if text in counter:
+                        counter[text] += n
+                continue
             for value, n in per_value.items():
                 text = field_text(bytes(value))
                 if text in counter or len(counter) < cap:

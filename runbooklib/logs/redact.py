@@ -46,6 +46,9 @@ _YAML = re.compile(r"(?i)((?:secretkey|secret_key|password|secret)\s*:\s*)(['\"]
 _URL_PASSWORD = re.compile(r"(://[^/\s:@\"'\\<>]+:)([^@\s/\"'\\<>]+)@")
 # a bare AWS secret access key: exactly 40 base64 characters mixing upper, lower case and digits
 _RUN40 = re.compile(r"[A-Za-z0-9/+]{40,}=*")
+# what _RUN40 can mask: a whole run of exactly 40 (a sha256 digest's 64 never is; checked before the callback runs)
+_EXACTLY40 = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_SECRET_HINT = re.compile("|".join(re.escape(k) for k in _SECRET_KEYS))
 
 
 def _aws_secret(m: re.Match[str]) -> str:
@@ -84,12 +87,12 @@ def redact_line(text: str) -> str:
         text = _SCHEME.sub(_scheme, text)
     if "-token" in low or "_token" in low:
         text = _PRIVATE_TOKEN.sub(r"\1" + MASK, text)
-    if any(k in low for k in _SECRET_KEYS):
+    if _SECRET_HINT.search(low):
         text = _KEY_VALUE.sub(r"\1" + MASK, text)
         text = _YAML.sub(r"\1\2" + MASK + r"\2", text)
     if "://" in text and "@" in text:
         text = _URL_PASSWORD.sub(r"\1" + MASK + "@", text)
-    if len(text) >= 40:
+    if len(text) >= 40 and _EXACTLY40.search(text):
         text = _RUN40.sub(_aws_secret, text)
     return text
 
