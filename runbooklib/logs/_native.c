@@ -1,7 +1,7 @@
 /* The log scanner's two hot loops in C, for incidents where most lines match (see bulk.py, stamps.py).
  *
  * Why: with 30 % of lines matching, the Python side paid for one callback per Hyperscan report, one
- * rfind per matched line and a regex per JSON line's time. Here one call per 2 MiB batch returns arrays:
+ * rfind per matched line and a regex per JSON line's time. Here one call per batch (4 MiB) returns arrays:
  *
  *   Lines(patterns)              a Hyperscan database (block mode) over the signature line patterns
  *   Lines.scan(buf, start, end)  (starts, ends, masks) of every matched line, as int64 bytearrays
