@@ -12,11 +12,14 @@ from several real signatures. ``--rotated 20`` then does the same for a folder o
     python benchmarks/logs.py --size-mib 128
     python benchmarks/logs.py --size-mib 256 --match-rate 0.3 --rotated 20
 
-Where the time goes at 30 % matching (one process, py-spy, 2026-12-01): Hyperscan's pass with its Python
-report callback ~30 %, field values read off each matched line by Python's ``re`` ~15 %, imports ~11 %,
-times of the lines without an svlogd stamp (JSON) ~9 %; the rest is array work per batch. Two processes
-on this machine's two vCPUs use ~40 % more CPU than one (grep runs on one), so the pair is ~1.3x faster
-than one process, not 2x. That is why 30 % matching stays above grep here (1.7x; rotated .gz 1.3x).
+Where the time goes at 30 % matching (one process, py-spy, 2026-12-01, with the C module of
+``runbooklib/logs/_native.c``): Hyperscan's pass ~45 %, interpreter start and imports (numpy most) ~20 %, the
+rest is per-batch counting (times, fields and methods in C, minutes and combinations in numpy), upload lines
+for the retry detector and the first 10,000 rows of the events table. Two processes on this machine's two
+vCPUs use ~40 % more CPU than one, so the pair is ~1.2x faster than one process, not 2x. Without the C
+module (no libhyperscan-dev; `RUNBOOK_LOGS_ENGINE=python` forces it) the hyperscan wheel's path takes ~1.7x as long at 30 %
+matching (1.4x grep here); the default 1 GiB at 0.1 % stays ~0.3x grep either way.
+The scan is timed as installed: from byte-compiled modules (one untimed run writes them).
 """
 
 from __future__ import annotations
