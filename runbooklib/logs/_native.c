@@ -172,10 +172,8 @@ static int cmp_i64(const void *a, const void *b) {
  * data offsets + base - 1. Returns 0, or -1 (Python error set). */
 static int scan_group(LinesObject *self, const char *data, size_t len, int64_t base, vec_t *ends, vec_t *masks) {
     vec_t reports = {0};
-    hs_error_t rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = hs_scan(self->db, data, (unsigned int)len, 0, self->scratch, on_match, &reports);
-    Py_END_ALLOW_THREADS
+    /* with the GIL held: one scratch per database, and two threads must not share it at once */
+    hs_error_t rc = hs_scan(self->db, data, (unsigned int)len, 0, self->scratch, on_match, &reports);
     if (reports.failed || (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED)) {
         free(reports.v);
         if (reports.failed) PyErr_NoMemory();
