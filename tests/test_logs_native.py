@@ -270,3 +270,35 @@ def test_groups_leave_long_lines_and_runaway_matches_to_the_caller():
         nested.count(buf, starts, ends[:1], 4096)
     with pytest.raises(ValueError, match="outside the buffer"):
         nested.count(buf, starts, ends + 5, 4096)
+
+
+@needs_native
+def test_groups_refuse_a_negative_limit_an_uninitialised_reader_and_survive_a_huge_limit():
+    import sys
+
+    groups = native.Groups(rb"(x+)")
+    buf, starts, ends = _spans([b"x" * 64])
+    assert groups.count(buf, starts, ends, sys.maxsize) == [((b"x" * 64,), 1)]  # sized by the lines, not the limit
+    with pytest.raises(ValueError, match="max_len"):
+        groups.count(buf, starts, ends, -1)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        native.Groups.__new__(native.Groups).count(buf, starts, ends, 10)
+
+
+@needs_native
+def test_a_database_with_pattern_ids_the_masks_cannot_hold_is_refused_when_it_reports():
+    """A cached database is read back from a file: one whose ids do not fit a 63-bit mask must not scan."""
+    import ctypes
+    import ctypes.util
+
+    lib = ctypes.CDLL(ctypes.util.find_library("hs") or "libhs.so.5")
+    db, err = ctypes.c_void_p(), ctypes.c_void_p()
+    exprs = (ctypes.c_char_p * 1)(b"(?:x)[^\\n]*\\n")
+    flags, ids = (ctypes.c_uint * 1)(0), (ctypes.c_uint * 1)(1000)
+    assert lib.hs_compile_multi(exprs, flags, ids, 1, 1, None, ctypes.byref(db), ctypes.byref(err)) == 0
+    data, size = ctypes.c_void_p(), ctypes.c_size_t()
+    assert lib.hs_serialize_database(db, ctypes.byref(data), ctypes.byref(size)) == 0
+    blob = ctypes.string_at(data, size.value)
+    lines = native.Lines.load(blob)
+    with pytest.raises(ValueError, match="pattern id above 62"):
+        lines.scan(b"a\nx\n", 0, 4)

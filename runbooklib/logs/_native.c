@@ -155,12 +155,18 @@ static PyObject *Lines_load(PyObject *cls, PyObject *arg) {
     return (PyObject *)self;
 }
 
-/* A report: end offset (one past the newline closing the line) << 6 | pattern id. */
+/* A report: end offset (one past the newline closing the line) << 6 | pattern id. A database loaded from a
+ * file could carry ids this layout cannot hold: the scan stops and says so. */
 static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
                     void *ctx) {
     (void)from;
     (void)flags;
-    return vec_push((vec_t *)ctx, (int64_t)(to << 6 | id)) < 0 ? 1 : 0;
+    vec_t *reports = ctx;
+    if (id >= MAX_PATTERNS) {
+        reports->failed = 2;
+        return 1;
+    }
+    return vec_push(reports, (int64_t)(to << 6 | id)) < 0 ? 1 : 0;
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -176,7 +182,8 @@ static int scan_group(LinesObject *self, const char *data, size_t len, int64_t b
     hs_error_t rc = hs_scan(self->db, data, (unsigned int)len, 0, self->scratch, on_match, &reports);
     if (reports.failed || (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED)) {
         free(reports.v);
-        if (reports.failed) PyErr_NoMemory();
+        if (reports.failed == 2) PyErr_Format(PyExc_ValueError, "hyperscan: a pattern id above %d", MAX_PATTERNS - 1);
+        else if (reports.failed) PyErr_NoMemory();
         else PyErr_Format(PyExc_RuntimeError, "hyperscan: scan failed (%d)", (int)rc);
         return -1;
     }
@@ -186,6 +193,11 @@ static int scan_group(LinesObject *self, const char *data, size_t len, int64_t b
     for (Py_ssize_t i = 0; i < reports.n; i++) {
         int64_t to = reports.v[i] >> 6, bit = (int64_t)1 << (reports.v[i] & 63);
         int64_t end = to + base - 1;
+        if (to < 1 || (size_t)to > len) {  /* a report outside what was scanned: never from a sound database */
+            free(reports.v);
+            PyErr_SetString(PyExc_ValueError, "hyperscan: a report outside the scanned bytes");
+            return -1;
+        }
         if (ends->n && ends->v[ends->n - 1] == end) {
             masks->v[masks->n - 1] |= bit;
         } else if (vec_push(ends, end) < 0 || vec_push(masks, bit) < 0) {
@@ -236,7 +248,11 @@ static PyObject *Lines_scan(LinesObject *self, PyObject *args) {
         vec_t tail_ends = {0}, tail_masks = {0};
         int rc = scan_group(self, copy, tail + 1, 0, &tail_ends, &tail_masks);
         free(copy);
-        if (rc < 0) goto done;
+        if (rc < 0) {
+            free(tail_ends.v);
+            free(tail_masks.v);
+            goto done;
+        }
         if (tail_ends.n && (vec_push(&ends, end) < 0 || vec_push(&masks, tail_masks.v[0]) < 0)) {
             free(tail_ends.v);
             free(tail_masks.v);
@@ -505,9 +521,8 @@ static PyObject *native_keys(PyObject *mod, PyObject *args) {
         int64_t *keys = (int64_t *)PyByteArray_AS_STRING(out);
         const int64_t *s = v.starts.buf, *e = v.ends.buf;
         const unsigned char *data = v.buf.buf;
-        Py_BEGIN_ALLOW_THREADS
+        /* with the GIL held: starts and ends were checked above and nobody may change them until we are done */
         for (Py_ssize_t i = 0; i < n; i++) keys[i] = line_key(data + s[i], (Py_ssize_t)(e[i] - s[i]));
-        Py_END_ALLOW_THREADS
     }
     lines_close(&v);
     return out;
@@ -676,6 +691,14 @@ static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
     PyObject *buf_obj, *starts_obj, *ends_obj;
     Py_ssize_t max_len;
     if (!PyArg_ParseTuple(args, "OOOn", &buf_obj, &starts_obj, &ends_obj, &max_len)) return NULL;
+    if (self->code == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Groups: not initialised");
+        return NULL;
+    }
+    if (max_len < 0) {
+        PyErr_SetString(PyExc_ValueError, "count: max_len must be 0 or more");
+        return NULL;
+    }
     lines_t v;
     Py_ssize_t n = lines_open(&v, buf_obj, starts_obj, ends_obj, "count");
     if (n < 0) return NULL;
@@ -684,22 +707,25 @@ static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
     char *key = NULL;
     pcre2_match_data *md = NULL;
     const int64_t *s = v.starts.buf, *e = v.ends.buf;
+    int64_t longest = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (e[i] - s[i] > max_len) {  /* the caller reads long lines with RE2 */
             out = Py_None;
             Py_INCREF(out);
             goto done;
         }
+        if (e[i] - s[i] > longest) longest = e[i] - s[i];
     }
     md = pcre2_match_data_create_from_pattern(self->code, NULL);
-    key = malloc(((size_t)max_len + 4) * ((size_t)self->groups + 1));  /* nested groups repeat bytes */
+    /* every group's bytes and length: nested groups repeat bytes (longest <= the buffer, groups < 65536) */
+    key = malloc(((size_t)longest + 4) * ((size_t)self->groups + 1));
     if (md == NULL || key == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     int failed = 0;  /* 1: out of memory, 2: a match PCRE2 gave up on */
     const unsigned char *data = v.buf.buf;
-    Py_BEGIN_ALLOW_THREADS
+    /* with the GIL held: the lines were checked above, and the pattern is not replaced, until we are done */
     for (Py_ssize_t i = 0; i < n && !failed; i++) {
         const unsigned char *line = data + s[i];
         int rc = pcre2_match(self->code, line, (PCRE2_SIZE)(e[i] - s[i]), 0, 0, md, self->context);
@@ -711,7 +737,6 @@ static PyObject *Groups_count(GroupsObject *self, PyObject *args) {
         size_t len = encode_groups(line, pcre2_get_ovector_pointer(md), rc, self->groups, key);
         if (tally_add(&t, key, len) < 0) failed = 1;
     }
-    Py_END_ALLOW_THREADS
     if (failed == 1) {
         PyErr_NoMemory();
         goto done;
