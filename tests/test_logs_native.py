@@ -302,3 +302,13 @@ def test_a_database_with_pattern_ids_the_masks_cannot_hold_is_refused_when_it_re
     lines = native.Lines.load(blob)
     with pytest.raises(ValueError, match="pattern id above 62"):
         lines.scan(b"a\nx\n", 0, 4)
+
+
+@needs_native
+def test_every_field_signature_is_read_in_c_and_syntax_pcre2_reads_otherwise_stays_in_python():
+    from runbooklib.logs.fields import FieldReader, _native_groups
+
+    readers = [FieldReader(s) for s in CATALOGUE if s.fields]
+    assert readers and all(r.native is not None for r in readers)
+    assert _native_groups(rb"a{,3}(b)") is None and _native_groups(rb"(b)\Z") is None
+    assert _native_groups(rb"a{1,3}(b)") is not None

@@ -118,10 +118,16 @@ class FieldReader:
                     counter[text] += n
 
 
+# syntax PCRE2 reads otherwise than Python's re: ``{,n}`` (literal text there) and ``\Z`` (before a final newline
+# too); a pattern using either is read by Python
+_PCRE2_DIFFERS = re.compile(rb"\{,|\\Z")
+
+
 def _native_groups(pattern: bytes):
-    """PCRE2's reader of ``pattern`` from the C module, or None (not built, or a pattern it refuses)."""
+    """PCRE2's reader of ``pattern`` from the C module, or None (not built, syntax PCRE2 reads otherwise, or a
+    pattern it refuses)."""
     native = native_module()
-    if native is None:
+    if native is None or _PCRE2_DIFFERS.search(pattern):
         return None
     try:
         return native.Groups(pattern)
